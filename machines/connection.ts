@@ -1,0 +1,369 @@
+// The life of one gateway connection, from the socket's open to its close.
+// Pure: the runtime decodes frames into events, and provides the effects (write a frame, close the
+// socket, write a log line, check credentials, answer a request) with `machine.provide(...)`.
+import { assign, enqueueActions, sendTo, setup, type AnyActorRef } from 'xstate';
+import {
+  CloseCode,
+  eventFrame,
+  invalidRequest,
+  negotiateProtocol,
+  responseError,
+  type ConnectParams,
+  type HandshakeRejection,
+  type OutboundFrame,
+  type Session,
+} from './protocol.js';
+import type { SupervisorEvent } from './supervisor.js';
+
+export interface ConnectionInput {
+  connId: string;
+  remoteAddr: string;
+  isLoopback: boolean;
+  userAgent?: string;
+  challengeNonce: string;
+  /** Epoch ms of the socket's open, echoed in the challenge. */
+  openedAt: number;
+  handshakeTimeoutMs: number;
+  /** Capabilities announced in the challenge (protocol 4). */
+  capabilities?: string[];
+  supervisor: AnyActorRef;
+}
+
+export type CloseCauseKind =
+  | 'handshake-timeout'
+  | 'closed-before-connect'
+  | 'helper-closed-before-connect'
+  | 'peer-closed'
+  | 'socket-error'
+  | 'malformed-frame'
+  | 'invalid-connect'
+  | 'protocol-mismatch'
+  | 'connect-required'
+  | 'auth-rejected'
+  | 'frame-too-large'
+  | 'shutdown';
+
+export interface CloseCause {
+  kind: CloseCauseKind;
+  code: number;
+  reason: string;
+  /** Who ended it: the gateway closes the socket itself; a peer or a broken socket already did. */
+  by: 'gateway' | 'peer' | 'socket';
+  detail?: string;
+}
+
+export interface ConnectionContext extends Omit<ConnectionInput, 'capabilities'> {
+  capabilities: string[];
+  connectRequestId?: string;
+  negotiatedProtocol?: number;
+  session?: Session;
+  closeCause?: CloseCause;
+}
+
+export type ConnectionEvent =
+  | { type: 'frame.connect'; id: string; params: ConnectParams }
+  | { type: 'frame.connectInvalid'; id: string; message: string }
+  | { type: 'frame.request'; id: string; method: string; params?: unknown }
+  | { type: 'frame.malformed'; id?: string; message: string }
+  | { type: 'frame.tooLarge'; bytes?: number; limit: number }
+  | { type: 'socket.error'; message: string }
+  | { type: 'socket.closed'; code: number; reason: string }
+  | { type: 'auth.passed'; session: Session }
+  | { type: 'auth.failed'; rejection: HandshakeRejection }
+  | { type: 'gateway.shutdown'; reason: string; restartExpectedMs?: number };
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export interface LogRecord {
+  level: LogLevel;
+  msg: string;
+  fields?: Record<string, unknown>;
+}
+
+export interface AuthenticationRequest {
+  requestId: string;
+  params: ConnectParams;
+  protocol: number;
+}
+
+export interface DispatchedRequest {
+  id: string;
+  method: string;
+  params?: unknown;
+}
+
+const SWIFTPM_HELPER_AGENT = 'swiftpm-testing-helper';
+
+type CauseParams = Omit<CloseCause, 'by'> & { by?: CloseCause['by'] };
+
+/** The effects the runtime provides, as the semantic actions below enqueue them. */
+type Effect =
+  | { type: 'sendFrame'; params: OutboundFrame }
+  | { type: 'closeSocket'; params: { code: number; reason: string } }
+  | { type: 'terminateSocket' }
+  | { type: 'log'; params: LogRecord }
+  | { type: 'checkCredentials'; params: AuthenticationRequest }
+  | { type: 'recordCause'; params: CauseParams };
+
+interface EffectArgs {
+  context: ConnectionContext;
+  event: ConnectionEvent;
+  enqueue: (effect: Effect) => void;
+}
+
+/**
+ * An action made of effects. Typing `enqueue` here, instead of letting `setup` infer it from the very
+ * actions object being defined, breaks a circular inference that TypeScript cannot resolve.
+ */
+function effects<TParams = undefined>(build: (args: EffectArgs, params: TParams) => void) {
+  return enqueueActions<ConnectionContext, ConnectionEvent, TParams, ConnectionEvent, never, never, never, never, never>(
+    ({ context, event, enqueue }, params) =>
+      build({ context, event, enqueue: enqueue as unknown as (effect: Effect) => void }, params),
+  );
+}
+
+function describeClose(context: ConnectionContext): LogRecord {
+  const cause = context.closeCause;
+  if (!cause) return { level: 'error', msg: 'connection closed without a recorded cause' };
+  const fields = { event: 'connection.closed', cause: cause.kind, code: cause.code, reason: cause.reason, detail: cause.detail };
+  switch (cause.kind) {
+    case 'handshake-timeout':
+      return { level: 'warn', msg: `handshake timeout conn=${context.connId}`, fields };
+    case 'closed-before-connect':
+      return { level: 'warn', msg: 'closed before connect', fields };
+    case 'helper-closed-before-connect':
+      return { level: 'debug', msg: 'closed before connect (swiftpm helper)', fields };
+    case 'socket-error':
+      return { level: 'warn', msg: 'socket error', fields };
+    case 'peer-closed':
+    case 'shutdown':
+      return { level: 'info', msg: 'connection closed', fields };
+    default:
+      return { level: 'warn', msg: 'handshake rejected', fields };
+  }
+}
+
+export const connectionMachine = setup({
+  types: {
+    context: {} as ConnectionContext,
+    events: {} as ConnectionEvent,
+    input: {} as ConnectionInput,
+  },
+  actions: {
+    // Effects the runtime provides. The defaults do nothing so the machine runs anywhere.
+    sendFrame: (_, _frame: OutboundFrame) => {},
+    closeSocket: (_, _close: { code: number; reason: string }) => {},
+    terminateSocket: () => {},
+    log: (_, _record: LogRecord) => {},
+    checkCredentials: (_, _request: AuthenticationRequest) => {},
+    sendHelloOk: () => {},
+    dispatchRequest: (_, _request: DispatchedRequest) => {},
+    releaseConnection: () => {},
+
+    sendChallenge: effects(({ context, enqueue }) => {
+      const payload = { nonce: context.challengeNonce, ts: context.openedAt, capabilities: context.capabilities };
+      enqueue({ type: 'sendFrame', params: eventFrame('connect.challenge', payload) });
+    }),
+    beginAuthentication: effects(({ context, enqueue, event }) => {
+      if (event.type !== 'frame.connect' || context.negotiatedProtocol === undefined) return;
+      enqueue({
+        type: 'checkCredentials',
+        params: { requestId: event.id, params: event.params, protocol: context.negotiatedProtocol },
+      });
+    }),
+    recordConnectRequest: assign(({ event }) => {
+      if (event.type !== 'frame.connect') return {};
+      const { minProtocol, maxProtocol } = event.params;
+      return { connectRequestId: event.id, negotiatedProtocol: negotiateProtocol(minProtocol, maxProtocol) };
+    }),
+    recordSession: assign(({ event }) => (event.type === 'auth.passed' ? { session: event.session } : {})),
+    recordCause: assign((_, cause: CauseParams) => ({ closeCause: { by: 'gateway' as const, ...cause } })),
+    recordPeerClose: assign(({ event }, kind: 'closed-before-connect' | 'helper-closed-before-connect' | 'peer-closed') => {
+      if (event.type !== 'socket.closed') return {};
+      return { closeCause: { kind, code: event.code, reason: event.reason, by: 'peer' as const } };
+    }),
+    recordSocketError: assign(({ event }) => {
+      if (event.type !== 'socket.error') return {};
+      const cause: CloseCause = { kind: 'socket-error', code: CloseCode.internalError, reason: 'socket error', by: 'socket', detail: event.message };
+      return { closeCause: cause };
+    }),
+    answerError: effects<{ message: string; details?: unknown }>(({ event, enqueue }, error) => {
+      const id = 'id' in event ? event.id : undefined;
+      if (id) enqueue({ type: 'sendFrame', params: responseError(id, invalidRequest(error.message, error.details)) });
+    }),
+    rejectProtocolMismatch: effects(({ event, enqueue }) => {
+      if (event.type !== 'frame.connect') return;
+      const error = invalidRequest('protocol mismatch', { expectedProtocol: { min: 3, max: 4 } });
+      enqueue({ type: 'sendFrame', params: responseError(event.id, error) });
+      enqueue({ type: 'recordCause', params: { kind: 'protocol-mismatch', code: CloseCode.protocolError, reason: 'protocol mismatch' } });
+    }),
+    rejectCredentials: effects(({ event, context, enqueue }) => {
+      if (event.type !== 'auth.failed' || !context.connectRequestId) return;
+      const { error, closeCode, closeReason } = event.rejection;
+      const detail = (error.details as { code?: string } | undefined)?.code;
+      enqueue({ type: 'sendFrame', params: responseError(context.connectRequestId, error) });
+      enqueue({ type: 'recordCause', params: { kind: 'auth-rejected', code: closeCode, reason: closeReason, detail } });
+    }),
+    announceShutdown: effects(({ event, enqueue }) => {
+      if (event.type !== 'gateway.shutdown') return;
+      const payload = { reason: event.reason, restartExpectedMs: event.restartExpectedMs };
+      enqueue({ type: 'sendFrame', params: eventFrame('shutdown', payload) });
+    }),
+    logHandshakeComplete: effects(({ context, enqueue }) => {
+      const session = context.session;
+      if (!session) return;
+      const fields = {
+        event: 'connection.ready',
+        role: session.role,
+        clientId: session.client.id,
+        clientMode: session.client.mode,
+        protocol: session.protocol,
+        deviceId: session.deviceId,
+      };
+      enqueue({ type: 'log', params: { level: 'info', msg: 'handshake complete', fields } });
+    }),
+    logClose: effects(({ context, enqueue }) => enqueue({ type: 'log', params: describeClose(context) })),
+    endSocket: effects(({ context, enqueue }) => {
+      const cause = context.closeCause;
+      if (cause?.by === 'gateway') enqueue({ type: 'closeSocket', params: { code: cause.code, reason: cause.reason } });
+      else if (cause?.by === 'socket') enqueue({ type: 'terminateSocket' });
+    }),
+    reportJoin: sendTo(
+      ({ context }) => context.supervisor,
+      ({ context }): SupervisorEvent => ({
+        type: 'connection.joined',
+        connId: context.connId,
+        remoteAddr: context.remoteAddr,
+        session: context.session!,
+      }),
+    ),
+    reportLeave: sendTo(
+      ({ context }) => context.supervisor,
+      ({ context }): SupervisorEvent => ({ type: 'connection.left', connId: context.connId }),
+    ),
+  },
+  guards: {
+    sharesNoProtocolVersion: ({ event }) =>
+      event.type === 'frame.connect' && negotiateProtocol(event.params.minProtocol, event.params.maxProtocol) === undefined,
+    isSwiftPmHelperFromLoopback: ({ context }) =>
+      context.isLoopback && (context.userAgent ?? '').toLowerCase().includes(SWIFTPM_HELPER_AGENT),
+    hasRequestId: ({ event }) => 'id' in event && typeof event.id === 'string' && event.id.length > 0,
+  },
+  delays: {
+    handshakeTimeout: ({ context }) => context.handshakeTimeoutMs,
+  },
+}).createMachine({
+  id: 'connection',
+  context: ({ input }) => ({ ...input, capabilities: input.capabilities ?? [] }),
+  initial: 'handshaking',
+  on: {
+    'socket.error': { target: '.closed', actions: 'recordSocketError' },
+    'frame.tooLarge': {
+      target: '.closed',
+      actions: { type: 'recordCause', params: { kind: 'frame-too-large', code: CloseCode.messageTooBig, reason: 'frame too large' } },
+    },
+    'gateway.shutdown': {
+      target: '.closed',
+      actions: { type: 'recordCause', params: { kind: 'shutdown', code: CloseCode.serviceRestart, reason: 'gateway shutting down' } },
+    },
+  },
+  states: {
+    handshaking: {
+      after: {
+        handshakeTimeout: {
+          target: 'closed',
+          actions: { type: 'recordCause', params: { kind: 'handshake-timeout', code: CloseCode.policyViolation, reason: 'handshake timeout' } },
+        },
+      },
+      on: {
+        'socket.closed': [
+          { guard: 'isSwiftPmHelperFromLoopback', target: 'closed', actions: { type: 'recordPeerClose', params: 'helper-closed-before-connect' } },
+          { target: 'closed', actions: { type: 'recordPeerClose', params: 'closed-before-connect' } },
+        ],
+        'frame.malformed': {
+          target: 'closed',
+          actions: [
+            { type: 'answerError', params: ({ event }) => ({ message: event.message }) },
+            {
+              type: 'recordCause',
+              params: ({ event }) => ({ kind: 'malformed-frame', code: CloseCode.protocolError, reason: 'malformed frame', detail: event.message }),
+            },
+          ],
+        },
+      },
+      initial: 'awaitingConnect',
+      states: {
+        awaitingConnect: {
+          entry: 'sendChallenge',
+          on: {
+            'frame.connect': [
+              { guard: 'sharesNoProtocolVersion', target: '#connection.closed', actions: 'rejectProtocolMismatch' },
+              { target: 'authenticating', actions: ['recordConnectRequest', 'beginAuthentication'] },
+            ],
+            'frame.connectInvalid': {
+              target: '#connection.closed',
+              actions: [
+                { type: 'answerError', params: ({ event }) => ({ message: event.message }) },
+                {
+                  type: 'recordCause',
+                  params: ({ event }) => ({ kind: 'invalid-connect', code: CloseCode.protocolError, reason: 'invalid connect params', detail: event.message }),
+                },
+              ],
+            },
+            'frame.request': {
+              target: '#connection.closed',
+              actions: [
+                { type: 'answerError', params: { message: 'first request must be connect' } },
+                {
+                  type: 'recordCause',
+                  params: ({ event }) => ({ kind: 'connect-required', code: CloseCode.policyViolation, reason: 'connect required', detail: event.method }),
+                },
+              ],
+            },
+          },
+        },
+        authenticating: {
+          on: {
+            'auth.passed': { target: '#connection.ready', actions: 'recordSession' },
+            'auth.failed': { target: '#connection.closed', actions: 'rejectCredentials' },
+            'frame.connect': { actions: { type: 'answerError', params: { message: 'handshake in progress' } } },
+            'frame.connectInvalid': { actions: { type: 'answerError', params: { message: 'handshake in progress' } } },
+            'frame.request': { actions: { type: 'answerError', params: { message: 'handshake in progress' } } },
+          },
+        },
+      },
+    },
+    ready: {
+      entry: ['logHandshakeComplete', 'reportJoin', 'sendHelloOk'],
+      exit: 'reportLeave',
+      on: {
+        'frame.request': { actions: { type: 'dispatchRequest', params: ({ event }) => event } },
+        'frame.connect': { actions: { type: 'answerError', params: { message: 'already connected' } } },
+        'frame.connectInvalid': { actions: { type: 'answerError', params: { message: 'already connected' } } },
+        'frame.malformed': [
+          { guard: 'hasRequestId', actions: { type: 'answerError', params: ({ event }) => ({ message: event.message }) } },
+          {
+            target: 'closed',
+            actions: {
+              type: 'recordCause',
+              params: ({ event }) => ({ kind: 'malformed-frame', code: CloseCode.protocolError, reason: 'malformed frame', detail: event.message }),
+            },
+          },
+        ],
+        'socket.closed': { target: 'closed', actions: { type: 'recordPeerClose', params: 'peer-closed' } },
+        'gateway.shutdown': {
+          target: 'closed',
+          actions: [
+            'announceShutdown',
+            { type: 'recordCause', params: { kind: 'shutdown', code: CloseCode.serviceRestart, reason: 'gateway shutting down' } },
+          ],
+        },
+      },
+    },
+    closed: {
+      type: 'final',
+      entry: ['endSocket', 'logClose', 'releaseConnection'],
+    },
+  },
+});
+
+export type ConnectionMachine = typeof connectionMachine;
