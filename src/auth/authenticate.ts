@@ -1,0 +1,64 @@
+// Decides whether a connect request becomes a session: shared secret first, then the device proof.
+import type { AuthenticationRequest } from '../../machines/connection.js';
+import { CloseCode, type HandshakeRejection, type Session } from '../../machines/protocol.js';
+import { verifyDeviceProof, type DeviceCrypto } from './device-proof.js';
+import { checkSharedSecret, type AuthConfig } from './shared-secret.js';
+
+export interface AuthenticationContext {
+  auth: AuthConfig;
+  challengeNonce: string;
+  now: number;
+  crypto: DeviceCrypto;
+}
+
+export type AuthenticationResult = { ok: true; session: Session } | { ok: false; rejection: HandshakeRejection };
+
+function reject(message: string, details: Record<string, unknown>): AuthenticationResult {
+  return {
+    ok: false,
+    rejection: {
+      error: { code: 'INVALID_REQUEST', message, details },
+      closeCode: CloseCode.policyViolation,
+      closeReason: message,
+    },
+  };
+}
+
+export function authenticate(request: AuthenticationRequest, context: AuthenticationContext): AuthenticationResult {
+  const { params, protocol } = request;
+  const secretFailure = checkSharedSecret(context.auth, params.auth);
+  if (secretFailure) return reject(`unauthorized: ${secretFailure.message}`, { code: secretFailure.code });
+
+  const role = params.role ?? 'operator';
+  const scopes = params.scopes ?? [];
+  let deviceId: string | undefined;
+  if (params.device) {
+    const proof = verifyDeviceProof(
+      {
+        device: params.device,
+        client: params.client,
+        role,
+        scopes,
+        auth: params.auth,
+        challengeNonce: context.challengeNonce,
+        now: context.now,
+      },
+      context.crypto,
+    );
+    if (!proof.ok) return reject(proof.message, { code: proof.code, reason: proof.reason });
+    deviceId = proof.deviceId;
+  }
+
+  const session: Session = {
+    protocol,
+    role,
+    scopes,
+    client: params.client,
+    caps: params.caps ?? [],
+    commands: params.commands ?? [],
+    connectedAt: context.now,
+  };
+  if (deviceId) session.deviceId = deviceId;
+  if (params.pathEnv !== undefined) session.pathEnv = params.pathEnv;
+  return { ok: true, session };
+}

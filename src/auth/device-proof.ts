@@ -1,0 +1,242 @@
+/**
+ * Device identity proof (Ed25519) verification, as in the OpenClaw gateway protocol.
+ *
+ * Pure and portable: no `node:*` imports, no Buffer. The crypto primitives are injected
+ * through {@link DeviceCrypto} so the same checks run on Node (node:crypto) and anywhere
+ * else (@noble/ed25519).
+ */
+
+export interface DeviceCrypto {
+  readonly name: string;
+  sha256Hex(data: Uint8Array): string;
+  verifyEd25519(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+  /** 32 bytes, canonical encoding of a curve point, not of small order. */
+  isValidPublicKey(publicKey: Uint8Array): boolean;
+}
+
+export type DeviceAuthCode =
+  | 'DEVICE_AUTH_DEVICE_ID_MISMATCH'
+  | 'DEVICE_AUTH_SIGNATURE_EXPIRED'
+  | 'DEVICE_AUTH_NONCE_REQUIRED'
+  | 'DEVICE_AUTH_NONCE_MISMATCH'
+  | 'DEVICE_AUTH_PUBLIC_KEY_INVALID'
+  | 'DEVICE_AUTH_SIGNATURE_INVALID';
+
+export type SignatureVersion = 'v2' | 'v3';
+
+export interface DeviceProofFailure {
+  ok: false;
+  code: DeviceAuthCode;
+  reason: string;
+  message: string;
+}
+
+export interface DeviceProofSuccess {
+  ok: true;
+  deviceId: string;
+  /** The raw 32-byte Ed25519 public key. */
+  publicKey: Uint8Array;
+  signatureVersion: SignatureVersion;
+}
+
+export type DeviceProofResult = DeviceProofSuccess | DeviceProofFailure;
+
+export interface DeviceProofInput {
+  device: { id: string; publicKey: string; signature: string; signedAt: number; nonce?: string };
+  client: { id: string; mode: string; platform?: string; deviceFamily?: string };
+  role?: string;
+  scopes?: readonly string[];
+  auth?: { token?: string; deviceToken?: string; bootstrapToken?: string; password?: string };
+  /** The nonce this connection sent in its `connect.challenge` event. */
+  challengeNonce: string;
+  /** The verifier's clock, epoch milliseconds. */
+  now: number;
+  maxSkewMs?: number;
+}
+
+/** The fields a client signs; `platform` and `deviceFamily` only count in v3. */
+export interface DeviceAuthPayloadFields {
+  deviceId: string;
+  clientId: string;
+  clientMode: string;
+  role: string;
+  scopes: readonly string[];
+  signedAtMs: number;
+  token: string;
+  nonce: string;
+  platform?: string;
+  deviceFamily?: string;
+}
+
+export const DEFAULT_MAX_SKEW_MS = 120_000;
+export const DEFAULT_ROLE = 'operator';
+
+const FAILURES: Record<DeviceAuthCode, { reason: string; message: string }> = {
+  DEVICE_AUTH_DEVICE_ID_MISMATCH: { reason: 'device-id-mismatch', message: 'device identity mismatch' },
+  DEVICE_AUTH_SIGNATURE_EXPIRED: { reason: 'device-signature-stale', message: 'device signature expired' },
+  DEVICE_AUTH_NONCE_REQUIRED: { reason: 'device-nonce-missing', message: 'device nonce required' },
+  DEVICE_AUTH_NONCE_MISMATCH: { reason: 'device-nonce-mismatch', message: 'device nonce mismatch' },
+  DEVICE_AUTH_PUBLIC_KEY_INVALID: { reason: 'device-public-key', message: 'device public key invalid' },
+  DEVICE_AUTH_SIGNATURE_INVALID: { reason: 'device-signature', message: 'device signature invalid' },
+};
+
+function failure(code: DeviceAuthCode): DeviceProofFailure {
+  return { ok: false, code, ...FAILURES[code] };
+}
+
+export function verifyDeviceProof(input: DeviceProofInput, crypto: DeviceCrypto): DeviceProofResult {
+  const { device } = input;
+  // An undecodable key has no id to compare, so it fails before the ordered checks.
+  const publicKey = decodePublicKey(device.publicKey);
+  if (!publicKey) return failure('DEVICE_AUTH_PUBLIC_KEY_INVALID');
+
+  const deviceId = deriveDeviceId(publicKey, crypto);
+  if (deviceId !== device.id) return failure('DEVICE_AUTH_DEVICE_ID_MISMATCH');
+  if (!isWithinSkew(device.signedAt, input.now, input.maxSkewMs ?? DEFAULT_MAX_SKEW_MS)) {
+    return failure('DEVICE_AUTH_SIGNATURE_EXPIRED');
+  }
+  if (typeof device.nonce !== 'string' || device.nonce === '') return failure('DEVICE_AUTH_NONCE_REQUIRED');
+  if (device.nonce !== input.challengeNonce) return failure('DEVICE_AUTH_NONCE_MISMATCH');
+  if (!crypto.isValidPublicKey(publicKey)) return failure('DEVICE_AUTH_PUBLIC_KEY_INVALID');
+
+  const signatureVersion = verifySignature(input, deviceId, publicKey, crypto);
+  if (!signatureVersion) return failure('DEVICE_AUTH_SIGNATURE_INVALID');
+  return { ok: true, deviceId, publicKey, signatureVersion };
+}
+
+function isWithinSkew(signedAt: number, now: number, maxSkewMs: number): boolean {
+  // NaN fails the comparison, so a non-numeric signedAt counts as expired.
+  return Math.abs(now - signedAt) <= maxSkewMs;
+}
+
+function verifySignature(
+  input: DeviceProofInput,
+  deviceId: string,
+  publicKey: Uint8Array,
+  crypto: DeviceCrypto,
+): SignatureVersion | null {
+  const signature = typeof input.device.signature === 'string' ? base64UrlDecode(input.device.signature) : null;
+  if (!signature || signature.length !== 64) return null;
+  const fields = payloadFieldsOf(input, deviceId);
+  const encoder = new TextEncoder();
+  for (const version of ['v3', 'v2'] as const) {
+    const message = encoder.encode(buildDeviceAuthPayload(version, fields));
+    if (crypto.verifyEd25519(signature, message, publicKey)) return version;
+  }
+  return null;
+}
+
+function payloadFieldsOf(input: DeviceProofInput, deviceId: string): DeviceAuthPayloadFields {
+  return {
+    deviceId,
+    clientId: input.client.id,
+    clientMode: input.client.mode,
+    role: input.role ?? DEFAULT_ROLE,
+    scopes: input.scopes ?? [],
+    signedAtMs: input.device.signedAt,
+    token: signedToken(input.auth),
+    nonce: input.device.nonce ?? '',
+    platform: input.client.platform,
+    deviceFamily: input.client.deviceFamily,
+  };
+}
+
+/** The token a client signs: the first non-empty of token, deviceToken, bootstrapToken. */
+export function signedToken(auth: DeviceProofInput['auth']): string {
+  for (const candidate of [auth?.token, auth?.deviceToken, auth?.bootstrapToken]) {
+    if (typeof candidate === 'string' && candidate !== '') return candidate;
+  }
+  return '';
+}
+
+/** The `|`-joined text a device signs (clients use this to sign, gateways to verify). */
+export function buildDeviceAuthPayload(version: SignatureVersion, fields: DeviceAuthPayloadFields): string {
+  const common = [
+    fields.deviceId,
+    fields.clientId,
+    fields.clientMode,
+    fields.role,
+    fields.scopes.join(','),
+    String(fields.signedAtMs),
+    fields.token,
+    fields.nonce,
+  ];
+  if (version === 'v2') return ['v2', ...common].join('|');
+  return ['v3', ...common, normalizeMetadata(fields.platform), normalizeMetadata(fields.deviceFamily)].join('|');
+}
+
+function normalizeMetadata(value: string | undefined): string {
+  return (value ?? '').trim().replace(/[A-Z]/g, (letter) => letter.toLowerCase());
+}
+
+export function deriveDeviceId(rawPublicKey: Uint8Array, crypto: DeviceCrypto): string {
+  return crypto.sha256Hex(rawPublicKey);
+}
+
+// DER header of an Ed25519 SubjectPublicKeyInfo; the raw 32-byte key follows it.
+const SPKI_ED25519_PREFIX = Uint8Array.of(0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00);
+const PEM_PUBLIC_KEY = /^-----BEGIN PUBLIC KEY-----([A-Za-z0-9+/=\s]*)-----END PUBLIC KEY-----$/;
+
+/** The raw 32-byte key from base64url or PEM (SPKI) text, or null when it is neither. */
+export function decodePublicKey(text: string): Uint8Array | null {
+  if (typeof text !== 'string') return null;
+  const pem = PEM_PUBLIC_KEY.exec(text.trim());
+  const raw = pem ? rawKeyFromSpki(base64UrlDecode((pem[1] ?? '').replace(/\s+/g, ''))) : base64UrlDecode(text);
+  return raw && raw.length === 32 ? raw : null;
+}
+
+function rawKeyFromSpki(der: Uint8Array | null): Uint8Array | null {
+  if (!der || der.length !== SPKI_ED25519_PREFIX.length + 32) return null;
+  const hasPrefix = SPKI_ED25519_PREFIX.every((byte, index) => der[index] === byte);
+  return hasPrefix ? der.slice(SPKI_ED25519_PREFIX.length) : null;
+}
+
+const BASE64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const BASE64_DECODE_TABLE = buildDecodeTable();
+
+function buildDecodeTable(): Int8Array {
+  const table = new Int8Array(128).fill(-1);
+  for (let index = 0; index < BASE64URL_ALPHABET.length; index++) {
+    table[BASE64URL_ALPHABET.charCodeAt(index)] = index;
+  }
+  // Standard-alphabet digits too, as Node's 'base64url' decoder (and PEM bodies) use them.
+  table['+'.charCodeAt(0)] = 62;
+  table['/'.charCodeAt(0)] = 63;
+  return table;
+}
+
+/** Decodes base64url (padding optional; '+' and '/' tolerated), or null when malformed. */
+export function base64UrlDecode(text: string): Uint8Array | null {
+  const body = text.replace(/={1,2}$/, '');
+  if (body.length % 4 === 1) return null;
+  const bytes = new Uint8Array(Math.floor((body.length * 6) / 8));
+  let buffer = 0;
+  let bufferedBits = 0;
+  let written = 0;
+  for (let index = 0; index < body.length; index++) {
+    const code = body.charCodeAt(index);
+    const digit = code < 128 ? (BASE64_DECODE_TABLE[code] ?? -1) : -1;
+    if (digit < 0) return null;
+    buffer = ((buffer << 6) | digit) & 0xfff;
+    bufferedBits += 6;
+    if (bufferedBits >= 8) {
+      bufferedBits -= 8;
+      bytes[written++] = (buffer >> bufferedBits) & 0xff;
+    }
+  }
+  return bytes;
+}
+
+/** Encodes base64url without padding. */
+export function base64UrlEncode(bytes: Uint8Array): string {
+  let text = '';
+  for (let index = 0; index < bytes.length; index += 3) {
+    const remaining = bytes.length - index;
+    const group = ((bytes[index] ?? 0) << 16) | ((bytes[index + 1] ?? 0) << 8) | (bytes[index + 2] ?? 0);
+    const digits = remaining >= 3 ? 4 : remaining + 1;
+    for (let digit = 0; digit < digits; digit++) {
+      text += BASE64URL_ALPHABET.charAt((group >> (18 - 6 * digit)) & 63);
+    }
+  }
+  return text;
+}
