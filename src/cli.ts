@@ -1,0 +1,59 @@
+// The `actorgate` command line.
+import { runStart } from './start.js';
+import { ConfigError, parseStartConfig } from './config.js';
+import { GATEWAY_VERSION } from './version.js';
+
+const USAGE = `actorgate ${GATEWAY_VERSION}: a WebSocket gateway for agents and their clients (OpenClaw protocol 3-4)
+
+Usage:
+  actorgate start [options]     serve the gateway (default 127.0.0.1:18789, token auth)
+  actorgate --version
+
+Options of start (each also settable as ACTORGATE_<NAME>, e.g. ACTORGATE_PORT):
+  --host <addr>                 address to listen on (127.0.0.1)
+  --port <n>                    port to listen on (18789; 0 picks a free one)
+  --auth none|token|password    how clients authenticate (token)
+  --token <secret>              gateway token; generated into the state dir on first start when absent
+  --password <secret>           gateway password (with --auth password)
+  --handshake-timeout-ms <n>    time a client has to complete connect (10000)
+  --tick-interval-ms <n>        interval of the tick event (30000)
+  --state-dir <dir>             where the gateway keeps its state (~/.actorgate)
+  --log-level <level>           trace|debug|info|warn|error|fatal|silent (info)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${GATEWAY_VERSION}\n`);
+    return 0;
+  }
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 1 : 0;
+  }
+  if (command !== 'start') {
+    process.stderr.write(`actorgate: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    const config = parseStartConfig(rest, process.env);
+    await runStart(config);
+    return 0;
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`actorgate: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`actorgate: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,263 @@
+// The Node runtime around the machines: an HTTP server with a WebSocket upgrade, one connection actor
+// per socket (each its own root actor), and the supervisor actor whose broadcasts fan out to every
+// ready socket.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
+import type { Duplex } from 'node:stream';
+import { Observable, map } from 'rxjs';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { createActor, type ActorRefFrom } from 'xstate';
+import { connectionMachine, type ConnectionContext, type LogRecord } from '../machines/connection.js';
+import { eventFrame, responseOk, truncateCloseReason, type EventFrame, type OutboundFrame } from '../machines/protocol.js';
+import { listPresence, supervisorMachine, type SupervisorEmitted } from '../machines/supervisor.js';
+import { authenticate } from './auth/authenticate.js';
+import type { DeviceCrypto } from './auth/device-proof.js';
+import { nodeDeviceCrypto } from './auth/node-crypto.js';
+import type { AuthConfig } from './auth/shared-secret.js';
+import type { Logger } from './logger.js';
+import { GATEWAY_EVENTS, GATEWAY_METHODS, handleRequest } from './methods.js';
+import { isLoopbackAddress } from './network.js';
+import { binaryFrameEvent, decodeTextFrame } from './protocol/decode.js';
+import { GATEWAY_VERSION } from './version.js';
+
+export const PRE_AUTH_MAX_PAYLOAD = 64 * 1024;
+export const MAX_PAYLOAD = 25 * 1024 * 1024;
+export const MAX_BUFFERED_BYTES = 50 * 1024 * 1024;
+const SHUTDOWN_GRACE_MS = 2_000;
+
+export interface GatewayOptions {
+  host: string;
+  port: number;
+  auth: AuthConfig;
+  handshakeTimeoutMs: number;
+  tickIntervalMs: number;
+  logger: Logger;
+  crypto?: DeviceCrypto;
+}
+
+export type SupervisorActor = ActorRefFrom<typeof supervisorMachine>;
+type ConnectionActor = ActorRefFrom<typeof connectionMachine>;
+
+interface LiveConnection {
+  ws: WebSocket;
+  actor: ConnectionActor;
+  /** False once the machine reached `closed`: later socket events have nobody to go to. */
+  live: boolean;
+}
+
+export interface Gateway {
+  readonly port: number;
+  readonly url: string;
+  readonly supervisor: SupervisorActor;
+  connectionCount(): number;
+  close(reason?: string): Promise<void>;
+}
+
+/** The supervisor's emitted events as an Observable, so broadcasts flow like any other stream. */
+function broadcastsOf(supervisor: SupervisorActor): Observable<SupervisorEmitted> {
+  return new Observable((subscriber) => {
+    const subscription = supervisor.on('*', (emitted) => subscriber.next(emitted));
+    return () => subscription.unsubscribe();
+  });
+}
+
+function toBroadcastFrame(emitted: SupervisorEmitted): EventFrame {
+  if (emitted.type === 'tick') return eventFrame('tick', { ts: Date.now() });
+  return { ...eventFrame('presence', { presence: emitted.presence }), stateVersion: emitted.stateVersion };
+}
+
+/** ws keeps the payload limit on its receiver; raising it after the handshake lifts the pre-auth cap. */
+function raisePayloadLimit(ws: WebSocket, limit: number): void {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
+  if (receiver && typeof receiver._maxPayload === 'number') receiver._maxPayload = limit;
+}
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { logger } = options;
+  const crypto = options.crypto ?? nodeDeviceCrypto;
+  const startedAt = Date.now();
+  const bootId = randomUUID();
+  const connections = new Map<string, LiveConnection>();
+  const readySockets = new Map<string, WebSocket>();
+  let broadcastSeq = 0;
+  let closing = false;
+
+  const supervisor = createActor(supervisorMachine, {
+    input: {
+      self: {
+        host: hostname(),
+        ip: options.host,
+        version: GATEWAY_VERSION,
+        platform: process.platform,
+        mode: 'gateway',
+        reason: 'self',
+        ts: startedAt,
+      },
+      tickIntervalMs: options.tickIntervalMs,
+    },
+  });
+
+  const health = () => ({
+    ok: true,
+    ts: Date.now(),
+    durationMs: 0,
+    version: GATEWAY_VERSION,
+    uptimeMs: Date.now() - startedAt,
+    connections: { open: connections.size, ready: readySockets.size },
+  });
+  const presence = () => listPresence(supervisor.getSnapshot().context);
+
+  const send = (connId: string, frame: OutboundFrame) => {
+    const connection = connections.get(connId);
+    if (connection && connection.ws.readyState === connection.ws.OPEN) connection.ws.send(JSON.stringify(frame));
+  };
+
+  const logFor = (context: ConnectionContext, record: LogRecord) => {
+    const fields = { connId: context.connId, remoteAddr: context.remoteAddr, durationMs: Date.now() - context.openedAt, ...record.fields };
+    logger[record.level](fields, record.msg);
+  };
+
+  const gatewayConnectionMachine = connectionMachine.provide({
+    actions: {
+      sendFrame: ({ context }, frame) => send(context.connId, frame),
+      closeSocket: ({ context }, { code, reason }) => connections.get(context.connId)?.ws.close(code, truncateCloseReason(reason)),
+      terminateSocket: ({ context }) => connections.get(context.connId)?.ws.terminate(),
+      log: ({ context }, record) => logFor(context, record),
+      checkCredentials: ({ context, self }, request) => {
+        const result = authenticate(request, { auth: options.auth, challengeNonce: context.challengeNonce, now: Date.now(), crypto });
+        self.send(result.ok ? { type: 'auth.passed', session: result.session } : { type: 'auth.failed', rejection: result.rejection });
+      },
+      sendHelloOk: ({ context }) => {
+        const connection = connections.get(context.connId);
+        const session = context.session;
+        if (!connection || !session || !context.connectRequestId) return;
+        const supervisorContext = supervisor.getSnapshot().context;
+        const hello = {
+          type: 'hello-ok',
+          protocol: session.protocol,
+          server: { version: GATEWAY_VERSION, connId: context.connId, bootId },
+          features: { methods: GATEWAY_METHODS, events: GATEWAY_EVENTS },
+          snapshot: {
+            presence: listPresence(supervisorContext),
+            health: health(),
+            stateVersion: supervisorContext.stateVersion,
+            uptimeMs: Date.now() - startedAt,
+          },
+          auth: { role: session.role, scopes: session.scopes },
+          policy: { maxPayload: MAX_PAYLOAD, maxBufferedBytes: MAX_BUFFERED_BYTES, tickIntervalMs: options.tickIntervalMs },
+        };
+        send(context.connId, responseOk(context.connectRequestId, hello));
+        raisePayloadLimit(connection.ws, MAX_PAYLOAD);
+        readySockets.set(context.connId, connection.ws);
+      },
+      dispatchRequest: ({ context }, request) => {
+        if (!context.session) return;
+        send(context.connId, handleRequest(request, { session: context.session, health, presence }));
+      },
+      releaseConnection: ({ context }) => {
+        const connection = connections.get(context.connId);
+        if (connection) connection.live = false;
+        readySockets.delete(context.connId);
+      },
+    },
+  });
+
+  const fanOut = (frame: EventFrame) => {
+    const data = JSON.stringify({ ...frame, seq: ++broadcastSeq });
+    for (const ws of readySockets.values()) ws.send(data);
+  };
+  const broadcastSubscription = broadcastsOf(supervisor).pipe(map(toBroadcastFrame)).subscribe(fanOut);
+  supervisor.start();
+
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: PRE_AUTH_MAX_PAYLOAD, clientTracking: false });
+
+  const accept = (ws: WebSocket, request: IncomingMessage) => {
+    const connId = randomUUID();
+    const remoteAddr = request.socket.remoteAddress ?? 'unknown';
+    const userAgent = request.headers['user-agent'];
+    const actor = createActor(gatewayConnectionMachine, {
+      input: {
+        connId,
+        remoteAddr,
+        isLoopback: isLoopbackAddress(remoteAddr),
+        ...(userAgent ? { userAgent } : {}),
+        challengeNonce: randomUUID(),
+        openedAt: Date.now(),
+        handshakeTimeoutMs: options.handshakeTimeoutMs,
+        supervisor,
+      },
+    });
+    const connection: LiveConnection = { ws, actor, live: true };
+    connections.set(connId, connection);
+    logger.debug({ connId, remoteAddr, userAgent, event: 'connection.opened' }, 'connection opened');
+
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (connection.live) actor.send(isBinary ? binaryFrameEvent : decodeTextFrame(data.toString()));
+    });
+    ws.on('error', (error: Error & { code?: string }) => {
+      if (!connection.live) return;
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') actor.send({ type: 'frame.tooLarge', limit: PRE_AUTH_MAX_PAYLOAD });
+      else actor.send({ type: 'socket.error', message: error.message });
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      if (connection.live) actor.send({ type: 'socket.closed', code, reason: reason.toString() });
+      connections.delete(connId);
+    });
+    actor.start();
+  };
+
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    if (request.method === 'GET' && request.url === '/healthz') {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ ok: true, version: GATEWAY_VERSION, uptimeMs: Date.now() - startedAt }));
+      return;
+    }
+    response.writeHead(404, { 'content-type': 'application/json' });
+    response.end(JSON.stringify({ ok: false, error: 'not found' }));
+  });
+
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', (error) => logger.debug({ err: error.message, event: 'upgrade.error' }, 'socket error during upgrade'));
+    if (closing) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, request));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  logger.info({ event: 'gateway.listening', host: options.host, port, auth: options.auth.mode }, 'gateway listening');
+
+  const close = async (reason = 'gateway stopping') => {
+    if (closing) return;
+    closing = true;
+    for (const connection of connections.values()) {
+      if (connection.live) connection.actor.send({ type: 'gateway.shutdown', reason });
+    }
+    const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+    while (connections.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const connection of connections.values()) connection.ws.terminate();
+    broadcastSubscription.unsubscribe();
+    supervisor.stop();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    logger.info({ event: 'gateway.stopped', reason }, 'gateway stopped');
+  };
+
+  return {
+    port,
+    url: `ws://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
+    supervisor,
+    connectionCount: () => connections.size,
+    close,
+  };
+}
