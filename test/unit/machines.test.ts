@@ -1,0 +1,180 @@
+// The machines' rules, stepped directly: no sockets, effects recorded, time simulated.
+import { describe, expect, it } from 'vitest';
+import { SimulatedClock, createActor } from 'xstate';
+import { connectionMachine } from '../../machines/connection.js';
+import type { Session } from '../../machines/protocol.js';
+import { listPresence, supervisorMachine } from '../../machines/supervisor.js';
+
+function session(overrides: Partial<Session> & { instanceId?: string; mode?: Session['client']['mode'] } = {}): Session {
+  const { instanceId, mode, ...rest } = overrides;
+  return {
+    protocol: 4,
+    role: 'operator',
+    scopes: [],
+    client: { id: 'test', version: '1', platform: 'linux', mode: mode ?? 'test', ...(instanceId ? { instanceId } : {}) },
+    caps: [],
+    commands: [],
+    connectedAt: 1,
+    ...rest,
+  };
+}
+
+function startSupervisor(options: { maxPresenceEntries?: number; clock?: SimulatedClock } = {}) {
+  const actor = createActor(supervisorMachine, {
+    input: { self: { reason: 'self', ts: 0 }, tickIntervalMs: 1_000, ...(options.maxPresenceEntries ? { maxPresenceEntries: options.maxPresenceEntries } : {}) },
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  const emitted: string[] = [];
+  actor.on('*', (event) => emitted.push(event.type));
+  actor.start();
+  return { actor, emitted };
+}
+
+function startConnection(clock = new SimulatedClock()) {
+  const { actor: supervisor } = startSupervisor();
+  const effects: [string, unknown][] = [];
+  const machine = connectionMachine.provide({
+    actions: {
+      sendFrame: (_, frame) => void effects.push(['send', frame]),
+      closeSocket: (_, close) => void effects.push(['close', close]),
+      terminateSocket: () => void effects.push(['terminate', null]),
+      log: (_, record) => void effects.push(['log', record]),
+      checkCredentials: (_, request) => void effects.push(['check', request.requestId]),
+      sendHelloOk: () => void effects.push(['hello', null]),
+    },
+  });
+  const actor = createActor(machine, {
+    clock,
+    input: {
+      connId: 'c1',
+      remoteAddr: '127.0.0.1',
+      isLoopback: true,
+      challengeNonce: 'nonce-1',
+      openedAt: 0,
+      handshakeTimeoutMs: 10_000,
+      supervisor,
+    },
+  }).start();
+  return { actor, effects, clock, supervisor };
+}
+
+const connect = {
+  type: 'frame.connect' as const,
+  id: 'r1',
+  params: { minProtocol: 3, maxProtocol: 4, client: { id: 'test', version: '1', platform: 'linux', mode: 'test' as const } },
+};
+
+describe('connection machine', () => {
+  it('answers a second frame while authenticating with an error and never re-enters the handshake', () => {
+    const { actor, effects } = startConnection();
+    actor.send(connect);
+    expect(actor.getSnapshot().value).toEqual({ handshaking: 'authenticating' });
+    actor.send({ ...connect, id: 'r2' });
+    actor.send({ type: 'frame.request', id: 'r3', method: 'health' });
+    expect(actor.getSnapshot().value).toEqual({ handshaking: 'authenticating' });
+    expect(effects.filter(([kind]) => kind === 'check')).toEqual([['check', 'r1']]);
+    const errors = effects.filter(([kind, frame]) => kind === 'send' && (frame as { ok?: boolean }).ok === false);
+    expect(errors.map(([, frame]) => (frame as { id: string }).id)).toEqual(['r2', 'r3']);
+    actor.send({ type: 'auth.passed', session: session() });
+    expect(actor.getSnapshot().value).toBe('ready');
+  });
+
+  it('times out the whole handshake, authentication included, at the named delay', () => {
+    const { actor, effects, clock } = startConnection();
+    clock.increment(5_000);
+    actor.send(connect);
+    clock.increment(4_999);
+    expect(actor.getSnapshot().value).toEqual({ handshaking: 'authenticating' });
+    clock.increment(1);
+    expect(actor.getSnapshot().value).toBe('closed');
+    expect(actor.getSnapshot().context.closeCause).toMatchObject({ kind: 'handshake-timeout', code: 1008 });
+    expect(effects).toContainEqual(['close', { code: 1008, reason: 'handshake timeout' }]);
+    expect(effects).toContainEqual(['log', expect.objectContaining({ level: 'warn', msg: 'handshake timeout conn=c1' })]);
+  });
+
+  it('cancels the handshake timer once ready', () => {
+    const { actor, clock } = startConnection();
+    actor.send(connect);
+    actor.send({ type: 'auth.passed', session: session() });
+    clock.increment(60_000);
+    expect(actor.getSnapshot().value).toBe('ready');
+  });
+
+  it('reports join on ready and leave on close to the supervisor, exactly once', () => {
+    const { actor, supervisor } = startConnection();
+    actor.send(connect);
+    actor.send({ type: 'auth.passed', session: session({ instanceId: 'i1' }) });
+    expect(supervisor.getSnapshot().context.connections.has('c1')).toBe(true);
+    actor.send({ type: 'socket.closed', code: 1000, reason: '' });
+    actor.send({ type: 'socket.closed', code: 1000, reason: '' });
+    expect(supervisor.getSnapshot().context.connections.has('c1')).toBe(false);
+    expect(supervisor.getSnapshot().context.stateVersion.presence).toBe(3);
+  });
+
+  it('sends shutdown to a ready client before closing 1012, but only closes a handshaking one', () => {
+    const ready = startConnection();
+    ready.actor.send(connect);
+    ready.actor.send({ type: 'auth.passed', session: session() });
+    ready.actor.send({ type: 'gateway.shutdown', reason: 'bye' });
+    expect(ready.effects).toContainEqual(['send', expect.objectContaining({ event: 'shutdown' })]);
+    expect(ready.effects.at(-2)?.[0]).toBe('close');
+
+    const early = startConnection();
+    early.actor.send({ type: 'gateway.shutdown', reason: 'bye' });
+    expect(early.effects.some(([, frame]) => (frame as { event?: string })?.event === 'shutdown')).toBe(false);
+    expect(early.effects).toContainEqual(['close', { code: 1012, reason: 'gateway shutting down' }]);
+  });
+
+  it('terminates rather than closes a socket that errored', () => {
+    const { actor, effects } = startConnection();
+    actor.send({ type: 'socket.error', message: 'ECONNRESET' });
+    expect(effects.map(([kind]) => kind)).toContain('terminate');
+    expect(effects.map(([kind]) => kind)).not.toContain('close');
+  });
+});
+
+describe('supervisor machine', () => {
+  it('keeps a reconnected device in presence when the old connection closes late', () => {
+    const { actor } = startSupervisor();
+    const device = session({ deviceId: 'dev-1' });
+    actor.send({ type: 'connection.joined', connId: 'old', remoteAddr: '127.0.0.1', session: device });
+    actor.send({ type: 'connection.joined', connId: 'new', remoteAddr: '127.0.0.1', session: device });
+    actor.send({ type: 'connection.left', connId: 'old' });
+    const context = actor.getSnapshot().context;
+    expect(context.presence.get('dev-1')?.connId).toBe('new');
+    expect(context.connections.has('old')).toBe(false);
+    actor.send({ type: 'connection.left', connId: 'new' });
+    expect(actor.getSnapshot().context.presence.has('dev-1')).toBe(false);
+  });
+
+  it('broadcasts presence only for tracked clients, with a rising state version', () => {
+    const { actor, emitted } = startSupervisor();
+    actor.send({ type: 'connection.joined', connId: 'cli', remoteAddr: '127.0.0.1', session: session({ mode: 'cli' }) });
+    actor.send({ type: 'connection.left', connId: 'cli' });
+    expect(emitted).toEqual([]);
+    actor.send({ type: 'connection.joined', connId: 'ui', remoteAddr: '127.0.0.1', session: session({ instanceId: 'u' }) });
+    expect(emitted).toEqual(['presence.changed']);
+    expect(actor.getSnapshot().context.stateVersion.presence).toBe(2);
+  });
+
+  it('caps presence, evicting the oldest entry', () => {
+    const { actor } = startSupervisor({ maxPresenceEntries: 3 });
+    for (const id of ['a', 'b', 'c', 'd']) {
+      actor.send({ type: 'connection.joined', connId: id, remoteAddr: '127.0.0.1', session: session({ instanceId: id }) });
+    }
+    const listed = listPresence(actor.getSnapshot().context).map((entry) => entry.instanceId ?? entry.reason);
+    expect(listed).toEqual(['d', 'c', 'b', 'self']);
+    actor.send({ type: 'connection.left', connId: 'a' });
+    expect(listPresence(actor.getSnapshot().context)).toHaveLength(4);
+  });
+
+  it('emits a tick every tick interval', () => {
+    const clock = new SimulatedClock();
+    const { emitted } = startSupervisor({ clock });
+    clock.increment(999);
+    expect(emitted).toEqual([]);
+    clock.increment(1);
+    clock.increment(1_000);
+    expect(emitted).toEqual(['tick', 'tick']);
+  });
+});
