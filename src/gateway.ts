@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { Observable, map } from 'rxjs';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { createActor, type ActorRefFrom } from 'xstate';
+import { createActor, type ActorRefFrom, type InspectionEvent } from 'xstate';
 import { connectionMachine, type ConnectionContext, type LogRecord } from '../machines/connection.js';
 import { eventFrame, responseOk, truncateCloseReason, type EventFrame, type OutboundFrame } from '../machines/protocol.js';
 import { listPresence, supervisorMachine, type SupervisorEmitted } from '../machines/supervisor.js';
@@ -20,6 +20,8 @@ import { GATEWAY_EVENTS, GATEWAY_METHODS, handleRequest } from './methods.js';
 import { isLoopbackAddress } from './network.js';
 import { binaryFrameEvent, decodeTextFrame } from './protocol/decode.js';
 import { GATEWAY_VERSION } from './version.js';
+
+export type PairingMode = 'auto-local' | 'manual';
 
 export const PRE_AUTH_MAX_PAYLOAD = 64 * 1024;
 export const MAX_PAYLOAD = 25 * 1024 * 1024;
@@ -34,6 +36,14 @@ export interface GatewayOptions {
   tickIntervalMs: number;
   logger: Logger;
   crypto?: DeviceCrypto;
+  /** Where pairing state is persisted (pairing.json); without it pairing lives in memory only. */
+  stateDir?: string;
+  /** auto-local approves loopback clients without a browser Origin silently; manual asks an operator. */
+  pairingMode?: PairingMode;
+  /** How long a pending pairing request waits for an operator (5 minutes). */
+  pairingRequestTtlMs?: number;
+  /** Receives every actor's inspection events (e.g. `actorgate start --inspect`). */
+  inspect?: (event: InspectionEvent) => void;
 }
 
 export type SupervisorActor = ActorRefFrom<typeof supervisorMachine>;
@@ -96,6 +106,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       },
       tickIntervalMs: options.tickIntervalMs,
     },
+    ...(options.inspect ? { inspect: options.inspect } : {}),
   });
 
   const health = () => ({
@@ -187,6 +198,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         handshakeTimeoutMs: options.handshakeTimeoutMs,
         supervisor,
       },
+      ...(options.inspect ? { inspect: options.inspect } : {}),
     });
     const connection: LiveConnection = { ws, actor, live: true };
     connections.set(connId, connection);
