@@ -20,6 +20,8 @@ export interface ConnectionInput {
   remoteAddr: string;
   isLoopback: boolean;
   userAgent?: string;
+  /** The browser Origin header, when the upgrade had one: such clients are never paired silently. */
+  origin?: string;
   challengeNonce: string;
   /** Epoch ms of the socket's open, echoed in the challenge. */
   openedAt: number;
@@ -41,7 +43,8 @@ export type CloseCauseKind =
   | 'connect-required'
   | 'auth-rejected'
   | 'frame-too-large'
-  | 'shutdown';
+  | 'shutdown'
+  | 'credentials-revoked';
 
 export interface CloseCause {
   kind: CloseCauseKind;
@@ -70,7 +73,8 @@ export type ConnectionEvent =
   | { type: 'socket.closed'; code: number; reason: string }
   | { type: 'auth.passed'; session: Session }
   | { type: 'auth.failed'; rejection: HandshakeRejection }
-  | { type: 'gateway.shutdown'; reason: string; restartExpectedMs?: number };
+  | { type: 'gateway.shutdown'; reason: string; restartExpectedMs?: number }
+  | { type: 'credentials.revoked'; reason: string };
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export interface LogRecord {
@@ -134,6 +138,8 @@ function describeClose(context: ConnectionContext): LogRecord {
       return { level: 'debug', msg: 'closed before connect (swiftpm helper)', fields };
     case 'socket-error':
       return { level: 'warn', msg: 'socket error', fields };
+    case 'credentials-revoked':
+      return { level: 'warn', msg: 'credentials revoked', fields };
     case 'peer-closed':
     case 'shutdown':
       return { level: 'info', msg: 'connection closed', fields };
@@ -234,6 +240,7 @@ export const connectionMachine = setup({
         connId: context.connId,
         remoteAddr: context.remoteAddr,
         session: context.session!,
+        isLocalClient: context.isLoopback && !context.origin,
       }),
     ),
     reportLeave: sendTo(
@@ -350,6 +357,13 @@ export const connectionMachine = setup({
           },
         ],
         'socket.closed': { target: 'closed', actions: { type: 'recordPeerClose', params: 'peer-closed' } },
+        'credentials.revoked': {
+          target: 'closed',
+          actions: {
+            type: 'recordCause',
+            params: ({ event }) => ({ kind: 'credentials-revoked', code: CloseCode.credentialsRevoked, reason: event.reason }),
+          },
+        },
         'gateway.shutdown': {
           target: 'closed',
           actions: [

@@ -126,6 +126,8 @@ export interface Session {
   pathEnv?: string;
   /** Epoch ms when the handshake completed. */
   connectedAt: number;
+  /** The device token to hand over in hello-ok (paired devices only). */
+  deviceToken?: string;
 }
 
 /** A refused handshake: the error response and the close that follows it. */

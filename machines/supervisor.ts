@@ -1,15 +1,39 @@
-// The supervisor owns what is shared between connections: who is connected, and presence.
-// Connections report joins and leaves; the supervisor decides what is broadcast and emits it.
+// The supervisor owns what is shared between connections: who is connected, presence, nodes,
+// pairing and the invokes in flight. Connections report joins and leaves, the runtime forwards the
+// requests that touch shared state, and the supervisor decides what is answered, delivered and
+// broadcast; it says so with emitted events, which the runtime turns into frames.
 // Registries are Maps mutated in place so that a join or a leave costs O(1) whatever the number
 // of connections (copying a registry per join made 10k joins take seconds).
-import { assign, emit, setup } from 'xstate';
-import type { PresenceEntry, Role, Session, StateVersion } from './protocol.js';
+import { assign, emit, enqueueActions, raise, setup } from 'xstate';
+import { invokeMachine, type InvokeOutcome, type InvokeSettled } from './invoke.js';
+import { allowedCommands, connectedNode, nodeIdOf, nodeSessionOf, type NodeSession } from './nodes.js';
+import {
+  pairingStateOf,
+  pendingRequestFor,
+  publicDevice,
+  type PairedDevice,
+  type PairedNode,
+  type PairingMode,
+  type PairingState,
+  type PendingDevicePair,
+  type PendingNodePair,
+} from './pairing.js';
+import type { ErrorShape, PresenceEntry, Role, Session, StateVersion } from './protocol.js';
 
 export interface SupervisorInput {
   /** The gateway's own presence entry (always listed, reason "self"). */
   self: PresenceEntry;
   tickIntervalMs: number;
   maxPresenceEntries?: number;
+  /** auto-local pairs loopback clients without a browser Origin silently (default); manual asks an operator. */
+  pairingMode?: PairingMode;
+  /** How long a pairing request waits for an operator before it expires (5 minutes). */
+  pairingRequestTtlMs?: number;
+  /** Approved devices and nodes from the last run. */
+  pairing?: PairingState;
+  /** Time and ids come from outside so the machine stays deterministic under test. */
+  now?: () => number;
+  createId?: () => string;
 }
 
 interface PresenceSlot {
@@ -20,28 +44,98 @@ interface PresenceSlot {
 export interface ConnectionRecord {
   role: Role;
   clientMode: string;
+  scopes: string[];
+  deviceId?: string;
   presenceKey?: string;
+}
+
+export interface InvokeRecord {
+  invokeId: string;
+  callerConnId: string;
+  requestId: string;
+  nodeId: string;
+  nodeConnId: string;
+  command: string;
 }
 
 export interface SupervisorContext {
   self: PresenceEntry;
   tickIntervalMs: number;
   maxPresenceEntries: number;
+  pairingMode: PairingMode;
+  pairingRequestTtlMs: number;
+  now: () => number;
+  createId: () => string;
   connections: Map<string, ConnectionRecord>;
   /** Keyed by device id, else client instance id, else connection id; insertion order is age. */
   presence: Map<string, PresenceSlot>;
+  /** Live node sessions by connection id. */
+  nodes: Map<string, NodeSession>;
+  /** The connection that currently speaks for a node id; only that connection's close removes it. */
+  nodeConnById: Map<string, string>;
+  nodeLastSeen: Map<string, number>;
+  pairedDevices: Map<string, PairedDevice>;
+  pairedNodes: Map<string, PairedNode>;
+  pendingDevicePairs: Map<string, PendingDevicePair>;
+  pendingNodePairs: Map<string, PendingNodePair>;
+  invokes: Map<string, InvokeRecord>;
+  invokesByNodeConn: Map<string, Set<string>>;
   stateVersion: StateVersion;
 }
 
+/** A request from a ready connection; the supervisor answers it with a `reply` to the same ids. */
+interface FromRequest {
+  connId: string;
+  requestId: string;
+}
+
 export type SupervisorEvent =
-  | { type: 'connection.joined'; connId: string; remoteAddr: string; session: Session }
-  | { type: 'connection.left'; connId: string };
+  | { type: 'connection.joined'; connId: string; remoteAddr: string; session: Session; isLocalClient?: boolean }
+  | { type: 'connection.left'; connId: string }
+  | ({
+      type: 'node.invoke.requested';
+      nodeId: string;
+      command: string;
+      paramsJSON?: string;
+      timeoutMs: number;
+      idempotencyKey?: string;
+    } & FromRequest)
+  | ({
+      type: 'node.invoke.result';
+      invokeId: string;
+      nodeId: string;
+      ok: boolean;
+      payloadJSON?: string;
+      error?: { code?: string; message?: string };
+    } & FromRequest)
+  | ({ type: 'node.event'; event: string; payloadJSON?: string } & FromRequest)
+  | ({ type: 'node.pair.approve' | 'node.pair.reject'; pairRequestId: string } & FromRequest)
+  | ({ type: 'device.pair.approve'; pairRequestId: string; token: string } & FromRequest)
+  | ({ type: 'device.pair.reject'; pairRequestId: string } & FromRequest)
+  | ({ type: 'device.pair.remove'; deviceId: string } & FromRequest)
+  | { type: 'device.pair.requested'; request: Omit<PendingDevicePair, 'requestId' | 'ts'> }
+  | { type: 'device.pair.silentlyApproved'; device: PairedDevice }
+  | { type: 'device.pair.expired'; requestId: string }
+  | { type: 'node.pair.expired'; requestId: string }
+  | { type: 'node.connected'; connId: string; nodeId: string; isLocalClient: boolean }
+  | InvokeSettled;
+
+/** Who a broadcast is for: every ready client, or operators holding a scope (admin holds all). */
+export type Audience = 'everyone' | 'operator.read' | 'operator.pairing';
 
 export type SupervisorEmitted =
   | { type: 'presence.changed'; presence: PresenceEntry[]; stateVersion: StateVersion }
-  | { type: 'tick' };
+  | { type: 'tick' }
+  | { type: 'broadcast'; audience: Audience; event: string; payload: unknown }
+  | { type: 'deliver'; connId: string; event: string; payload: unknown }
+  | ({ type: 'reply' } & FromRequest & ({ ok: true; payload: unknown } | { ok: false; error: ErrorShape }))
+  | { type: 'pairing.changed'; state: PairingState }
+  | { type: 'credentials.revoked'; connIds: string[]; reason: string };
 
 const DEFAULT_MAX_PRESENCE_ENTRIES = 200;
+export const DEFAULT_PAIRING_REQUEST_TTL_MS = 5 * 60_000;
+/** Pending requests are capped so that unpaired clients cannot grow them without bound. */
+export const MAX_PENDING_PAIR_REQUESTS = 500;
 
 export function presenceKey(connId: string, session: Session): string {
   return session.deviceId ?? session.client.instanceId ?? connId;
@@ -81,6 +175,62 @@ export function listPresence(context: SupervisorContext): PresenceEntry[] {
   return entries;
 }
 
+const expiryTimerId = (kind: 'device' | 'node', requestId: string) => `expire-${kind}-pair:${requestId}`;
+
+function reply(event: FromRequest, payload: unknown): SupervisorEmitted {
+  return { type: 'reply', connId: event.connId, requestId: event.requestId, ok: true, payload };
+}
+
+function refuse(event: FromRequest, error: ErrorShape): SupervisorEmitted {
+  return { type: 'reply', connId: event.connId, requestId: event.requestId, ok: false, error };
+}
+
+function parsePayload(payloadJSON: string | undefined): unknown {
+  if (payloadJSON === undefined) return null;
+  try {
+    return JSON.parse(payloadJSON) as unknown;
+  } catch {
+    return null;
+  }
+}
+
+/** The operator's answer to `node.invoke`, from the invoke's outcome. */
+export function invokeAnswer(record: InvokeRecord, outcome: InvokeOutcome) {
+  if (!outcome.ok) return { ok: false as const, error: outcome.error };
+  const payload = { ok: true, nodeId: record.nodeId, command: record.command, payload: parsePayload(outcome.payloadJSON) };
+  return { ok: true as const, payload: outcome.payloadJSON === undefined ? payload : { ...payload, payloadJSON: outcome.payloadJSON } };
+}
+
+function pendingNodePairOf(context: SupervisorContext, nodeId: string) {
+  return pendingRequestFor(context.pendingNodePairs, (request) => request.nodeId === nodeId);
+}
+
+function pendingDevicePairOf(context: SupervisorContext, deviceId: string) {
+  return pendingRequestFor(context.pendingDevicePairs, (request) => request.deviceId === deviceId);
+}
+
+function pairingChanged(context: SupervisorContext): SupervisorEmitted {
+  return { type: 'pairing.changed', state: pairingStateOf(context) };
+}
+
+function pairedNodeFrom(source: Omit<PendingNodePair, 'requestId' | 'ts'>, now: number, silent: boolean): PairedNode {
+  const node: PairedNode = {
+    nodeId: source.nodeId,
+    clientId: source.clientId,
+    clientMode: source.clientMode,
+    caps: source.caps,
+    commands: source.commands,
+    createdAtMs: now,
+    approvedAtMs: now,
+    silent,
+  };
+  for (const key of ['displayName', 'platform', 'version', 'deviceFamily'] as const) {
+    const value = source[key];
+    if (value !== undefined) node[key] = value;
+  }
+  return node;
+}
+
 export const supervisorMachine = setup({
   types: {
     context: {} as SupervisorContext,
@@ -88,10 +238,16 @@ export const supervisorMachine = setup({
     input: {} as SupervisorInput,
     emitted: {} as SupervisorEmitted,
   },
+  actors: {
+    invoke: invokeMachine,
+  },
   actions: {
     registerConnection: assign(({ context, event }) => {
       if (event.type !== 'connection.joined') return {};
-      context.connections.set(event.connId, { role: event.session.role, clientMode: event.session.client.mode });
+      const { session } = event;
+      const record: ConnectionRecord = { role: session.role, clientMode: session.client.mode, scopes: session.scopes };
+      if (session.deviceId) record.deviceId = session.deviceId;
+      context.connections.set(event.connId, record);
       return {};
     }),
     addPresenceEntry: assign(({ context, event }) => {
@@ -132,15 +288,304 @@ export const supervisorMachine = setup({
       stateVersion: context.stateVersion,
     })),
     broadcastTick: emit({ type: 'tick' as const }),
+
+    // Nodes -------------------------------------------------------------------------------------
+    registerNodeSession: assign(({ context, event }) => {
+      if (event.type !== 'connection.joined') return {};
+      const node = nodeSessionOf(event.connId, event.remoteAddr, event.session);
+      context.nodes.set(event.connId, node);
+      context.nodeConnById.set(node.nodeId, event.connId);
+      context.nodeLastSeen.set(node.nodeId, node.connectedAtMs);
+      return {};
+    }),
+    checkNodePairing: raise(({ event }) => {
+      const joined = event as Extract<SupervisorEvent, { type: 'connection.joined' }>;
+      return {
+        type: 'node.connected' as const,
+        connId: joined.connId,
+        nodeId: nodeIdOf(joined.session),
+        isLocalClient: joined.isLocalClient ?? false,
+      };
+    }),
+    /** Only the connection that speaks for a node id gives it up: a reconnect may own it now. */
+    releaseNodeSession: assign(({ context, event }) => {
+      if (event.type !== 'connection.left') return {};
+      const node = context.nodes.get(event.connId);
+      if (!node) return {};
+      context.nodes.delete(event.connId);
+      if (context.nodeConnById.get(node.nodeId) === event.connId) context.nodeConnById.delete(node.nodeId);
+      context.nodeLastSeen.set(node.nodeId, context.now());
+      return {};
+    }),
+    failInvokesOfNode: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'connection.left') return;
+      const inFlight = context.invokesByNodeConn.get(event.connId);
+      if (!inFlight) return;
+      for (const invokeId of inFlight) enqueue.sendTo(invokeId, { type: 'node.disconnected' });
+    }),
+    pairNodeSilently: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'node.connected') return;
+      const node = context.nodes.get(event.connId);
+      if (!node) return;
+      context.pairedNodes.set(node.nodeId, pairedNodeFrom(node, context.now(), true));
+      enqueue.emit(pairingChanged(context));
+    }),
+    refreshPendingNodePair: assign(({ context, event }) => {
+      if (event.type !== 'node.connected') return {};
+      const node = context.nodes.get(event.connId);
+      const pending = pendingNodePairOf(context, event.nodeId);
+      if (node && pending) Object.assign(pending, { caps: node.caps, commands: node.commands, ts: context.now() });
+      return {};
+    }),
+    openNodePairRequest: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'node.connected') return;
+      const node = context.nodes.get(event.connId);
+      if (!node) return;
+      const { connId: _connId, remoteIp: _remoteIp, pathEnv: _pathEnv, connectedAtMs: _connectedAtMs, ...declared } = node;
+      const request: PendingNodePair = { requestId: context.createId(), ...declared, ts: context.now() };
+      const evicted = evictOldestWhenFull(context.pendingNodePairs);
+      if (evicted) enqueue.cancel(expiryTimerId('node', evicted));
+      context.pendingNodePairs.set(request.requestId, request);
+      enqueue.raise(
+        { type: 'node.pair.expired', requestId: request.requestId },
+        { id: expiryTimerId('node', request.requestId), delay: context.pairingRequestTtlMs },
+      );
+      enqueue.emit({ type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.requested', payload: request });
+    }),
+    resolveNodePair: enqueueActions(({ context, event, enqueue }, decision: 'approved' | 'rejected' | 'expired') => {
+      if (event.type !== 'node.pair.approve' && event.type !== 'node.pair.reject' && event.type !== 'node.pair.expired') return;
+      const requestId = event.type === 'node.pair.expired' ? event.requestId : event.pairRequestId;
+      const request = context.pendingNodePairs.get(requestId);
+      if (!request) return;
+      context.pendingNodePairs.delete(requestId);
+      if (event.type !== 'node.pair.expired') enqueue.cancel(expiryTimerId('node', requestId));
+      const now = context.now();
+      const resolved = { requestId, nodeId: request.nodeId, decision, ts: now };
+      if (decision === 'approved') {
+        const { requestId: _requestId, ts: _ts, ...declared } = request;
+        const node = pairedNodeFrom(declared, now, false);
+        context.pairedNodes.set(node.nodeId, node);
+        enqueue.emit(pairingChanged(context));
+        if (event.type === 'node.pair.approve') enqueue.emit(reply(event, { requestId, node }));
+      } else if (event.type === 'node.pair.reject') {
+        enqueue.emit(reply(event, { requestId, nodeId: request.nodeId, decision }));
+      }
+      enqueue.emit({ type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: resolved });
+      const nodeConnId = context.nodeConnById.get(request.nodeId);
+      if (nodeConnId !== undefined) enqueue.emit({ type: 'deliver', connId: nodeConnId, event: 'node.pair.resolved', payload: resolved });
+    }),
+    refuseUnknownPairRequest: emit(({ event }) => {
+      const request = event as Extract<SupervisorEvent, { pairRequestId: string }>;
+      // The openclaw CLI recognises exactly this message.
+      return refuse(request, {
+        code: 'INVALID_REQUEST',
+        message: 'unknown requestId',
+        details: { code: 'APPROVAL_NOT_FOUND', requestId: request.pairRequestId },
+      });
+    }),
+
+    // Invokes -----------------------------------------------------------------------------------
+    refuseInvokeNodeNotConnected: emit(({ event }) => {
+      const request = event as Extract<SupervisorEvent, { type: 'node.invoke.requested' }>;
+      return refuse(request, {
+        code: 'UNAVAILABLE',
+        message: `node not connected: ${request.nodeId}`,
+        details: { code: 'NOT_CONNECTED', nodeId: request.nodeId, nodeCommandDispatched: false },
+      });
+    }),
+    refuseInvokeNodeNotApproved: emit(({ context, event }) => {
+      const request = event as Extract<SupervisorEvent, { type: 'node.invoke.requested' }>;
+      const pending = pendingNodePairOf(context, request.nodeId);
+      return refuse(request, {
+        code: 'NOT_PAIRED',
+        message: `node ${request.nodeId} is awaiting operator approval`,
+        details: { code: 'NODE_NOT_APPROVED', nodeId: request.nodeId, ...(pending ? { requestId: pending.requestId } : {}) },
+      });
+    }),
+    refuseInvokeCommandNotAllowed: emit(({ context, event }) => {
+      const request = event as Extract<SupervisorEvent, { type: 'node.invoke.requested' }>;
+      const allowed = allowedCommands(connectedNode(context, request.nodeId), context.pairedNodes.get(request.nodeId));
+      return refuse(request, {
+        code: 'INVALID_REQUEST',
+        message: `command not allowed on node ${request.nodeId}: ${request.command}`,
+        details: { code: 'COMMAND_NOT_ALLOWED', command: request.command, allowed },
+      });
+    }),
+    startInvoke: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'node.invoke.requested') return;
+      const node = connectedNode(context, event.nodeId);
+      if (!node) return;
+      const invokeId = context.createId();
+      const record: InvokeRecord = {
+        invokeId,
+        callerConnId: event.connId,
+        requestId: event.requestId,
+        nodeId: event.nodeId,
+        nodeConnId: node.connId,
+        command: event.command,
+      };
+      context.invokes.set(invokeId, record);
+      let inFlight = context.invokesByNodeConn.get(node.connId);
+      if (!inFlight) context.invokesByNodeConn.set(node.connId, (inFlight = new Set()));
+      inFlight.add(invokeId);
+      enqueue.spawnChild('invoke', {
+        id: invokeId,
+        input: { invokeId, nodeId: event.nodeId, nodeConnId: node.connId, command: event.command, timeoutMs: event.timeoutMs },
+      });
+      const request = {
+        id: invokeId,
+        nodeId: event.nodeId,
+        command: event.command,
+        paramsJSON: event.paramsJSON ?? null,
+        timeoutMs: event.timeoutMs,
+        ...(event.idempotencyKey !== undefined ? { idempotencyKey: event.idempotencyKey } : {}),
+      };
+      enqueue.emit({ type: 'deliver', connId: node.connId, event: 'node.invoke.request', payload: request });
+      enqueue.sendTo(invokeId, { type: 'invoke.delivered' });
+    }),
+    acknowledgeIgnoredResult: emit(({ event }) =>
+      reply(event as Extract<SupervisorEvent, { type: 'node.invoke.result' }>, { ok: true, ignored: true }),
+    ),
+    rejectResultFromOtherNode: emit(({ event }) => {
+      const result = event as Extract<SupervisorEvent, { type: 'node.invoke.result' }>;
+      return refuse(result, {
+        code: 'INVALID_REQUEST',
+        message: `invoke ${result.invokeId} was not sent to this node`,
+        details: { code: 'NODE_MISMATCH', invokeId: result.invokeId },
+      });
+    }),
+    forwardResultToInvoke: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'node.invoke.result') return;
+      const result = {
+        type: 'invoke.result' as const,
+        ok: event.ok,
+        ...(event.payloadJSON !== undefined ? { payloadJSON: event.payloadJSON } : {}),
+        ...(event.error !== undefined ? { error: event.error } : {}),
+      };
+      enqueue.sendTo(event.invokeId, result);
+      enqueue.emit(reply(event, { ok: true }));
+    }),
+    answerInvokeCaller: emit(({ context, event }) => {
+      const settled = event as InvokeSettled;
+      const record = context.invokes.get(settled.invokeId)!;
+      const answer = invokeAnswer(record, settled.outcome);
+      const ids = { connId: record.callerConnId, requestId: record.requestId };
+      return answer.ok ? reply(ids, answer.payload) : refuse(ids, answer.error);
+    }),
+    forgetInvoke: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'invoke.settled') return;
+      const record = context.invokes.get(event.invokeId);
+      if (!record) return;
+      context.invokes.delete(event.invokeId);
+      const inFlight = context.invokesByNodeConn.get(record.nodeConnId);
+      inFlight?.delete(event.invokeId);
+      if (inFlight?.size === 0) context.invokesByNodeConn.delete(record.nodeConnId);
+      enqueue.stopChild(event.invokeId);
+    }),
+    fanOutNodeEvent: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'node.event') return;
+      const node = context.nodes.get(event.connId);
+      const payload = { nodeId: node?.nodeId, event: event.event, payloadJSON: event.payloadJSON ?? null, ts: context.now() };
+      enqueue.emit({ type: 'broadcast', audience: 'operator.read', event: 'node.event', payload });
+      enqueue.emit(reply(event, { ok: true }));
+    }),
+
+    // Devices -----------------------------------------------------------------------------------
+    openDevicePairRequest: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'device.pair.requested') return;
+      const request: PendingDevicePair = { requestId: context.createId(), ...event.request, ts: context.now() };
+      const evicted = evictOldestWhenFull(context.pendingDevicePairs);
+      if (evicted) enqueue.cancel(expiryTimerId('device', evicted));
+      context.pendingDevicePairs.set(request.requestId, request);
+      enqueue.raise(
+        { type: 'device.pair.expired', requestId: request.requestId },
+        { id: expiryTimerId('device', request.requestId), delay: context.pairingRequestTtlMs },
+      );
+      enqueue.emit({ type: 'broadcast', audience: 'operator.pairing', event: 'device.pair.requested', payload: request });
+    }),
+    pairDeviceSilently: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'device.pair.silentlyApproved') return;
+      context.pairedDevices.set(event.device.deviceId, event.device);
+      enqueue.emit(pairingChanged(context));
+    }),
+    resolveDevicePair: enqueueActions(({ context, event, enqueue }, decision: 'approved' | 'rejected' | 'expired') => {
+      if (event.type !== 'device.pair.approve' && event.type !== 'device.pair.reject' && event.type !== 'device.pair.expired') return;
+      const requestId = event.type === 'device.pair.expired' ? event.requestId : event.pairRequestId;
+      const request = context.pendingDevicePairs.get(requestId);
+      if (!request) return;
+      context.pendingDevicePairs.delete(requestId);
+      if (event.type !== 'device.pair.expired') enqueue.cancel(expiryTimerId('device', requestId));
+      const now = context.now();
+      if (event.type === 'device.pair.approve') {
+        const { requestId: _requestId, ts: _ts, remoteIp: _remoteIp, ...identity } = request;
+        const device: PairedDevice = { ...identity, token: event.token, createdAtMs: now, approvedAtMs: now, silent: false };
+        context.pairedDevices.set(device.deviceId, device);
+        enqueue.emit(pairingChanged(context));
+        enqueue.emit(reply(event, { requestId, device: publicDevice(device) }));
+      } else if (event.type === 'device.pair.reject') {
+        enqueue.emit(reply(event, { requestId, deviceId: request.deviceId, decision }));
+      }
+      const resolved = { requestId, deviceId: request.deviceId, decision, ts: now };
+      enqueue.emit({ type: 'broadcast', audience: 'operator.pairing', event: 'device.pair.resolved', payload: resolved });
+    }),
+    removeDevice: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'device.pair.remove') return;
+      context.pairedDevices.delete(event.deviceId);
+      enqueue.emit(pairingChanged(context));
+      const connIds: string[] = [];
+      for (const [connId, record] of context.connections) if (record.deviceId === event.deviceId) connIds.push(connId);
+      if (connIds.length > 0) enqueue.emit({ type: 'credentials.revoked', connIds, reason: 'device removed' });
+      enqueue.emit(reply(event, { deviceId: event.deviceId, removed: true, revokedConnections: connIds.length }));
+    }),
+    refuseUnknownDevice: emit(({ event }) => {
+      const request = event as Extract<SupervisorEvent, { type: 'device.pair.remove' }>;
+      return refuse(request, {
+        code: 'INVALID_REQUEST',
+        message: `unknown device: ${request.deviceId}`,
+        details: { code: 'DEVICE_NOT_FOUND', deviceId: request.deviceId },
+      });
+    }),
   },
   guards: {
     isTrackedClient: ({ event }) => event.type === 'connection.joined' && isTrackedSession(event.session),
+    isNodeConnection: ({ event }) => event.type === 'connection.joined' && event.session.role === 'node',
     /** Only the connection that owns a presence entry removes it: a reconnect may own it now. */
     ownsPresenceEntry: ({ context, event }) => {
       if (event.type !== 'connection.left') return false;
       const key = context.connections.get(event.connId)?.presenceKey;
       return key !== undefined && context.presence.get(key)?.connId === event.connId;
     },
+    nodeIsPaired: ({ context, event }) => event.type === 'node.connected' && context.pairedNodes.has(event.nodeId),
+    nodeMayPairSilently: ({ context, event }) =>
+      event.type === 'node.connected' && context.pairingMode === 'auto-local' && event.isLocalClient,
+    nodePairIsPending: ({ context, event }) =>
+      event.type === 'node.connected' && pendingNodePairOf(context, event.nodeId) !== undefined,
+    nodePairRequestIsUnknown: ({ context, event }) =>
+      (event.type === 'node.pair.approve' || event.type === 'node.pair.reject') && !context.pendingNodePairs.has(event.pairRequestId),
+    nodePairRequestIsPending: ({ context, event }) =>
+      event.type === 'node.pair.expired' && context.pendingNodePairs.has(event.requestId),
+    nodeIsNotConnected: ({ context, event }) =>
+      event.type === 'node.invoke.requested' && !context.nodeConnById.has(event.nodeId),
+    nodeIsNotApproved: ({ context, event }) =>
+      event.type === 'node.invoke.requested' && !context.pairedNodes.has(event.nodeId),
+    commandIsNotAllowed: ({ context, event }) =>
+      event.type === 'node.invoke.requested' &&
+      !allowedCommands(connectedNode(context, event.nodeId), context.pairedNodes.get(event.nodeId)).includes(event.command),
+    invokeIsUnknown: ({ context, event }) => event.type === 'node.invoke.result' && !context.invokes.has(event.invokeId),
+    resultIsFromOtherNode: ({ context, event }) => {
+      if (event.type !== 'node.invoke.result') return false;
+      const record = context.invokes.get(event.invokeId);
+      return record !== undefined && (record.nodeConnId !== event.connId || record.nodeId !== event.nodeId);
+    },
+    invokeIsInFlight: ({ context, event }) => event.type === 'invoke.settled' && context.invokes.has(event.invokeId),
+    devicePairIsPending: ({ context, event }) =>
+      event.type === 'device.pair.requested' && pendingDevicePairOf(context, event.request.deviceId) !== undefined,
+    devicePairRequestIsUnknown: ({ context, event }) =>
+      (event.type === 'device.pair.approve' || event.type === 'device.pair.reject') &&
+      !context.pendingDevicePairs.has(event.pairRequestId),
+    devicePairRequestIsPending: ({ context, event }) =>
+      event.type === 'device.pair.expired' && context.pendingDevicePairs.has(event.requestId),
+    deviceIsUnknown: ({ context, event }) => event.type === 'device.pair.remove' && !context.pairedDevices.has(event.deviceId),
   },
   delays: {
     tickInterval: ({ context }) => context.tickIntervalMs,
@@ -151,8 +596,21 @@ export const supervisorMachine = setup({
     self: input.self,
     tickIntervalMs: input.tickIntervalMs,
     maxPresenceEntries: input.maxPresenceEntries ?? DEFAULT_MAX_PRESENCE_ENTRIES,
+    pairingMode: input.pairingMode ?? 'auto-local',
+    pairingRequestTtlMs: input.pairingRequestTtlMs ?? DEFAULT_PAIRING_REQUEST_TTL_MS,
+    now: input.now ?? (() => Date.now()),
+    createId: input.createId ?? (() => globalThis.crypto.randomUUID()),
     connections: new Map(),
     presence: new Map(),
+    nodes: new Map(),
+    nodeConnById: new Map(),
+    nodeLastSeen: new Map(),
+    pairedDevices: new Map((input.pairing?.devices ?? []).map((device) => [device.deviceId, device])),
+    pairedNodes: new Map((input.pairing?.nodes ?? []).map((node) => [node.nodeId, node])),
+    pendingDevicePairs: new Map(),
+    pendingNodePairs: new Map(),
+    invokes: new Map(),
+    invokesByNodeConn: new Map(),
     stateVersion: { presence: 1, health: 1 },
   }),
   initial: 'running',
@@ -164,6 +622,17 @@ export const supervisorMachine = setup({
       on: {
         'connection.joined': [
           {
+            guard: 'isNodeConnection',
+            actions: [
+              'registerConnection',
+              'addPresenceEntry',
+              'bumpPresenceVersion',
+              'broadcastPresence',
+              'registerNodeSession',
+              'checkNodePairing',
+            ],
+          },
+          {
             guard: 'isTrackedClient',
             actions: ['registerConnection', 'addPresenceEntry', 'bumpPresenceVersion', 'broadcastPresence'],
           },
@@ -172,13 +641,68 @@ export const supervisorMachine = setup({
         'connection.left': [
           {
             guard: 'ownsPresenceEntry',
-            actions: ['removeOwnedPresenceEntry', 'unregisterConnection', 'bumpPresenceVersion', 'broadcastPresence'],
+            actions: [
+              'removeOwnedPresenceEntry',
+              'bumpPresenceVersion',
+              'broadcastPresence',
+              'releaseNodeSession',
+              'failInvokesOfNode',
+              'unregisterConnection',
+            ],
           },
-          { actions: 'unregisterConnection' },
+          { actions: ['releaseNodeSession', 'failInvokesOfNode', 'unregisterConnection'] },
         ],
+        'node.connected': [
+          { guard: 'nodeIsPaired' },
+          { guard: 'nodeMayPairSilently', actions: 'pairNodeSilently' },
+          { guard: 'nodePairIsPending', actions: 'refreshPendingNodePair' },
+          { actions: 'openNodePairRequest' },
+        ],
+        'node.pair.approve': [
+          { guard: 'nodePairRequestIsUnknown', actions: 'refuseUnknownPairRequest' },
+          { actions: { type: 'resolveNodePair', params: 'approved' } },
+        ],
+        'node.pair.reject': [
+          { guard: 'nodePairRequestIsUnknown', actions: 'refuseUnknownPairRequest' },
+          { actions: { type: 'resolveNodePair', params: 'rejected' } },
+        ],
+        'node.pair.expired': { guard: 'nodePairRequestIsPending', actions: { type: 'resolveNodePair', params: 'expired' } },
+        'node.invoke.requested': [
+          { guard: 'nodeIsNotConnected', actions: 'refuseInvokeNodeNotConnected' },
+          { guard: 'nodeIsNotApproved', actions: 'refuseInvokeNodeNotApproved' },
+          { guard: 'commandIsNotAllowed', actions: 'refuseInvokeCommandNotAllowed' },
+          { actions: 'startInvoke' },
+        ],
+        'node.invoke.result': [
+          { guard: 'invokeIsUnknown', actions: 'acknowledgeIgnoredResult' },
+          { guard: 'resultIsFromOtherNode', actions: 'rejectResultFromOtherNode' },
+          { actions: 'forwardResultToInvoke' },
+        ],
+        'invoke.settled': { guard: 'invokeIsInFlight', actions: ['answerInvokeCaller', 'forgetInvoke'] },
+        'node.event': { actions: 'fanOutNodeEvent' },
+        'device.pair.requested': [{ guard: 'devicePairIsPending' }, { actions: 'openDevicePairRequest' }],
+        'device.pair.silentlyApproved': { actions: 'pairDeviceSilently' },
+        'device.pair.approve': [
+          { guard: 'devicePairRequestIsUnknown', actions: 'refuseUnknownPairRequest' },
+          { actions: { type: 'resolveDevicePair', params: 'approved' } },
+        ],
+        'device.pair.reject': [
+          { guard: 'devicePairRequestIsUnknown', actions: 'refuseUnknownPairRequest' },
+          { actions: { type: 'resolveDevicePair', params: 'rejected' } },
+        ],
+        'device.pair.expired': { guard: 'devicePairRequestIsPending', actions: { type: 'resolveDevicePair', params: 'expired' } },
+        'device.pair.remove': [{ guard: 'deviceIsUnknown', actions: 'refuseUnknownDevice' }, { actions: 'removeDevice' }],
       },
     },
   },
 });
+
+/** Drops the oldest pending request when the cap is reached; returns its id so its timer is cancelled. */
+function evictOldestWhenFull<T>(pending: Map<string, T>): string | undefined {
+  if (pending.size < MAX_PENDING_PAIR_REQUESTS) return undefined;
+  const oldest = pending.keys().next().value as string;
+  pending.delete(oldest);
+  return oldest;
+}
 
 export type SupervisorMachine = typeof supervisorMachine;

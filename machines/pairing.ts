@@ -1,0 +1,135 @@
+// Pairing records: devices an operator approved (with the token they reconnect with), nodes whose
+// command surface an operator approved, and the requests still waiting for an operator.
+// Pure data and selectors; the supervisor owns the live registries, the runtime persists them.
+import type { Role } from './protocol.js';
+
+export type PairingMode = 'auto-local' | 'manual';
+
+export interface PairedDevice {
+  deviceId: string;
+  publicKey?: string;
+  role: Role;
+  scopes: string[];
+  clientId: string;
+  clientMode: string;
+  displayName?: string;
+  platform?: string;
+  /** The device token (32 random bytes, base64url) it presents as `auth.deviceToken`. */
+  token: string;
+  createdAtMs: number;
+  approvedAtMs: number;
+  /** True when approved without an operator (loopback client, no browser Origin). */
+  silent: boolean;
+}
+
+export interface PairedNode {
+  nodeId: string;
+  clientId: string;
+  clientMode: string;
+  displayName?: string;
+  platform?: string;
+  version?: string;
+  deviceFamily?: string;
+  caps: string[];
+  commands: string[];
+  createdAtMs: number;
+  approvedAtMs: number;
+  silent: boolean;
+}
+
+export interface PendingDevicePair {
+  requestId: string;
+  deviceId: string;
+  publicKey?: string;
+  role: Role;
+  scopes: string[];
+  clientId: string;
+  clientMode: string;
+  displayName?: string;
+  platform?: string;
+  remoteIp?: string;
+  ts: number;
+}
+
+export interface PendingNodePair {
+  requestId: string;
+  nodeId: string;
+  clientId: string;
+  clientMode: string;
+  displayName?: string;
+  platform?: string;
+  version?: string;
+  deviceFamily?: string;
+  caps: string[];
+  commands: string[];
+  ts: number;
+}
+
+/** What survives a restart. */
+export interface PairingState {
+  version: 1;
+  devices: PairedDevice[];
+  nodes: PairedNode[];
+}
+
+export const EMPTY_PAIRING_STATE: PairingState = { version: 1, devices: [], nodes: [] };
+
+export interface PairingRegistries {
+  pairedDevices: Map<string, PairedDevice>;
+  pairedNodes: Map<string, PairedNode>;
+  pendingDevicePairs: Map<string, PendingDevicePair>;
+  pendingNodePairs: Map<string, PendingNodePair>;
+}
+
+export function pairingStateOf(registries: PairingRegistries): PairingState {
+  return { version: 1, devices: [...registries.pairedDevices.values()], nodes: [...registries.pairedNodes.values()] };
+}
+
+/** The pending request of a device or node, if one is open. O(pending), which is capped. */
+export function pendingRequestFor<T extends { deviceId?: string; nodeId?: string }>(
+  pending: Map<string, T>,
+  matches: (request: T) => boolean,
+): T | undefined {
+  for (const request of pending.values()) if (matches(request)) return request;
+  return undefined;
+}
+
+/** A paired device as operators see it: never its token. */
+export function publicDevice({ token: _token, ...device }: PairedDevice): Omit<PairedDevice, 'token'> {
+  return device;
+}
+
+export function listDevicePairing(registries: PairingRegistries) {
+  return {
+    pending: [...registries.pendingDevicePairs.values()],
+    paired: [...registries.pairedDevices.values()].map(publicDevice),
+  };
+}
+
+export function listNodePairing(registries: PairingRegistries) {
+  return {
+    pending: [...registries.pendingNodePairs.values()],
+    paired: [...registries.pairedNodes.values()],
+  };
+}
+
+export type DeviceAccess =
+  | { kind: 'paired'; device: PairedDevice }
+  | { kind: 'approve-silently' }
+  | { kind: 'pairing-required' };
+
+/**
+ * Whether an operator's device may in: it is paired, or it may be paired silently (auto-local
+ * mode, loopback, no browser Origin), or an operator has to approve it first.
+ */
+export function decideDeviceAccess(
+  registries: Pick<PairingRegistries, 'pairedDevices'>,
+  deviceId: string,
+  mode: PairingMode,
+  isLocalClient: boolean,
+): DeviceAccess {
+  const device = registries.pairedDevices.get(deviceId);
+  if (device) return { kind: 'paired', device };
+  if (mode === 'auto-local' && isLocalClient) return { kind: 'approve-silently' };
+  return { kind: 'pairing-required' };
+}
