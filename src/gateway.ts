@@ -5,23 +5,26 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { Observable, map } from 'rxjs';
+import { Observable, filter, map, share } from 'rxjs';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { createActor, type ActorRefFrom, type InspectionEvent } from 'xstate';
 import { connectionMachine, type ConnectionContext, type LogRecord } from '../machines/connection.js';
-import { eventFrame, responseOk, truncateCloseReason, type EventFrame, type OutboundFrame } from '../machines/protocol.js';
-import { listPresence, supervisorMachine, type SupervisorEmitted } from '../machines/supervisor.js';
+import { EMPTY_PAIRING_STATE, type PairingMode } from '../machines/pairing.js';
+import { eventFrame, responseError, responseOk, truncateCloseReason, type EventFrame, type OutboundFrame, type Role } from '../machines/protocol.js';
+import { listPresence, supervisorMachine, type Audience, type SupervisorEmitted } from '../machines/supervisor.js';
 import { authenticate } from './auth/authenticate.js';
+import { newDeviceToken, passPairingGate } from './auth/device-pairing.js';
 import type { DeviceCrypto } from './auth/device-proof.js';
 import { nodeDeviceCrypto } from './auth/node-crypto.js';
 import type { AuthConfig } from './auth/shared-secret.js';
 import type { Logger } from './logger.js';
-import { GATEWAY_EVENTS, GATEWAY_METHODS, handleRequest } from './methods.js';
+import { GATEWAY_EVENTS, GATEWAY_METHODS, handleRequest, hasScope } from './methods.js';
 import { isLoopbackAddress } from './network.js';
 import { binaryFrameEvent, decodeTextFrame } from './protocol/decode.js';
+import { pairingStore } from './store/pairing-store.js';
 import { GATEWAY_VERSION } from './version.js';
 
-export type PairingMode = 'auto-local' | 'manual';
+export type { PairingMode };
 
 export const PRE_AUTH_MAX_PAYLOAD = 64 * 1024;
 export const MAX_PAYLOAD = 25 * 1024 * 1024;
@@ -49,6 +52,14 @@ export interface GatewayOptions {
 export type SupervisorActor = ActorRefFrom<typeof supervisorMachine>;
 type ConnectionActor = ActorRefFrom<typeof connectionMachine>;
 
+/** A socket past its handshake: what broadcasts need to pick their audience, and its own sequence. */
+interface ReadySocket {
+  ws: WebSocket;
+  role: Role;
+  scopes: string[];
+  seq: number;
+}
+
 interface LiveConnection {
   ws: WebSocket;
   actor: ConnectionActor;
@@ -65,16 +76,37 @@ export interface Gateway {
 }
 
 /** The supervisor's emitted events as an Observable, so broadcasts flow like any other stream. */
-function broadcastsOf(supervisor: SupervisorActor): Observable<SupervisorEmitted> {
-  return new Observable((subscriber) => {
+function emittedBy(supervisor: SupervisorActor): Observable<SupervisorEmitted> {
+  return new Observable<SupervisorEmitted>((subscriber) => {
     const subscription = supervisor.on('*', (emitted) => subscriber.next(emitted));
     return () => subscription.unsubscribe();
-  });
+  }).pipe(share());
 }
 
-function toBroadcastFrame(emitted: SupervisorEmitted): EventFrame {
-  if (emitted.type === 'tick') return eventFrame('tick', { ts: Date.now() });
-  return { ...eventFrame('presence', { presence: emitted.presence }), stateVersion: emitted.stateVersion };
+interface Broadcast {
+  audience: Audience;
+  frame: EventFrame;
+}
+
+function toBroadcast(emitted: SupervisorEmitted): Broadcast | undefined {
+  switch (emitted.type) {
+    case 'tick':
+      return { audience: 'everyone', frame: eventFrame('tick', { ts: Date.now() }) };
+    case 'presence.changed':
+      return {
+        audience: 'everyone',
+        frame: { ...eventFrame('presence', { presence: emitted.presence }), stateVersion: emitted.stateVersion },
+      };
+    case 'broadcast':
+      return { audience: emitted.audience, frame: eventFrame(emitted.event, emitted.payload) };
+    default:
+      return undefined;
+  }
+}
+
+function reaches(socket: ReadySocket, audience: Audience): boolean {
+  if (audience === 'everyone') return true;
+  return socket.role === 'operator' && hasScope(socket.scopes, audience);
 }
 
 /** ws keeps the payload limit on its receiver; raising it after the handshake lifts the pre-auth cap. */
@@ -89,9 +121,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const startedAt = Date.now();
   const bootId = randomUUID();
   const connections = new Map<string, LiveConnection>();
-  const readySockets = new Map<string, WebSocket>();
-  let broadcastSeq = 0;
+  const readySockets = new Map<string, ReadySocket>();
   let closing = false;
+  const pairingMode = options.pairingMode ?? 'auto-local';
+  const store = options.stateDir === undefined ? undefined : pairingStore(options.stateDir);
+  const pairing = store ? await store.load() : EMPTY_PAIRING_STATE;
 
   const supervisor = createActor(supervisorMachine, {
     input: {
@@ -105,6 +139,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         ts: startedAt,
       },
       tickIntervalMs: options.tickIntervalMs,
+      pairingMode,
+      pairing,
+      ...(options.pairingRequestTtlMs !== undefined ? { pairingRequestTtlMs: options.pairingRequestTtlMs } : {}),
     },
     ...(options.inspect ? { inspect: options.inspect } : {}),
   });
@@ -136,7 +173,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       terminateSocket: ({ context }) => connections.get(context.connId)?.ws.terminate(),
       log: ({ context }, record) => logFor(context, record),
       checkCredentials: ({ context, self }, request) => {
-        const result = authenticate(request, { auth: options.auth, challengeNonce: context.challengeNonce, now: Date.now(), crypto });
+        const deviceTokenOf = (deviceId: string) => supervisor.getSnapshot().context.pairedDevices.get(deviceId)?.token;
+        const authenticated = authenticate(request, {
+          auth: options.auth,
+          challengeNonce: context.challengeNonce,
+          now: Date.now(),
+          crypto,
+          deviceTokenOf,
+        });
+        const result = authenticated.ok
+          ? passPairingGate(authenticated.session, request.params, {
+              mode: pairingMode,
+              isLocalClient: context.isLoopback && !context.origin,
+              remoteAddr: context.remoteAddr,
+              supervisor,
+            })
+          : authenticated;
         self.send(result.ok ? { type: 'auth.passed', session: result.session } : { type: 'auth.failed', rejection: result.rejection });
       },
       sendHelloOk: ({ context }) => {
@@ -155,16 +207,28 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             stateVersion: supervisorContext.stateVersion,
             uptimeMs: Date.now() - startedAt,
           },
-          auth: { role: session.role, scopes: session.scopes },
+          auth: {
+            role: session.role,
+            scopes: session.scopes,
+            ...(session.deviceToken !== undefined ? { deviceToken: session.deviceToken } : {}),
+          },
           policy: { maxPayload: MAX_PAYLOAD, maxBufferedBytes: MAX_BUFFERED_BYTES, tickIntervalMs: options.tickIntervalMs },
         };
         send(context.connId, responseOk(context.connectRequestId, hello));
         raisePayloadLimit(connection.ws, MAX_PAYLOAD);
-        readySockets.set(context.connId, connection.ws);
+        readySockets.set(context.connId, { ws: connection.ws, role: session.role, scopes: session.scopes, seq: 0 });
       },
       dispatchRequest: ({ context }, request) => {
         if (!context.session) return;
-        send(context.connId, handleRequest(request, { session: context.session, health, presence }));
+        const methodContext = { connId: context.connId, session: context.session, health, presence, supervisor, newDeviceToken };
+        let response;
+        try {
+          response = handleRequest(request, methodContext);
+        } catch (error) {
+          logger.error({ connId: context.connId, method: request.method, err: error }, 'request handler failed');
+          response = responseError(request.id, { code: 'UNAVAILABLE', message: 'internal error' });
+        }
+        if (response) send(context.connId, response);
       },
       releaseConnection: ({ context }) => {
         const connection = connections.get(context.connId);
@@ -174,11 +238,37 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
   });
 
-  const fanOut = (frame: EventFrame) => {
-    const data = JSON.stringify({ ...frame, seq: ++broadcastSeq });
-    for (const ws of readySockets.values()) ws.send(data);
+  // Broadcasts carry a per-connection seq, so a client sees no gaps in what it is sent; the frame is
+  // serialised once and each socket's seq is spliced onto its end.
+  const fanOut = ({ audience, frame }: Broadcast) => {
+    const body = JSON.stringify(frame).slice(0, -1);
+    for (const socket of readySockets.values()) {
+      if (reaches(socket, audience)) socket.ws.send(`${body},"seq":${++socket.seq}}`);
+    }
   };
-  const broadcastSubscription = broadcastsOf(supervisor).pipe(map(toBroadcastFrame)).subscribe(fanOut);
+  const emitted$ = emittedBy(supervisor);
+  const subscriptions = [
+    emitted$.pipe(map(toBroadcast), filter((broadcast): broadcast is Broadcast => broadcast !== undefined)).subscribe(fanOut),
+    emitted$.subscribe((emitted) => {
+      switch (emitted.type) {
+        case 'deliver':
+          send(emitted.connId, eventFrame(emitted.event, emitted.payload));
+          break;
+        case 'reply':
+          send(emitted.connId, emitted.ok ? responseOk(emitted.requestId, emitted.payload) : responseError(emitted.requestId, emitted.error));
+          break;
+        case 'credentials.revoked':
+          for (const connId of emitted.connIds) {
+            const connection = connections.get(connId);
+            if (connection?.live) connection.actor.send({ type: 'credentials.revoked', reason: emitted.reason });
+          }
+          break;
+        case 'pairing.changed':
+          store?.save(emitted.state).catch((error: unknown) => logger.error({ err: error, event: 'pairing.save_failed' }, 'could not save pairing state'));
+          break;
+      }
+    }),
+  ];
   supervisor.start();
 
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: PRE_AUTH_MAX_PAYLOAD, clientTracking: false });
@@ -187,12 +277,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const connId = randomUUID();
     const remoteAddr = request.socket.remoteAddress ?? 'unknown';
     const userAgent = request.headers['user-agent'];
+    const origin = request.headers.origin;
     const actor = createActor(gatewayConnectionMachine, {
       input: {
         connId,
         remoteAddr,
         isLoopback: isLoopbackAddress(remoteAddr),
         ...(userAgent ? { userAgent } : {}),
+        ...(origin ? { origin } : {}),
         challengeNonce: randomUUID(),
         openedAt: Date.now(),
         handshakeTimeoutMs: options.handshakeTimeoutMs,
@@ -258,8 +350,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const deadline = Date.now() + SHUTDOWN_GRACE_MS;
     while (connections.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     for (const connection of connections.values()) connection.ws.terminate();
-    broadcastSubscription.unsubscribe();
+    for (const subscription of subscriptions) subscription.unsubscribe();
     supervisor.stop();
+    await store?.flush();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     logger.info({ event: 'gateway.stopped', reason }, 'gateway stopped');

@@ -2,13 +2,15 @@
 import type { AuthenticationRequest } from '../../machines/connection.js';
 import { CloseCode, type HandshakeRejection, type Session } from '../../machines/protocol.js';
 import { verifyDeviceProof, type DeviceCrypto } from './device-proof.js';
-import { checkSharedSecret, type AuthConfig } from './shared-secret.js';
+import { checkSharedSecret, secretsEqual, type AuthConfig } from './shared-secret.js';
 
 export interface AuthenticationContext {
   auth: AuthConfig;
   challengeNonce: string;
   now: number;
   crypto: DeviceCrypto;
+  /** The token a paired device was issued, so it can reconnect with `auth.deviceToken`. */
+  deviceTokenOf?: (deviceId: string) => string | undefined;
 }
 
 export type AuthenticationResult = { ok: true; session: Session } | { ok: false; rejection: HandshakeRejection };
@@ -27,7 +29,8 @@ function reject(message: string, details: Record<string, unknown>): Authenticati
 export function authenticate(request: AuthenticationRequest, context: AuthenticationContext): AuthenticationResult {
   const { params, protocol } = request;
   const secretFailure = checkSharedSecret(context.auth, params.auth);
-  if (secretFailure) return reject(`unauthorized: ${secretFailure.message}`, { code: secretFailure.code });
+  const presentsDeviceToken = Boolean(params.auth?.deviceToken && params.device);
+  if (secretFailure && !presentsDeviceToken) return reject(`unauthorized: ${secretFailure.message}`, { code: secretFailure.code });
 
   const role = params.role ?? 'operator';
   const scopes = params.scopes ?? [];
@@ -47,6 +50,13 @@ export function authenticate(request: AuthenticationRequest, context: Authentica
     );
     if (!proof.ok) return reject(proof.message, { code: proof.code, reason: proof.reason });
     deviceId = proof.deviceId;
+  }
+  // Without the shared secret, only a paired device's own token lets it in.
+  if (secretFailure) {
+    const issued = deviceId === undefined ? undefined : context.deviceTokenOf?.(deviceId);
+    if (issued === undefined || !secretsEqual(params.auth?.deviceToken ?? '', issued)) {
+      return reject('unauthorized: device token mismatch', { code: 'AUTH_DEVICE_TOKEN_MISMATCH' });
+    }
   }
 
   const session: Session = {

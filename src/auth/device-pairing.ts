@@ -1,0 +1,64 @@
+// The pairing gate an authenticated operator device passes before its connection is ready: a paired
+// device gets its token back, a local one (auto-local mode) is paired on the spot, any other one
+// gets NOT_PAIRED with the id of the pairing request an operator can approve.
+import { randomBytes } from 'node:crypto';
+import { decideDeviceAccess, pendingRequestFor, type PairingMode } from '../../machines/pairing.js';
+import { CloseCode, type ConnectParams, type HandshakeRejection, type Session } from '../../machines/protocol.js';
+import type { SupervisorContext, SupervisorEvent } from '../../machines/supervisor.js';
+
+export interface PairingGateContext {
+  mode: PairingMode;
+  isLocalClient: boolean;
+  remoteAddr: string;
+  supervisor: { getSnapshot(): { context: SupervisorContext }; send(event: SupervisorEvent): void };
+}
+
+export type PairingGateResult = { ok: true; session: Session } | { ok: false; rejection: HandshakeRejection };
+
+/** 32 random bytes, base64url: what a paired device reconnects with. */
+export function newDeviceToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export function passPairingGate(session: Session, params: ConnectParams, gate: PairingGateContext): PairingGateResult {
+  const deviceId = session.deviceId;
+  // Nodes are approved through node pairing, and a client without a device identity has nothing to pair.
+  if (session.role !== 'operator' || deviceId === undefined) return { ok: true, session };
+  const access = decideDeviceAccess(gate.supervisor.getSnapshot().context, deviceId, gate.mode, gate.isLocalClient);
+  if (access.kind === 'paired') return { ok: true, session: { ...session, deviceToken: access.device.token } };
+
+  const identity = {
+    deviceId,
+    role: session.role,
+    scopes: session.scopes,
+    clientId: session.client.id,
+    clientMode: session.client.mode,
+    ...(params.device?.publicKey !== undefined ? { publicKey: params.device.publicKey } : {}),
+    ...(session.client.displayName !== undefined ? { displayName: session.client.displayName } : {}),
+    platform: session.client.platform,
+  };
+  if (access.kind === 'approve-silently') {
+    const token = newDeviceToken();
+    const now = session.connectedAt;
+    gate.supervisor.send({
+      type: 'device.pair.silentlyApproved',
+      device: { ...identity, token, createdAtMs: now, approvedAtMs: now, silent: true },
+    });
+    return { ok: true, session: { ...session, deviceToken: token } };
+  }
+
+  gate.supervisor.send({ type: 'device.pair.requested', request: { ...identity, remoteIp: gate.remoteAddr } });
+  const pending = pendingRequestFor(gate.supervisor.getSnapshot().context.pendingDevicePairs, (request) => request.deviceId === deviceId);
+  return {
+    ok: false,
+    rejection: {
+      error: {
+        code: 'NOT_PAIRED',
+        message: 'pairing required: approve this device with device.pair.approve',
+        details: { code: 'PAIRING_REQUIRED', requestId: pending?.requestId, deviceId },
+      },
+      closeCode: CloseCode.policyViolation,
+      closeReason: 'pairing required',
+    },
+  };
+}
