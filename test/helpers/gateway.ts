@@ -1,5 +1,6 @@
 // Starts a real gateway on 127.0.0.1 with its JSON logs captured in memory.
 import { Writable } from 'node:stream';
+import type { InspectionEvent } from 'xstate';
 import type { AuthConfig } from '../../src/auth/shared-secret.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/logger.js';
@@ -61,7 +62,15 @@ export interface TestGateway {
 export const TEST_TOKEN = 'test-token-123';
 
 export async function startTestGateway(
-  overrides: { auth?: AuthConfig; handshakeTimeoutMs?: number; tickIntervalMs?: number } = {},
+  overrides: {
+    auth?: AuthConfig;
+    handshakeTimeoutMs?: number;
+    tickIntervalMs?: number;
+    inspect?: (event: InspectionEvent) => void;
+    pairingMode?: 'auto-local' | 'manual';
+    stateDir?: string;
+    pairingRequestTtlMs?: number;
+  } = {},
 ): Promise<TestGateway> {
   const logs = new LogCapture();
   const gateway = await startGateway({
@@ -71,6 +80,10 @@ export async function startTestGateway(
     handshakeTimeoutMs: overrides.handshakeTimeoutMs ?? 5_000,
     tickIntervalMs: overrides.tickIntervalMs ?? 30_000,
     logger: createLogger('debug', logs),
+    ...(overrides.inspect ? { inspect: overrides.inspect } : {}),
+    ...(overrides.pairingMode ? { pairingMode: overrides.pairingMode } : {}),
+    ...(overrides.stateDir ? { stateDir: overrides.stateDir } : {}),
+    ...(overrides.pairingRequestTtlMs ? { pairingRequestTtlMs: overrides.pairingRequestTtlMs } : {}),
   });
   return { gateway, url: gateway.url, token: TEST_TOKEN, logs, close: () => gateway.close('test finished') };
 }
