@@ -172,7 +172,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       closeSocket: ({ context }, { code, reason }) => connections.get(context.connId)?.ws.close(code, truncateCloseReason(reason)),
       terminateSocket: ({ context }) => connections.get(context.connId)?.ws.terminate(),
       log: ({ context }, record) => logFor(context, record),
-      checkCredentials: ({ context, self }, request) => {
+      // Effects that reach the supervisor run in a microtask: an actor's custom action must not make another
+      // actor run its built-in actions synchronously (XState warns, and the order of effects gets murky).
+      checkCredentials: ({ context, self }, request) => queueMicrotask(() => {
         const deviceTokenOf = (deviceId: string) => supervisor.getSnapshot().context.pairedDevices.get(deviceId)?.token;
         const authenticated = authenticate(request, {
           auth: options.auth,
@@ -190,7 +192,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             })
           : authenticated;
         self.send(result.ok ? { type: 'auth.passed', session: result.session } : { type: 'auth.failed', rejection: result.rejection });
-      },
+      }),
       sendHelloOk: ({ context }) => {
         const connection = connections.get(context.connId);
         const session = context.session;
@@ -218,8 +220,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         raisePayloadLimit(connection.ws, MAX_PAYLOAD);
         readySockets.set(context.connId, { ws: connection.ws, role: session.role, scopes: session.scopes, seq: 0 });
       },
-      dispatchRequest: ({ context }, request) => {
-        if (!context.session) return;
+      dispatchRequest: ({ context }, request) => queueMicrotask(() => {
+        if (!context.session || !connections.get(context.connId)?.live) return;
         const methodContext = { connId: context.connId, session: context.session, health, presence, supervisor, newDeviceToken };
         let response;
         try {
@@ -229,7 +231,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           response = responseError(request.id, { code: 'UNAVAILABLE', message: 'internal error' });
         }
         if (response) send(context.connId, response);
-      },
+      }),
       releaseConnection: ({ context }) => {
         const connection = connections.get(context.connId);
         if (connection) connection.live = false;
@@ -251,6 +253,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     emitted$.pipe(map(toBroadcast), filter((broadcast): broadcast is Broadcast => broadcast !== undefined)).subscribe(fanOut),
     emitted$.subscribe((emitted) => {
       switch (emitted.type) {
+        case 'broadcast':
+          if (/^(node|device)\.pair\./.test(emitted.event)) logger.info({ event: emitted.event, ...(emitted.payload as object) }, emitted.event);
+          break;
         case 'deliver':
           send(emitted.connId, eventFrame(emitted.event, emitted.payload));
           break;
