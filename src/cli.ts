@@ -19,6 +19,13 @@ Options of start (each also settable as ACTORGATE_<NAME>, e.g. ACTORGATE_PORT):
   --tick-interval-ms <n>        interval of the tick event (30000)
   --state-dir <dir>             where the gateway keeps its state (~/.actorgate)
   --log-level <level>           trace|debug|info|warn|error|fatal|silent (info)
+  --pairing auto-local|manual   auto-local pairs loopback clients without a browser Origin silently;
+                                manual asks an operator for every new device (auto-local)
+  --pairing-ttl-ms <n>          how long a pairing request waits for an operator (300000)
+  --inspect                     publish every actor's inspection events, secrets redacted, to a local
+                                Stately inspector relay; open http://localhost:<inspect-port> to watch
+                                (ACTORGATE_INSPECT=1)
+  --inspect-port <n>            port of that relay, on every interface (8080)
 `;
 
 async function main(argv: string[]): Promise<number> {

@@ -2,6 +2,7 @@
 import type { AuthConfig } from './auth/shared-secret.js';
 import type { StartConfig } from './config.js';
 import { startGateway } from './gateway.js';
+import { startInspector, type Inspector } from './inspect.js';
 import { createLogger } from './logger.js';
 import { loadOrCreateToken } from './state-dir.js';
 
@@ -20,26 +21,48 @@ export async function authConfigFor(config: StartConfig): Promise<AuthConfig> {
 export async function runStart(config: StartConfig): Promise<void> {
   const logger = createLogger(config.logLevel);
   const auth = await authConfigFor(config);
-  const gateway = await startGateway({
-    host: config.host,
-    port: config.port,
-    auth,
-    handshakeTimeoutMs: config.handshakeTimeoutMs,
-    tickIntervalMs: config.tickIntervalMs,
-    logger,
-  });
+  let inspector: Inspector | undefined;
+  if (config.inspect) {
+    inspector = await startInspector({ port: config.inspectPort });
+    logger.info({ event: 'inspect.listening', relay: inspector.url, page: inspector.pageUrl }, 'inspection relay listening');
+    process.stderr.write(
+      `actorgate: watch the actors live: open ${inspector.pageUrl} in a browser on this machine ` +
+        `(it embeds the Stately inspector from stately.ai; relay ${inspector.url}, on every interface; secrets redacted)\n`,
+    );
+  }
+  let gateway: Awaited<ReturnType<typeof startGateway>>;
+  try {
+    gateway = await startGateway({
+      host: config.host,
+      port: config.port,
+      auth,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
+      tickIntervalMs: config.tickIntervalMs,
+      logger,
+      stateDir: config.stateDir,
+      pairingMode: config.pairingMode,
+      pairingRequestTtlMs: config.pairingRequestTtlMs,
+      ...(inspector ? { inspect: inspector.inspect } : {}),
+    });
+  } catch (error) {
+    await inspector?.stop();
+    throw error;
+  }
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     logger.info({ event: 'gateway.signal', signal }, 'stopping');
-    gateway.close(`received ${signal}`).then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    gateway
+      .close(`received ${signal}`)
+      .finally(() => inspector?.stop())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
