@@ -313,7 +313,8 @@ export const supervisorMachine = setup({
       const node = context.nodes.get(event.connId);
       if (!node) return {};
       context.nodes.delete(event.connId);
-      if (context.nodeConnById.get(node.nodeId) === event.connId) context.nodeConnById.delete(node.nodeId);
+      if (context.nodeConnById.get(node.nodeId) !== event.connId) return {};
+      context.nodeConnById.delete(node.nodeId);
       context.nodeLastSeen.set(node.nodeId, context.now());
       return {};
     }),
@@ -328,13 +329,22 @@ export const supervisorMachine = setup({
       const node = context.nodes.get(event.connId);
       if (!node) return;
       context.pairedNodes.set(node.nodeId, pairedNodeFrom(node, context.now(), true));
+      // A request it left open from elsewhere is answered by this approval.
+      const pending = pendingNodePairOf(context, node.nodeId);
+      if (pending) {
+        context.pendingNodePairs.delete(pending.requestId);
+        enqueue.cancel(expiryTimerId('node', pending.requestId));
+        const resolved = { requestId: pending.requestId, nodeId: node.nodeId, decision: 'approved', ts: context.now() };
+        enqueue.emit({ type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: resolved });
+      }
       enqueue.emit(pairingChanged(context));
     }),
     refreshPendingNodePair: assign(({ context, event }) => {
       if (event.type !== 'node.connected') return {};
       const node = context.nodes.get(event.connId);
       const pending = pendingNodePairOf(context, event.nodeId);
-      if (node && pending) Object.assign(pending, { caps: node.caps, commands: node.commands, ts: context.now() });
+      // The request keeps its age (and its expiry); only the declared surface is brought up to date.
+      if (node && pending) Object.assign(pending, { caps: node.caps, commands: node.commands });
       return {};
     }),
     openNodePairRequest: enqueueActions(({ context, event, enqueue }) => {
@@ -506,6 +516,13 @@ export const supervisorMachine = setup({
     pairDeviceSilently: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'device.pair.silentlyApproved') return;
       context.pairedDevices.set(event.device.deviceId, event.device);
+      const pending = pendingDevicePairOf(context, event.device.deviceId);
+      if (pending) {
+        context.pendingDevicePairs.delete(pending.requestId);
+        enqueue.cancel(expiryTimerId('device', pending.requestId));
+        const resolved = { requestId: pending.requestId, deviceId: pending.deviceId, decision: 'approved', ts: context.now() };
+        enqueue.emit({ type: 'broadcast', audience: 'operator.pairing', event: 'device.pair.resolved', payload: resolved });
+      }
       enqueue.emit(pairingChanged(context));
     }),
     resolveDevicePair: enqueueActions(({ context, event, enqueue }, decision: 'approved' | 'rejected' | 'expired') => {

@@ -1,0 +1,517 @@
+// The supervisor with its real invoke children: invokes from request to their single answer, node
+// reconnects, node and device pairing. Time is simulated, ids count up, emitted events are collected.
+import { describe, expect, it } from 'vitest';
+import { SimulatedClock, createActor } from 'xstate';
+import type { PairedNode } from '../../machines/pairing.js';
+import type { Session } from '../../machines/protocol.js';
+import { supervisorMachine, type SupervisorEmitted, type SupervisorEvent, type SupervisorInput } from '../../machines/supervisor.js';
+
+const T0 = 1_700_000_000_000;
+const TTL_MS = 60_000;
+
+function start(input: Partial<SupervisorInput> = {}) {
+  const clock = new SimulatedClock();
+  let lastId = 0;
+  const actor = createActor(supervisorMachine, {
+    clock,
+    input: {
+      self: { reason: 'self', ts: 0 },
+      // Far away, so that no tick shows up among the events under test.
+      tickIntervalMs: 24 * 3_600_000,
+      pairingRequestTtlMs: TTL_MS,
+      now: () => T0 + clock.now(),
+      createId: () => `id-${++lastId}`,
+      ...input,
+    },
+  });
+  const emitted: SupervisorEmitted[] = [];
+  actor.on('*', (event) => void emitted.push(event));
+  actor.start();
+  return {
+    actor,
+    clock,
+    context: () => actor.getSnapshot().context,
+    send: (event: SupervisorEvent) => actor.send(event),
+    /** What was emitted since the last call. */
+    take: () => emitted.splice(0),
+  };
+}
+
+type Supervisor = ReturnType<typeof start>;
+
+function nodeSession(nodeId = 'node-1', commands = ['system.run']): Session {
+  return {
+    protocol: 4,
+    role: 'node',
+    scopes: [],
+    client: { id: 'node-host', displayName: 'build box', version: '2.0.0', platform: 'linux', mode: 'node' },
+    deviceId: nodeId,
+    caps: ['system'],
+    commands,
+    connectedAt: T0,
+  };
+}
+
+function operatorSession(deviceId?: string, mode: Session['client']['mode'] = 'ui'): Session {
+  return {
+    protocol: 4,
+    role: 'operator',
+    scopes: ['operator.admin'],
+    client: { id: 'control-ui', version: '2.0.0', platform: 'web', mode },
+    ...(deviceId ? { deviceId } : {}),
+    caps: [],
+    commands: [],
+    connectedAt: T0,
+  };
+}
+
+const pairedNode = (nodeId = 'node-1'): PairedNode => ({
+  nodeId,
+  clientId: 'node-host',
+  clientMode: 'node',
+  caps: ['system'],
+  commands: ['system.run'],
+  createdAtMs: T0 - 1_000,
+  approvedAtMs: T0 - 1_000,
+  silent: false,
+});
+
+function joinNode(s: Supervisor, connId: string, options: { nodeId?: string; isLocalClient?: boolean } = {}) {
+  s.send({
+    type: 'connection.joined',
+    connId,
+    remoteAddr: options.isLocalClient ? '127.0.0.1' : '203.0.113.9',
+    session: nodeSession(options.nodeId),
+    isLocalClient: options.isLocalClient ?? false,
+  });
+}
+
+const OPERATOR = { connId: 'op', requestId: 'op-req' };
+
+function requestInvoke(s: Supervisor, overrides: Partial<Extract<SupervisorEvent, { type: 'node.invoke.requested' }>> = {}) {
+  s.send({ type: 'node.invoke.requested', nodeId: 'node-1', command: 'system.run', paramsJSON: '{"command":["uname"]}', timeoutMs: 5_000, ...OPERATOR, ...overrides });
+}
+
+function nodeResult(connId: string, invokeId: string, result: { ok: boolean; payloadJSON?: string; error?: { code?: string; message?: string } }, nodeId = 'node-1') {
+  return { type: 'node.invoke.result' as const, connId, requestId: 'node-req', invokeId, nodeId, ...result };
+}
+
+/** A supervisor with node-1 paired (from the last run) and connected as `node-a`. */
+function withConnectedNode() {
+  const s = start({ pairing: { version: 1, devices: [], nodes: [pairedNode()] } });
+  joinNode(s, 'node-a');
+  s.take();
+  return s;
+}
+
+const callerReply = (s: Supervisor) => s.take().filter((event) => event.type === 'reply' && event.connId === 'op');
+
+describe('supervisor invokes, with the real invoke child', () => {
+  it('delivers the request to the node and answers the caller with its payload', () => {
+    const s = withConnectedNode();
+    requestInvoke(s, { idempotencyKey: 'key-1' });
+    expect(s.take()).toEqual([
+      {
+        type: 'deliver',
+        connId: 'node-a',
+        event: 'node.invoke.request',
+        payload: { id: 'id-1', nodeId: 'node-1', command: 'system.run', paramsJSON: '{"command":["uname"]}', timeoutMs: 5_000, idempotencyKey: 'key-1' },
+      },
+    ]);
+    expect(Object.keys(s.actor.getSnapshot().children)).toEqual(['id-1']);
+    expect(s.actor.getSnapshot().children['id-1']!.getSnapshot().value).toEqual({ pending: 'sentToNode' });
+
+    s.send(nodeResult('node-a', 'id-1', { ok: true, payloadJSON: '{"stdout":"Linux"}' }));
+    expect(s.take()).toEqual([
+      { type: 'reply', connId: 'node-a', requestId: 'node-req', ok: true, payload: { ok: true } },
+      {
+        type: 'reply',
+        connId: 'op',
+        requestId: 'op-req',
+        ok: true,
+        payload: { ok: true, nodeId: 'node-1', command: 'system.run', payload: { stdout: 'Linux' }, payloadJSON: '{"stdout":"Linux"}' },
+      },
+    ]);
+    expect(s.context().invokes.size).toBe(0);
+    expect(s.context().invokesByNodeConn.size).toBe(0);
+    expect(s.actor.getSnapshot().children).toEqual({});
+  });
+
+  it('answers null when the node sends no payload, and UNAVAILABLE with its error when it fails', () => {
+    const s = withConnectedNode();
+    requestInvoke(s);
+    s.send(nodeResult('node-a', 'id-1', { ok: true }));
+    expect(callerReply(s)).toEqual([
+      { type: 'reply', connId: 'op', requestId: 'op-req', ok: true, payload: { ok: true, nodeId: 'node-1', command: 'system.run', payload: null } },
+    ]);
+    requestInvoke(s, { requestId: 'op-req-2' });
+    s.send(nodeResult('node-a', 'id-2', { ok: false, error: { code: 'EXEC_FAILED', message: 'exit code 1' } }));
+    expect(callerReply(s)).toEqual([
+      {
+        type: 'reply',
+        connId: 'op',
+        requestId: 'op-req-2',
+        ok: false,
+        error: { code: 'UNAVAILABLE', message: 'exit code 1', details: { nodeError: { code: 'EXEC_FAILED', message: 'exit code 1' } } },
+      },
+    ]);
+  });
+
+  it('times out with AGENT_TIMEOUT at the given timeoutMs', () => {
+    const s = withConnectedNode();
+    requestInvoke(s, { timeoutMs: 5_000 });
+    s.take();
+    s.clock.increment(4_999);
+    expect(s.take()).toEqual([]);
+    s.clock.increment(1);
+    expect(s.take()).toEqual([
+      {
+        type: 'reply',
+        connId: 'op',
+        requestId: 'op-req',
+        ok: false,
+        error: { code: 'AGENT_TIMEOUT', message: 'node node-1 did not answer system.run within 5000 ms' },
+      },
+    ]);
+    expect(s.context().invokes.size).toBe(0);
+    expect(s.actor.getSnapshot().children).toEqual({});
+  });
+
+  it('fails the invoke with UNAVAILABLE as soon as its node disconnects, without waiting for the timeout', () => {
+    const s = withConnectedNode();
+    requestInvoke(s);
+    s.take();
+    s.send({ type: 'connection.left', connId: 'node-a' });
+    expect(callerReply(s)).toEqual([
+      {
+        type: 'reply',
+        connId: 'op',
+        requestId: 'op-req',
+        ok: false,
+        error: { code: 'UNAVAILABLE', message: 'node node-1 disconnected', retryable: true },
+      },
+    ]);
+    expect(s.context().invokes.size).toBe(0);
+    expect(s.context().invokesByNodeConn.size).toBe(0);
+    s.clock.increment(60_000);
+    expect(s.take()).toEqual([]);
+  });
+
+  it('acknowledges a result that comes after the invoke settled, and ignores it', () => {
+    const s = withConnectedNode();
+    requestInvoke(s, { timeoutMs: 1_000 });
+    s.clock.increment(1_000);
+    s.take();
+    s.send(nodeResult('node-a', 'id-1', { ok: true, payloadJSON: '{}' }));
+    expect(s.take()).toEqual([{ type: 'reply', connId: 'node-a', requestId: 'node-req', ok: true, payload: { ok: true, ignored: true } }]);
+  });
+
+  it('rejects a result from another node connection and still takes the right one', () => {
+    const s = withConnectedNode();
+    joinNode(s, 'node-b', { nodeId: 'node-2' });
+    requestInvoke(s);
+    const [invokeId] = [...s.context().invokes.keys()];
+    s.take();
+    s.send(nodeResult('node-b', invokeId!, { ok: true, payloadJSON: '{"forged":true}' }, 'node-2'));
+    expect(s.take()).toEqual([
+      {
+        type: 'reply',
+        connId: 'node-b',
+        requestId: 'node-req',
+        ok: false,
+        error: { code: 'INVALID_REQUEST', message: `invoke ${invokeId} was not sent to this node`, details: { code: 'NODE_MISMATCH', invokeId } },
+      },
+    ]);
+    expect(s.context().invokes.has(invokeId!)).toBe(true);
+    s.send(nodeResult('node-a', invokeId!, { ok: true, payloadJSON: '{"real":true}' }));
+    expect(callerReply(s)).toMatchObject([{ ok: true, payload: { payload: { real: true } } }]);
+  });
+
+  it('refuses invokes on a node that is not connected, not approved, or for a command it was not approved for', () => {
+    const s = start({ pairingMode: 'manual' });
+    requestInvoke(s);
+    expect(s.take()).toMatchObject([
+      { type: 'reply', ...OPERATOR, ok: false, error: { code: 'UNAVAILABLE', message: 'node not connected: node-1', details: { nodeId: 'node-1' } } },
+    ]);
+    joinNode(s, 'node-a');
+    s.take();
+    requestInvoke(s);
+    expect(s.take()).toMatchObject([{ ok: false, error: { code: 'NOT_PAIRED', details: { code: 'NODE_NOT_APPROVED', nodeId: 'node-1', requestId: 'id-1' } } }]);
+    s.send({ type: 'node.pair.approve', pairRequestId: 'id-1', ...OPERATOR });
+    s.take();
+    requestInvoke(s, { command: 'camera.snap' });
+    expect(s.take()).toMatchObject([
+      { ok: false, error: { code: 'INVALID_REQUEST', details: { code: 'COMMAND_NOT_ALLOWED', command: 'camera.snap', allowed: ['system.run'] } } },
+    ]);
+    expect(s.actor.getSnapshot().children).toEqual({});
+  });
+});
+
+describe('supervisor node reconnects', () => {
+  it("keeps the node on its new connection when the old one's close comes late", () => {
+    const s = withConnectedNode();
+    requestInvoke(s);
+    joinNode(s, 'node-b');
+    expect(s.context().nodeConnById.get('node-1')).toBe('node-b');
+    s.take();
+
+    s.send({ type: 'connection.left', connId: 'node-a' });
+    expect(s.context().nodeConnById.get('node-1')).toBe('node-b');
+    expect([...s.context().nodes.keys()]).toEqual(['node-b']);
+    // The invoke sent to the old connection cannot be answered any more; the node is still there.
+    expect(callerReply(s)).toMatchObject([{ ok: false, error: { code: 'UNAVAILABLE', message: 'node node-1 disconnected' } }]);
+
+    requestInvoke(s, { requestId: 'op-req-2' });
+    expect(s.take()).toMatchObject([{ type: 'deliver', connId: 'node-b', event: 'node.invoke.request', payload: { id: 'id-2' } }]);
+    s.send({ type: 'connection.left', connId: 'node-b' });
+    expect(s.context().nodeConnById.has('node-1')).toBe(false);
+    expect(s.context().nodeLastSeen.get('node-1')).toBe(T0);
+  });
+});
+
+describe('supervisor node pairing', () => {
+  function withPendingNode() {
+    const s = start({ pairingMode: 'manual' });
+    joinNode(s, 'node-a');
+    return s;
+  }
+
+  const request = {
+    requestId: 'id-1',
+    nodeId: 'node-1',
+    clientId: 'node-host',
+    clientMode: 'node',
+    displayName: 'build box',
+    platform: 'linux',
+    version: '2.0.0',
+    caps: ['system'],
+    commands: ['system.run'],
+    ts: T0,
+  };
+
+  it('opens a request for operators when a node joins under manual pairing', () => {
+    const s = withPendingNode();
+    expect(s.take().filter((event) => event.type !== 'presence.changed')).toEqual([
+      { type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.requested', payload: request },
+    ]);
+    expect([...s.context().pendingNodePairs.values()]).toEqual([request]);
+    // The node reconnecting refreshes its request rather than opening a second one.
+    joinNode(s, 'node-b');
+    expect(s.take().filter((event) => event.type !== 'presence.changed')).toEqual([]);
+    expect([...s.context().pendingNodePairs.keys()]).toEqual(['id-1']);
+  });
+
+  it('approves: pairs the node, answers the operator, tells operators and the node', () => {
+    const s = withPendingNode();
+    s.take();
+    s.clock.increment(1_000);
+    s.send({ type: 'node.pair.approve', pairRequestId: 'id-1', ...OPERATOR });
+    const node = { ...request, createdAtMs: T0 + 1_000, approvedAtMs: T0 + 1_000, silent: false } as Record<string, unknown>;
+    delete node.requestId;
+    delete node.ts;
+    const resolved = { requestId: 'id-1', nodeId: 'node-1', decision: 'approved', ts: T0 + 1_000 };
+    expect(s.take()).toEqual([
+      { type: 'pairing.changed', state: { version: 1, devices: [], nodes: [node] } },
+      { type: 'reply', ...OPERATOR, ok: true, payload: { requestId: 'id-1', node } },
+      { type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: resolved },
+      { type: 'deliver', connId: 'node-a', event: 'node.pair.resolved', payload: resolved },
+    ]);
+    expect(s.context().pendingNodePairs.size).toBe(0);
+    // The expiry was cancelled with the request.
+    s.clock.increment(TTL_MS);
+    expect(s.take()).toEqual([]);
+  });
+
+  it('rejects: answers the operator, tells operators and the node, pairs nothing', () => {
+    const s = withPendingNode();
+    s.take();
+    s.send({ type: 'node.pair.reject', pairRequestId: 'id-1', ...OPERATOR });
+    const resolved = { requestId: 'id-1', nodeId: 'node-1', decision: 'rejected', ts: T0 };
+    expect(s.take()).toEqual([
+      { type: 'reply', ...OPERATOR, ok: true, payload: { requestId: 'id-1', nodeId: 'node-1', decision: 'rejected' } },
+      { type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: resolved },
+      { type: 'deliver', connId: 'node-a', event: 'node.pair.resolved', payload: resolved },
+    ]);
+    expect(s.context().pairedNodes.size).toBe(0);
+    s.send({ type: 'node.pair.reject', pairRequestId: 'id-1', ...OPERATOR });
+    expect(s.take()).toEqual([
+      {
+        type: 'reply',
+        ...OPERATOR,
+        ok: false,
+        error: { code: 'INVALID_REQUEST', message: 'unknown requestId', details: { code: 'APPROVAL_NOT_FOUND', requestId: 'id-1' } },
+      },
+    ]);
+  });
+
+  it('expires a request pairingRequestTtlMs after it was opened', () => {
+    const s = withPendingNode();
+    s.take();
+    s.clock.increment(TTL_MS - 1);
+    expect(s.take()).toEqual([]);
+    s.clock.increment(1);
+    const resolved = { requestId: 'id-1', nodeId: 'node-1', decision: 'expired', ts: T0 + TTL_MS };
+    expect(s.take()).toEqual([
+      { type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: resolved },
+      { type: 'deliver', connId: 'node-a', event: 'node.pair.resolved', payload: resolved },
+    ]);
+    expect(s.context().pendingNodePairs.size).toBe(0);
+    s.send({ type: 'node.pair.approve', pairRequestId: 'id-1', ...OPERATOR });
+    expect(s.take()).toMatchObject([{ type: 'reply', ok: false, error: { details: { code: 'APPROVAL_NOT_FOUND' } } }]);
+  });
+
+  it('pairs a loopback node silently under auto-local pairing, and asks for a remote one', () => {
+    const s = start({ pairingMode: 'auto-local' });
+    joinNode(s, 'node-a', { isLocalClient: true });
+    expect(s.take().filter((event) => event.type !== 'presence.changed')).toMatchObject([
+      { type: 'pairing.changed', state: { nodes: [{ nodeId: 'node-1', silent: true, commands: ['system.run'] }] } },
+    ]);
+    joinNode(s, 'node-b', { nodeId: 'node-2' });
+    expect(s.take().filter((event) => event.type !== 'presence.changed')).toMatchObject([
+      { type: 'broadcast', event: 'node.pair.requested', payload: { requestId: 'id-1', nodeId: 'node-2' } },
+    ]);
+  });
+});
+
+describe('supervisor device pairing', () => {
+  const identity = {
+    deviceId: 'device-1',
+    publicKey: 'device-1-public-key',
+    role: 'operator' as const,
+    scopes: ['operator.admin'],
+    clientId: 'control-ui',
+    clientMode: 'ui',
+    platform: 'web',
+  };
+
+  it('opens a request, and an approval pairs the device with its token, which only the pairing state holds', () => {
+    const s = start({ pairingMode: 'manual' });
+    s.send({ type: 'device.pair.requested', request: { ...identity, remoteIp: '203.0.113.9' } });
+    expect(s.take()).toEqual([
+      {
+        type: 'broadcast',
+        audience: 'operator.pairing',
+        event: 'device.pair.requested',
+        payload: { requestId: 'id-1', ...identity, remoteIp: '203.0.113.9', ts: T0 },
+      },
+    ]);
+    s.send({ type: 'device.pair.requested', request: identity });
+    expect(s.take()).toEqual([]);
+
+    s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', token: 'secret-token', ...OPERATOR });
+    const device = { ...identity, createdAtMs: T0, approvedAtMs: T0, silent: false };
+    expect(s.take()).toEqual([
+      { type: 'pairing.changed', state: { version: 1, devices: [{ ...device, token: 'secret-token' }], nodes: [] } },
+      { type: 'reply', ...OPERATOR, ok: true, payload: { requestId: 'id-1', device } },
+      { type: 'broadcast', audience: 'operator.pairing', event: 'device.pair.resolved', payload: { requestId: 'id-1', deviceId: 'device-1', decision: 'approved', ts: T0 } },
+    ]);
+    s.clock.increment(TTL_MS);
+    expect(s.take()).toEqual([]);
+  });
+
+  it('expires and rejects requests', () => {
+    const s = start({ pairingMode: 'manual' });
+    s.send({ type: 'device.pair.requested', request: identity });
+    s.clock.increment(TTL_MS);
+    expect(s.take().slice(1)).toEqual([
+      { type: 'broadcast', audience: 'operator.pairing', event: 'device.pair.resolved', payload: { requestId: 'id-1', deviceId: 'device-1', decision: 'expired', ts: T0 + TTL_MS } },
+    ]);
+    s.send({ type: 'device.pair.requested', request: identity });
+    s.send({ type: 'device.pair.reject', pairRequestId: 'id-2', ...OPERATOR });
+    expect(s.take().slice(1)).toEqual([
+      { type: 'reply', ...OPERATOR, ok: true, payload: { requestId: 'id-2', deviceId: 'device-1', decision: 'rejected' } },
+      { type: 'broadcast', audience: 'operator.pairing', event: 'device.pair.resolved', payload: { requestId: 'id-2', deviceId: 'device-1', decision: 'rejected', ts: T0 + TTL_MS } },
+    ]);
+    expect(s.context().pairedDevices.size).toBe(0);
+  });
+
+  it("removing a device revokes the credentials of its live connections, and only theirs", () => {
+    const s = start({ pairingMode: 'manual' });
+    s.send({ type: 'device.pair.silentlyApproved', device: { ...identity, token: 't', createdAtMs: T0, approvedAtMs: T0, silent: true } });
+    for (const [connId, session] of [
+      ['ui-1', operatorSession('device-1')],
+      ['ui-2', operatorSession('device-1')],
+      ['other', operatorSession('device-2')],
+      ['cli', operatorSession(undefined, 'cli')],
+    ] as const) {
+      s.send({ type: 'connection.joined', connId, remoteAddr: '127.0.0.1', session });
+    }
+    s.take();
+    s.send({ type: 'device.pair.remove', deviceId: 'device-1', ...OPERATOR });
+    expect(s.take()).toEqual([
+      { type: 'pairing.changed', state: { version: 1, devices: [], nodes: [] } },
+      { type: 'credentials.revoked', connIds: ['ui-1', 'ui-2'], reason: 'device removed' },
+      { type: 'reply', ...OPERATOR, ok: true, payload: { deviceId: 'device-1', removed: true, revokedConnections: 2 } },
+    ]);
+    s.send({ type: 'device.pair.remove', deviceId: 'device-1', ...OPERATOR });
+    expect(s.take()).toEqual([
+      {
+        type: 'reply',
+        ...OPERATOR,
+        ok: false,
+        error: { code: 'INVALID_REQUEST', message: 'unknown device: device-1', details: { code: 'DEVICE_NOT_FOUND', deviceId: 'device-1' } },
+      },
+    ]);
+  });
+});
+
+describe('supervisor pairing edge cases', () => {
+  it('keeps a pending node request expiring at its original time when the node reconnects', () => {
+    const s = start({ pairingMode: 'manual' });
+    joinNode(s, 'node-a');
+    s.clock.increment(TTL_MS / 2);
+    s.send({ type: 'connection.left', connId: 'node-a' });
+    joinNode(s, 'node-b');
+    expect(s.context().pendingNodePairs.get('id-1')?.ts).toBe(T0);
+    s.take();
+    s.clock.increment(TTL_MS / 2);
+    expect(s.take()).toContainEqual(
+      expect.objectContaining({ type: 'broadcast', event: 'node.pair.resolved', payload: expect.objectContaining({ decision: 'expired' }) }),
+    );
+  });
+
+  it("leaves a reconnected node's last-seen time alone when its old connection closes", () => {
+    const s = withConnectedNode();
+    s.clock.increment(5_000);
+    joinNode(s, 'node-b');
+    s.clock.increment(5_000);
+    s.send({ type: 'connection.left', connId: 'node-a' });
+    expect(s.context().nodeLastSeen.get('node-1')).toBe(T0);
+    s.send({ type: 'connection.left', connId: 'node-b' });
+    expect(s.context().nodeLastSeen.get('node-1')).toBe(T0 + 10_000);
+  });
+
+  it('closes a node request left open from a remote address once the node is paired silently from loopback', () => {
+    const s = start({ pairingMode: 'auto-local' });
+    joinNode(s, 'node-remote');
+    expect(s.context().pendingNodePairs.size).toBe(1);
+    s.take();
+    joinNode(s, 'node-local', { isLocalClient: true });
+    expect(s.context().pendingNodePairs.size).toBe(0);
+    expect(s.take().filter((event) => event.type !== 'presence.changed')).toMatchObject([
+      { type: 'broadcast', event: 'node.pair.resolved', payload: { requestId: 'id-1', decision: 'approved' } },
+      { type: 'pairing.changed' },
+    ]);
+    s.clock.increment(TTL_MS);
+    expect(s.take()).toEqual([]);
+    expect(s.context().pairedNodes.get('node-1')?.silent).toBe(true);
+  });
+
+  it('closes a device request once the device is paired silently', () => {
+    const s = start({ pairingMode: 'auto-local' });
+    const device = { deviceId: 'device-9', role: 'operator' as const, scopes: [], clientId: 'ui', clientMode: 'ui' };
+    s.send({ type: 'device.pair.requested', request: device });
+    s.take();
+    s.send({
+      type: 'device.pair.silentlyApproved',
+      device: { ...device, token: 'tok', createdAtMs: T0, approvedAtMs: T0, silent: true },
+    });
+    expect(s.context().pendingDevicePairs.size).toBe(0);
+    expect(s.take()).toMatchObject([
+      { type: 'broadcast', event: 'device.pair.resolved', payload: { requestId: 'id-1', decision: 'approved' } },
+      { type: 'pairing.changed' },
+    ]);
+    s.clock.increment(TTL_MS);
+    expect(s.take()).toEqual([]);
+  });
+});
