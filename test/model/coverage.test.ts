@@ -1,8 +1,8 @@
 // Edge coverage of the generated paths: every declared transition of every machine (source, event,
 // guard branch, target) is taken by some path, and every state node is reached.
 import { describe, expect, it } from 'vitest';
-import { createMachine } from 'xstate';
-import { coverageOf, generatePaths, listTransitions } from './graph.js';
+import { assign, createMachine, raise, setup } from 'xstate';
+import { coverageOf, generatePaths, listTransitions, replayPath } from './graph.js';
 import { models } from './machines.js';
 
 /**
@@ -62,5 +62,41 @@ describe('graph library', () => {
     const paths = generatePaths(spec);
     expect(new Set(paths.map((path) => path.strategy))).toEqual(new Set(['simple']));
     expect(coverageOf(spec, paths).uncovered).toEqual([]);
+  });
+
+  it('fires the timers a machine arms one at a time, due first (ties: armed first), and replays them', () => {
+    const reminders = setup({
+      types: { context: {} as { rung: string[] }, events: {} as { type: 'arm' } | { type: 'ring'; name: string } },
+    }).createMachine({
+      id: 'reminders',
+      context: { rung: [] },
+      initial: 'idle',
+      states: {
+        idle: {
+          on: {
+            arm: {
+              target: 'armed',
+              actions: [
+                raise({ type: 'ring', name: 'late' }, { id: 'late', delay: 2_000 }),
+                raise({ type: 'ring', name: 'early' }, { id: 'early', delay: 1_000 }),
+                raise({ type: 'ring', name: 'tie' }, { id: 'tie', delay: 2_000 }),
+              ],
+            },
+          },
+        },
+        armed: { on: { ring: { actions: assign(({ context, event }) => ({ rung: [...context.rung, event.name] })) } } },
+      },
+    });
+    const timed = { name: 'reminders', machine: reminders, inputs: [{ name: 'none', create: () => undefined }], events: () => [{ type: 'arm' as const }] };
+    const paths = generatePaths(timed);
+    const longest = paths.reduce((a, b) => (b.steps.length > a.steps.length ? b : a));
+    expect(longest.steps.map((step) => [step.event.type, step.timer ?? null, step.at])).toEqual([
+      ['xstate.init', null, 0],
+      ['arm', null, 0],
+      ['ring', 'early', 1_000],
+      ['ring', 'late', 2_000],
+      ['ring', 'tie', 2_000],
+    ]);
+    for (const path of paths) replayPath(path, timed);
   });
 });

@@ -1,8 +1,15 @@
 // The model specs of the gateway's machines: a registry, one entry per machine.
-import { SimulatedClock, createActor } from 'xstate';
+import { SimulatedClock, createActor, createMachine } from 'xstate';
 import { connectionMachine, type ConnectionEvent, type ConnectionInput } from '../../machines/connection.js';
+import { invokeMachine, type InvokeEvent, type InvokeInput } from '../../machines/invoke.js';
+import type { PairedDevice } from '../../machines/pairing.js';
 import type { ClientMode, ConnectParams, HandshakeRejection, Session } from '../../machines/protocol.js';
-import { supervisorMachine, type SupervisorEvent, type SupervisorInput } from '../../machines/supervisor.js';
+import {
+  supervisorMachine,
+  type SupervisorContext,
+  type SupervisorEvent,
+  type SupervisorInput,
+} from '../../machines/supervisor.js';
 import { defineModel, type ModelSpec } from './graph.js';
 
 function session(mode: ClientMode, deviceId?: string): Session {
@@ -61,6 +68,7 @@ const connectionEvents: ConnectionEvent[] = [
   { type: 'auth.passed', session: session('ui') },
   { type: 'auth.failed', rejection },
   { type: 'gateway.shutdown', reason: 'restart', restartExpectedMs: 5_000 },
+  { type: 'credentials.revoked', reason: 'device removed' },
 ];
 
 const connectionModel = defineModel({
@@ -96,24 +104,209 @@ const joins = [
   { connId: 'device-new', session: session('ui', 'device-1') },
 ];
 
-const supervisorModel = defineModel({
-  name: 'supervisor',
-  machine: supervisorMachine,
-  inputs: [
-    { name: 'default cap', create: () => supervisorInput },
-    { name: 'presence cap 1', create: () => ({ ...supervisorInput, maxPresenceEntries: 1 }) },
-  ],
-  events: ({ context }): SupervisorEvent[] => [
+/** A node host (node id `node-1`) connecting twice: the second connection speaks for the node from then on. */
+function nodeSession(): Session {
+  return {
+    protocol: 4,
+    role: 'node',
+    scopes: [],
+    client: { id: 'node-host', version: '1.0.0', platform: 'linux', mode: 'node' },
+    deviceId: 'node-1',
+    caps: ['system'],
+    commands: ['system.run'],
+    connectedAt: 1_000,
+  };
+}
+const nodeJoins = ['node-old', 'node-new'];
+
+/**
+ * Ids are a function of the context: the smallest `id-<n>` that no pending request or invoke holds.
+ * (The supervisor calls `context.createId()`, so `this` is the context.) A counter would hand out other
+ * ids on each branch of the traversal, and a path's events name the ids of the snapshot they were drawn from.
+ */
+function freeId(this: SupervisorContext): string {
+  for (let n = 1; ; n++) {
+    const id = `id-${n}`;
+    if (!this.pendingNodePairs.has(id) && !this.pendingDevicePairs.has(id) && !this.invokes.has(id)) return id;
+  }
+}
+
+const MODEL_NOW = 1_700_000_000_000;
+
+/**
+ * The model's timers fire one at a time, the one due first; a request's expiry and the tick are due
+ * together or one interval apart, which keeps the number of distinct "time left" values small.
+ */
+const modelSupervisorInput = (overrides: Partial<SupervisorInput>) => (): SupervisorInput => ({
+  ...supervisorInput,
+  pairingRequestTtlMs: 30_000,
+  now: () => MODEL_NOW,
+  createId: freeId,
+  ...overrides,
+});
+
+/** An invoke child that ignores everything and never settles: the model sends `invoke.settled` itself. */
+const passiveInvoke = createMachine({ id: 'invoke' }) as unknown as typeof invokeMachine;
+const supervisorWithPassiveInvokes = supervisorMachine.provide({ actors: { invoke: passiveInvoke } });
+
+const OPERATOR = { connId: 'operator', requestId: 'op-req' };
+const MISSING_REQUEST = 'no-such-request';
+
+const deviceRequest = {
+  deviceId: 'device-1',
+  publicKey: 'device-1-public-key',
+  role: 'operator' as const,
+  scopes: ['operator.read'],
+  clientId: 'ui-client',
+  clientMode: 'ui',
+  platform: 'linux',
+  remoteIp: '203.0.113.7',
+};
+const silentlyPairedDevice: PairedDevice = {
+  deviceId: 'device-1',
+  role: 'operator',
+  scopes: ['operator.read'],
+  clientId: 'ui-client',
+  clientMode: 'ui',
+  token: 'device-1-token',
+  createdAtMs: MODEL_NOW,
+  approvedAtMs: MODEL_NOW,
+  silent: true,
+};
+
+/** Presence: the cli client and the device connecting twice. */
+function presenceEvents(context: SupervisorContext): SupervisorEvent[] {
+  return [
     ...joins
       .filter(({ connId }) => !context.connections.has(connId))
       .map(({ connId, session }) => ({ type: 'connection.joined' as const, connId, remoteAddr: '127.0.0.1', session })),
     ...[...context.connections.keys()].map((connId) => ({ type: 'connection.left' as const, connId })),
+  ];
+}
+
+/** Nothing pending and nothing in flight: where requests for unknown ids are tried (once is enough). */
+const isQuiet = (context: SupervisorContext) =>
+  context.pendingNodePairs.size === 0 && context.pendingDevicePairs.size === 0 && context.invokes.size === 0;
+
+/** Node pairing and invokes: the node connecting twice from loopback, an operator approving and invoking. */
+function nodeEvents(context: SupervisorContext): SupervisorEvent[] {
+  const events: SupervisorEvent[] = [];
+  for (const connId of nodeJoins) {
+    if (!context.connections.has(connId)) {
+      events.push({ type: 'connection.joined', connId, remoteAddr: '127.0.0.1', session: nodeSession(), isLocalClient: true });
+    }
+  }
+  for (const connId of context.connections.keys()) events.push({ type: 'connection.left', connId });
+  for (const pairRequestId of context.pendingNodePairs.keys()) {
+    events.push({ type: 'node.pair.approve', pairRequestId, ...OPERATOR }, { type: 'node.pair.reject', pairRequestId, ...OPERATOR });
+  }
+  const invoke = (command: string): SupervisorEvent => ({
+    type: 'node.invoke.requested',
+    nodeId: 'node-1',
+    command,
+    paramsJSON: '{"command":["uname"]}',
+    timeoutMs: 10_000,
+    ...OPERATOR,
+  });
+  // Two invokes at most: enough for one per node connection.
+  if (context.invokes.size < 2) events.push(invoke('system.run'));
+  if (context.nodeConnById.has('node-1') && context.pairedNodes.has('node-1')) events.push(invoke('camera.snap'));
+  for (const [invokeId, record] of context.invokes) {
+    const otherConnId = nodeJoins.find((connId) => connId !== record.nodeConnId)!;
+    const result = { type: 'node.invoke.result' as const, invokeId, nodeId: 'node-1', requestId: 'node-req' };
+    events.push(
+      { ...result, connId: record.nodeConnId, ok: true, payloadJSON: '{"exitCode":0}' },
+      { ...result, connId: otherConnId, ok: true },
+      { type: 'invoke.settled', invokeId, outcome: { ok: true, payloadJSON: '{"exitCode":0}' } },
+    );
+  }
+  if (isQuiet(context)) {
+    events.push(
+      { type: 'node.pair.approve', pairRequestId: MISSING_REQUEST, ...OPERATOR },
+      { type: 'node.pair.reject', pairRequestId: MISSING_REQUEST, ...OPERATOR },
+      { type: 'node.invoke.result', invokeId: 'no-such-invoke', nodeId: 'node-1', ok: true, connId: 'node-old', requestId: 'node-req' },
+    );
+    for (const connId of context.nodes.keys()) {
+      events.push({ type: 'node.event', event: 'exec.finished', payloadJSON: '{"exitCode":0}', connId, requestId: 'node-req' });
+    }
+  }
+  return events;
+}
+
+/** Device pairing: the operator's device asking, an operator deciding, the device connecting twice. */
+function deviceEvents(context: SupervisorContext): SupervisorEvent[] {
+  const events: SupervisorEvent[] = presenceEvents(context).filter((event) => !('connId' in event && event.connId === 'cli-1'));
+  if (!context.pairedDevices.has('device-1')) {
+    events.push({ type: 'device.pair.requested', request: deviceRequest }, { type: 'device.pair.silentlyApproved', device: silentlyPairedDevice });
+  } else {
+    events.push({ type: 'device.pair.remove', deviceId: 'device-1', ...OPERATOR });
+  }
+  for (const pairRequestId of context.pendingDevicePairs.keys()) {
+    events.push(
+      { type: 'device.pair.approve', pairRequestId, token: 'approved-token', ...OPERATOR },
+      { type: 'device.pair.reject', pairRequestId, ...OPERATOR },
+    );
+  }
+  if (isQuiet(context)) {
+    events.push(
+      { type: 'device.pair.approve', pairRequestId: MISSING_REQUEST, token: 'approved-token', ...OPERATOR },
+      { type: 'device.pair.reject', pairRequestId: MISSING_REQUEST, ...OPERATOR },
+      { type: 'device.pair.remove', deviceId: 'no-such-device', ...OPERATOR },
+    );
+  }
+  return events;
+}
+
+const sortedKeys = (map: Map<string, unknown>) => [...map.keys()].sort();
+const sortedPairs = <T>(map: Map<string, T>, value: (entry: T) => unknown) =>
+  [...map].map(([key, entry]) => `${key}=${String(value(entry))}`).sort();
+
+const supervisorModel = defineModel({
+  name: 'supervisor',
+  machine: supervisorWithPassiveInvokes,
+  inputs: [
+    { name: 'presence, default cap', create: modelSupervisorInput({}) },
+    { name: 'presence cap 1', create: modelSupervisorInput({ maxPresenceEntries: 1 }) },
+    { name: 'nodes, manual pairing', create: modelSupervisorInput({ pairingMode: 'manual' }) },
+    { name: 'nodes, auto-local pairing', create: modelSupervisorInput({ pairingMode: 'auto-local' }) },
+    { name: 'devices, manual pairing', create: modelSupervisorInput({ pairingMode: 'manual' }) },
   ],
-  // Who is connected and who owns which presence entry; the state version only ever grows.
-  contextKey: ({ connections, presence }) => ({
-    connections,
-    presence: [...presence].map(([key, slot]) => [key, slot.connId]),
+  events: ({ context }, input): SupervisorEvent[] =>
+    input.startsWith('nodes') ? nodeEvents(context) : input.startsWith('devices') ? deviceEvents(context) : presenceEvents(context),
+  // What the guards read, registries as sorted key lists (their order is never read but for eviction,
+  // which only the presence cap 1 input reaches, with one entry); the state version only ever grows.
+  contextKey: (context) => ({
+    connections: sortedPairs(context.connections, (record) => record.presenceKey),
+    presence: sortedPairs(context.presence, (slot) => slot.connId),
+    nodeConnById: sortedPairs(context.nodeConnById, (connId) => connId),
+    pairedNodes: sortedKeys(context.pairedNodes),
+    pendingNodePairs: sortedPairs(context.pendingNodePairs, (request) => request.nodeId),
+    invokes: sortedPairs(context.invokes, (record) => record.nodeConnId),
+    pairedDevices: sortedKeys(context.pairedDevices),
+    pendingDevicePairs: sortedPairs(context.pendingDevicePairs, (request) => request.deviceId),
   }),
 });
 
-export const models: ModelSpec[] = [connectionModel, supervisorModel];
+const invokeInput = (timeoutMs: number) => (): InvokeInput => ({
+  invokeId: 'invoke-1',
+  nodeId: 'node-1',
+  nodeConnId: 'node-conn-1',
+  command: 'system.run',
+  timeoutMs,
+});
+
+const invokeModel = defineModel({
+  name: 'invoke',
+  machine: invokeMachine,
+  // It reports `invoke.settled` with sendParent; paths.test.ts checks it does so once, with its outcome.
+  hasParent: true,
+  inputs: [{ name: 'timeout 10 s', create: invokeInput(10_000) }],
+  events: (): InvokeEvent[] => [
+    { type: 'invoke.delivered' },
+    { type: 'invoke.result', ok: true, payloadJSON: '{"exitCode":0}' },
+    { type: 'invoke.result', ok: false, error: { code: 'EXEC_FAILED', message: 'exit code 1' } },
+    { type: 'node.disconnected' },
+  ],
+});
+
+export const models: ModelSpec[] = [connectionModel, supervisorModel, invokeModel];

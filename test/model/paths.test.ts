@@ -1,6 +1,7 @@
 // Every generated path of every machine, replayed against a real actor: after each step the actor's
-// state, context and taken transitions must equal the model's.
+// state, context, children, received events and taken transitions must equal the model's.
 import { describe, expect, it } from 'vitest';
+import type { InvokeContext } from '../../machines/invoke.js';
 import { connectionMachine } from '../../machines/connection.js';
 import { describePath, generatePaths, replayPath, type ModelSpec } from './graph.js';
 import { models } from './machines.js';
@@ -9,6 +10,30 @@ describe.each(models)('$name paths', (spec) => {
   const paths = generatePaths(spec);
   it.each(paths.map((path) => [describePath(path), path] as const))('%s', (_, path) => {
     replayPath(path, spec);
+  });
+});
+
+describe('invoke paths', () => {
+  const spec = models.find((candidate) => candidate.name === 'invoke')!;
+
+  it('settle exactly once, telling the parent the outcome the final state stands for', () => {
+    for (const path of generatePaths(spec)) {
+      const { effects, snapshot } = replayPath(path, spec);
+      const settled = effects.filter((effect) => effect.type === 'parent:invoke.settled').map((effect) => effect.params);
+      const { invokeId, outcome } = snapshot.context as InvokeContext;
+      if (snapshot.status !== 'done') {
+        expect(settled, describePath(path)).toEqual([]);
+        continue;
+      }
+      expect(settled, describePath(path)).toEqual([{ type: 'invoke.settled', invokeId, outcome }]);
+      const expected = {
+        resolved: { ok: true, payloadJSON: '{"exitCode":0}' },
+        failed: { ok: false, error: { code: 'UNAVAILABLE' } },
+        timedOut: { ok: false, error: { code: 'AGENT_TIMEOUT' } },
+      }[snapshot.value as 'resolved' | 'failed' | 'timedOut'];
+      expect(outcome, describePath(path)).toMatchObject(expected);
+      if (snapshot.value === 'timedOut') expect(path.steps.at(-1)!.at, describePath(path)).toBe(10_000);
+    }
   });
 });
 
