@@ -199,6 +199,10 @@ createMachine({
             "params": "peer-closed"
           }
         },
+        "credentials.revoked": {
+          "target": "closed",
+          "actions": "recordCause"
+        },
         "gateway.shutdown": {
           "target": "closed",
           "actions": [

@@ -9,6 +9,17 @@ createMachine({
       "on": {
         "connection.joined": [
           {
+            "guard": "isNodeConnection",
+            "actions": [
+              "registerConnection",
+              "addPresenceEntry",
+              "bumpPresenceVersion",
+              "broadcastPresence",
+              "registerNodeSession",
+              "checkNodePairing"
+            ]
+          },
+          {
             "guard": "isTrackedClient",
             "actions": [
               "registerConnection",
@@ -26,13 +37,157 @@ createMachine({
             "guard": "ownsPresenceEntry",
             "actions": [
               "removeOwnedPresenceEntry",
-              "unregisterConnection",
               "bumpPresenceVersion",
-              "broadcastPresence"
+              "broadcastPresence",
+              "releaseNodeSession",
+              "failInvokesOfNode",
+              "unregisterConnection"
             ]
           },
           {
-            "actions": "unregisterConnection"
+            "actions": [
+              "releaseNodeSession",
+              "failInvokesOfNode",
+              "unregisterConnection"
+            ]
+          }
+        ],
+        "node.connected": [
+          {
+            "guard": "nodeIsPaired"
+          },
+          {
+            "guard": "nodeMayPairSilently",
+            "actions": "pairNodeSilently"
+          },
+          {
+            "guard": "nodePairIsPending",
+            "actions": "refreshPendingNodePair"
+          },
+          {
+            "actions": "openNodePairRequest"
+          }
+        ],
+        "node.pair.approve": [
+          {
+            "guard": "nodePairRequestIsUnknown",
+            "actions": "refuseUnknownPairRequest"
+          },
+          {
+            "actions": {
+              "type": "resolveNodePair",
+              "params": "approved"
+            }
+          }
+        ],
+        "node.pair.reject": [
+          {
+            "guard": "nodePairRequestIsUnknown",
+            "actions": "refuseUnknownPairRequest"
+          },
+          {
+            "actions": {
+              "type": "resolveNodePair",
+              "params": "rejected"
+            }
+          }
+        ],
+        "node.pair.expired": {
+          "guard": "nodePairRequestIsPending",
+          "actions": {
+            "type": "resolveNodePair",
+            "params": "expired"
+          }
+        },
+        "node.invoke.requested": [
+          {
+            "guard": "nodeIsNotConnected",
+            "actions": "refuseInvokeNodeNotConnected"
+          },
+          {
+            "guard": "nodeIsNotApproved",
+            "actions": "refuseInvokeNodeNotApproved"
+          },
+          {
+            "guard": "commandIsNotAllowed",
+            "actions": "refuseInvokeCommandNotAllowed"
+          },
+          {
+            "actions": "startInvoke"
+          }
+        ],
+        "node.invoke.result": [
+          {
+            "guard": "invokeIsUnknown",
+            "actions": "acknowledgeIgnoredResult"
+          },
+          {
+            "guard": "resultIsFromOtherNode",
+            "actions": "rejectResultFromOtherNode"
+          },
+          {
+            "actions": "forwardResultToInvoke"
+          }
+        ],
+        "invoke.settled": {
+          "guard": "invokeIsInFlight",
+          "actions": [
+            "answerInvokeCaller",
+            "forgetInvoke"
+          ]
+        },
+        "node.event": {
+          "actions": "fanOutNodeEvent"
+        },
+        "device.pair.requested": [
+          {
+            "guard": "devicePairIsPending"
+          },
+          {
+            "actions": "openDevicePairRequest"
+          }
+        ],
+        "device.pair.silentlyApproved": {
+          "actions": "pairDeviceSilently"
+        },
+        "device.pair.approve": [
+          {
+            "guard": "devicePairRequestIsUnknown",
+            "actions": "refuseUnknownPairRequest"
+          },
+          {
+            "actions": {
+              "type": "resolveDevicePair",
+              "params": "approved"
+            }
+          }
+        ],
+        "device.pair.reject": [
+          {
+            "guard": "devicePairRequestIsUnknown",
+            "actions": "refuseUnknownPairRequest"
+          },
+          {
+            "actions": {
+              "type": "resolveDevicePair",
+              "params": "rejected"
+            }
+          }
+        ],
+        "device.pair.expired": {
+          "guard": "devicePairRequestIsPending",
+          "actions": {
+            "type": "resolveDevicePair",
+            "params": "expired"
+          }
+        },
+        "device.pair.remove": [
+          {
+            "guard": "deviceIsUnknown",
+            "actions": "refuseUnknownDevice"
+          },
+          {
+            "actions": "removeDevice"
           }
         ]
       },

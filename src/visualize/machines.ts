@@ -3,6 +3,7 @@
 // to machines/<name>.ts.
 import type { AnyStateMachine } from 'xstate';
 import { connectionMachine } from '../../machines/connection.js';
+import { invokeMachine } from '../../machines/invoke.js';
 import { supervisorMachine } from '../../machines/supervisor.js';
 
 export interface DrawnMachine {
@@ -15,4 +16,5 @@ export interface DrawnMachine {
 export const machines: readonly DrawnMachine[] = [
   { name: 'connection', machine: connectionMachine },
   { name: 'supervisor', machine: supervisorMachine },
+  { name: 'invoke', machine: invokeMachine },
 ];

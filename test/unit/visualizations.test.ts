@@ -83,6 +83,9 @@ describe('the delays of the machines', () => {
     expect(toMermaid(machines.find((entry) => entry.name === 'supervisor')!.machine)).toContain(
       'after tickInterval / broadcastTick (reenter)',
     );
+    expect(toMermaid(machines.find((entry) => entry.name === 'invoke')!.machine)).toContain(
+      's_pending --> s_timedOut : after invokeTimeout / recordTimeout',
+    );
   });
 });
 
