@@ -3,9 +3,11 @@
 // A new machine gets one file in scenarios/ and one line in GROUPS.
 import * as connection from './scenarios/connection.mjs';
 import * as supervisor from './scenarios/supervisor.mjs';
+import * as supervisorNodes from './scenarios/supervisor-nodes.mjs';
+import * as invoke from './scenarios/invoke.mjs';
 import * as deviceProof from './scenarios/device-proof.mjs';
 
-const GROUPS = [connection, supervisor, deviceProof];
+const GROUPS = [connection, supervisor, supervisorNodes, invoke, deviceProof];
 const SCENARIO_TIMEOUT_MS = 5_000;
 
 /**
