@@ -46,7 +46,6 @@ export interface ConnectionRecord {
   clientMode: string;
   scopes: string[];
   deviceId?: string;
-  presenceKey?: string;
 }
 
 export interface InvokeRecord {
@@ -69,6 +68,8 @@ export interface SupervisorContext {
   connections: Map<string, ConnectionRecord>;
   /** Keyed by device id, else client instance id, else connection id; insertion order is age. */
   presence: Map<string, PresenceSlot>;
+  /** The presence key each connection holds, while it holds one. */
+  presenceKeys: Map<string, string>;
   /** Live node sessions by connection id. */
   nodes: Map<string, NodeSession>;
   /** The connection that currently speaks for a node id; only that connection's close removes it. */
@@ -253,25 +254,24 @@ export const supervisorMachine = setup({
     addPresenceEntry: assign(({ context, event }) => {
       if (event.type !== 'connection.joined') return {};
       const key = presenceKey(event.connId, event.session);
-      const { presence, connections } = context;
+      const { presence, presenceKeys } = context;
       // A refreshed key moves to the newest position.
       presence.delete(key);
       if (presence.size >= context.maxPresenceEntries) {
         const oldestKey = presence.keys().next().value as string;
         const evicted = presence.get(oldestKey);
         presence.delete(oldestKey);
-        const evictedRecord = evicted && connections.get(evicted.connId);
-        if (evictedRecord) delete evictedRecord.presenceKey;
+        if (evicted && presenceKeys.get(evicted.connId) === oldestKey) presenceKeys.delete(evicted.connId);
       }
       presence.set(key, { connId: event.connId, entry: presenceEntryFor(event.remoteAddr, event.session) });
-      const record = connections.get(event.connId);
-      if (record) record.presenceKey = key;
+      presenceKeys.set(event.connId, key);
       return {};
     }),
     removeOwnedPresenceEntry: assign(({ context, event }) => {
       if (event.type !== 'connection.left') return {};
-      const key = context.connections.get(event.connId)?.presenceKey;
+      const key = context.presenceKeys.get(event.connId);
       if (key !== undefined) context.presence.delete(key);
+      context.presenceKeys.delete(event.connId);
       return {};
     }),
     unregisterConnection: assign(({ context, event }) => {
@@ -569,7 +569,7 @@ export const supervisorMachine = setup({
     /** Only the connection that owns a presence entry removes it: a reconnect may own it now. */
     ownsPresenceEntry: ({ context, event }) => {
       if (event.type !== 'connection.left') return false;
-      const key = context.connections.get(event.connId)?.presenceKey;
+      const key = context.presenceKeys.get(event.connId);
       return key !== undefined && context.presence.get(key)?.connId === event.connId;
     },
     nodeIsPaired: ({ context, event }) => event.type === 'node.connected' && context.pairedNodes.has(event.nodeId),
@@ -619,6 +619,7 @@ export const supervisorMachine = setup({
     createId: input.createId ?? (() => globalThis.crypto.randomUUID()),
     connections: new Map(),
     presence: new Map(),
+    presenceKeys: new Map(),
     nodes: new Map(),
     nodeConnById: new Map(),
     nodeLastSeen: new Map(),
@@ -630,85 +631,118 @@ export const supervisorMachine = setup({
     invokesByNodeConn: new Map(),
     stateVersion: { presence: 1, health: 1 },
   }),
-  initial: 'running',
+  // Each concern is a region of its own; an event that concerns several (a join, a leave) is taken by each,
+  // in this order, with every guard judged on the registries as they were before the event.
+  type: 'parallel',
   states: {
-    running: {
-      after: {
-        tickInterval: { target: 'running', reenter: true, actions: 'broadcastTick' },
+    connections: {
+      initial: 'tracking',
+      states: {
+        tracking: {
+          on: {
+            'connection.joined': { actions: 'registerConnection' },
+            'connection.left': { actions: 'unregisterConnection' },
+          },
+        },
       },
-      on: {
-        'connection.joined': [
-          {
-            guard: 'isNodeConnection',
-            actions: [
-              'registerConnection',
-              'addPresenceEntry',
-              'bumpPresenceVersion',
-              'broadcastPresence',
-              'registerNodeSession',
-              'checkNodePairing',
+    },
+    presence: {
+      initial: 'broadcasting',
+      states: {
+        broadcasting: {
+          on: {
+            'connection.joined': {
+              guard: 'isTrackedClient',
+              actions: ['addPresenceEntry', 'bumpPresenceVersion', 'broadcastPresence'],
+            },
+            'connection.left': {
+              guard: 'ownsPresenceEntry',
+              actions: ['removeOwnedPresenceEntry', 'bumpPresenceVersion', 'broadcastPresence'],
+            },
+          },
+        },
+      },
+    },
+    keepalive: {
+      initial: 'ticking',
+      states: {
+        ticking: {
+          after: {
+            tickInterval: { target: 'ticking', reenter: true, actions: 'broadcastTick' },
+          },
+        },
+      },
+    },
+    nodes: {
+      initial: 'routing',
+      states: {
+        routing: {
+          on: {
+            'connection.joined': { guard: 'isNodeConnection', actions: ['registerNodeSession', 'checkNodePairing'] },
+            'connection.left': { actions: ['releaseNodeSession', 'failInvokesOfNode'] },
+            'node.invoke.requested': [
+              { guard: 'nodeIsNotConnected', actions: 'refuseInvokeNodeNotConnected' },
+              { guard: 'nodeIsNotApproved', actions: 'refuseInvokeNodeNotApproved' },
+              { guard: 'commandIsNotAllowed', actions: 'refuseInvokeCommandNotAllowed' },
+              { actions: 'startInvoke' },
             ],
-          },
-          {
-            guard: 'isTrackedClient',
-            actions: ['registerConnection', 'addPresenceEntry', 'bumpPresenceVersion', 'broadcastPresence'],
-          },
-          { actions: 'registerConnection' },
-        ],
-        'connection.left': [
-          {
-            guard: 'ownsPresenceEntry',
-            actions: [
-              'removeOwnedPresenceEntry',
-              'bumpPresenceVersion',
-              'broadcastPresence',
-              'releaseNodeSession',
-              'failInvokesOfNode',
-              'unregisterConnection',
+            'node.invoke.result': [
+              { guard: 'invokeIsUnknown', actions: 'acknowledgeIgnoredResult' },
+              { guard: 'resultIsFromOtherNode', actions: 'rejectResultFromOtherNode' },
+              { actions: 'forwardResultToInvoke' },
             ],
+            'invoke.settled': { guard: 'invokeIsInFlight', actions: ['answerInvokeCaller', 'forgetInvoke'] },
+            'node.event': { actions: 'fanOutNodeEvent' },
           },
-          { actions: ['releaseNodeSession', 'failInvokesOfNode', 'unregisterConnection'] },
-        ],
-        'node.connected': [
-          { guard: 'nodeIsPaired' },
-          { guard: 'nodeMayPairSilently', actions: 'pairNodeSilently' },
-          { guard: 'nodePairIsPending', actions: 'refreshPendingNodePair' },
-          { actions: 'openNodePairRequest' },
-        ],
-        'node.pair.approve': [
-          { guard: 'nodePairRequestIsUnknown', actions: 'refuseUnknownPairRequest' },
-          { actions: { type: 'resolveNodePair', params: 'approved' } },
-        ],
-        'node.pair.reject': [
-          { guard: 'nodePairRequestIsUnknown', actions: 'refuseUnknownPairRequest' },
-          { actions: { type: 'resolveNodePair', params: 'rejected' } },
-        ],
-        'node.pair.expired': { guard: 'nodePairRequestIsPending', actions: { type: 'resolveNodePair', params: 'expired' } },
-        'node.invoke.requested': [
-          { guard: 'nodeIsNotConnected', actions: 'refuseInvokeNodeNotConnected' },
-          { guard: 'nodeIsNotApproved', actions: 'refuseInvokeNodeNotApproved' },
-          { guard: 'commandIsNotAllowed', actions: 'refuseInvokeCommandNotAllowed' },
-          { actions: 'startInvoke' },
-        ],
-        'node.invoke.result': [
-          { guard: 'invokeIsUnknown', actions: 'acknowledgeIgnoredResult' },
-          { guard: 'resultIsFromOtherNode', actions: 'rejectResultFromOtherNode' },
-          { actions: 'forwardResultToInvoke' },
-        ],
-        'invoke.settled': { guard: 'invokeIsInFlight', actions: ['answerInvokeCaller', 'forgetInvoke'] },
-        'node.event': { actions: 'fanOutNodeEvent' },
-        'device.pair.requested': [{ guard: 'devicePairIsPending' }, { actions: 'openDevicePairRequest' }],
-        'device.pair.silentlyApproved': { actions: 'pairDeviceSilently' },
-        'device.pair.approve': [
-          { guard: 'devicePairRequestIsUnknown', actions: 'refuseUnknownPairRequest' },
-          { actions: { type: 'resolveDevicePair', params: 'approved' } },
-        ],
-        'device.pair.reject': [
-          { guard: 'devicePairRequestIsUnknown', actions: 'refuseUnknownPairRequest' },
-          { actions: { type: 'resolveDevicePair', params: 'rejected' } },
-        ],
-        'device.pair.expired': { guard: 'devicePairRequestIsPending', actions: { type: 'resolveDevicePair', params: 'expired' } },
-        'device.pair.remove': [{ guard: 'deviceIsUnknown', actions: 'refuseUnknownDevice' }, { actions: 'removeDevice' }],
+        },
+      },
+    },
+    nodePairing: {
+      initial: 'awaitingDecisions',
+      states: {
+        awaitingDecisions: {
+          on: {
+            'node.connected': [
+              { guard: 'nodeIsPaired' },
+              { guard: 'nodeMayPairSilently', actions: 'pairNodeSilently' },
+              { guard: 'nodePairIsPending', actions: 'refreshPendingNodePair' },
+              { actions: 'openNodePairRequest' },
+            ],
+            'node.pair.approve': [
+              { guard: 'nodePairRequestIsUnknown', actions: 'refuseUnknownPairRequest' },
+              { actions: { type: 'resolveNodePair', params: 'approved' } },
+            ],
+            'node.pair.reject': [
+              { guard: 'nodePairRequestIsUnknown', actions: 'refuseUnknownPairRequest' },
+              { actions: { type: 'resolveNodePair', params: 'rejected' } },
+            ],
+            'node.pair.expired': { guard: 'nodePairRequestIsPending', actions: { type: 'resolveNodePair', params: 'expired' } },
+          },
+        },
+      },
+    },
+    devicePairing: {
+      initial: 'awaitingDecisions',
+      states: {
+        awaitingDecisions: {
+          on: {
+            'device.pair.requested': [{ guard: 'devicePairIsPending' }, { actions: 'openDevicePairRequest' }],
+            'device.pair.silentlyApproved': { actions: 'pairDeviceSilently' },
+            'device.pair.approve': [
+              { guard: 'devicePairRequestIsUnknown', actions: 'refuseUnknownPairRequest' },
+              { actions: { type: 'resolveDevicePair', params: 'approved' } },
+            ],
+            'device.pair.reject': [
+              { guard: 'devicePairRequestIsUnknown', actions: 'refuseUnknownPairRequest' },
+              { actions: { type: 'resolveDevicePair', params: 'rejected' } },
+            ],
+            'device.pair.expired': {
+              guard: 'devicePairRequestIsPending',
+              actions: { type: 'resolveDevicePair', params: 'expired' },
+            },
+            'device.pair.remove': [{ guard: 'deviceIsUnknown', actions: 'refuseUnknownDevice' }, { actions: 'removeDevice' }],
+          },
+        },
       },
     },
   },

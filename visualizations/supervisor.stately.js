@@ -3,199 +3,237 @@
 // Names of actions, guards and delays only: their implementations live in the source file.
 createMachine({
   "id": "supervisor",
-  "initial": "running",
+  "type": "parallel",
   "states": {
-    "running": {
-      "on": {
-        "connection.joined": [
-          {
-            "guard": "isNodeConnection",
-            "actions": [
-              "registerConnection",
-              "addPresenceEntry",
-              "bumpPresenceVersion",
-              "broadcastPresence",
-              "registerNodeSession",
-              "checkNodePairing"
-            ]
-          },
-          {
-            "guard": "isTrackedClient",
-            "actions": [
-              "registerConnection",
-              "addPresenceEntry",
-              "bumpPresenceVersion",
-              "broadcastPresence"
-            ]
-          },
-          {
-            "actions": "registerConnection"
-          }
-        ],
-        "connection.left": [
-          {
-            "guard": "ownsPresenceEntry",
-            "actions": [
-              "removeOwnedPresenceEntry",
-              "bumpPresenceVersion",
-              "broadcastPresence",
-              "releaseNodeSession",
-              "failInvokesOfNode",
-              "unregisterConnection"
-            ]
-          },
-          {
-            "actions": [
-              "releaseNodeSession",
-              "failInvokesOfNode",
-              "unregisterConnection"
-            ]
-          }
-        ],
-        "node.connected": [
-          {
-            "guard": "nodeIsPaired"
-          },
-          {
-            "guard": "nodeMayPairSilently",
-            "actions": "pairNodeSilently"
-          },
-          {
-            "guard": "nodePairIsPending",
-            "actions": "refreshPendingNodePair"
-          },
-          {
-            "actions": "openNodePairRequest"
-          }
-        ],
-        "node.pair.approve": [
-          {
-            "guard": "nodePairRequestIsUnknown",
-            "actions": "refuseUnknownPairRequest"
-          },
-          {
-            "actions": {
-              "type": "resolveNodePair",
-              "params": "approved"
+    "connections": {
+      "initial": "tracking",
+      "states": {
+        "tracking": {
+          "on": {
+            "connection.joined": {
+              "actions": "registerConnection"
+            },
+            "connection.left": {
+              "actions": "unregisterConnection"
             }
           }
-        ],
-        "node.pair.reject": [
-          {
-            "guard": "nodePairRequestIsUnknown",
-            "actions": "refuseUnknownPairRequest"
-          },
-          {
-            "actions": {
-              "type": "resolveNodePair",
-              "params": "rejected"
+        }
+      }
+    },
+    "presence": {
+      "initial": "broadcasting",
+      "states": {
+        "broadcasting": {
+          "on": {
+            "connection.joined": {
+              "guard": "isTrackedClient",
+              "actions": [
+                "addPresenceEntry",
+                "bumpPresenceVersion",
+                "broadcastPresence"
+              ]
+            },
+            "connection.left": {
+              "guard": "ownsPresenceEntry",
+              "actions": [
+                "removeOwnedPresenceEntry",
+                "bumpPresenceVersion",
+                "broadcastPresence"
+              ]
             }
           }
-        ],
-        "node.pair.expired": {
-          "guard": "nodePairRequestIsPending",
-          "actions": {
-            "type": "resolveNodePair",
-            "params": "expired"
-          }
-        },
-        "node.invoke.requested": [
-          {
-            "guard": "nodeIsNotConnected",
-            "actions": "refuseInvokeNodeNotConnected"
-          },
-          {
-            "guard": "nodeIsNotApproved",
-            "actions": "refuseInvokeNodeNotApproved"
-          },
-          {
-            "guard": "commandIsNotAllowed",
-            "actions": "refuseInvokeCommandNotAllowed"
-          },
-          {
-            "actions": "startInvoke"
-          }
-        ],
-        "node.invoke.result": [
-          {
-            "guard": "invokeIsUnknown",
-            "actions": "acknowledgeIgnoredResult"
-          },
-          {
-            "guard": "resultIsFromOtherNode",
-            "actions": "rejectResultFromOtherNode"
-          },
-          {
-            "actions": "forwardResultToInvoke"
-          }
-        ],
-        "invoke.settled": {
-          "guard": "invokeIsInFlight",
-          "actions": [
-            "answerInvokeCaller",
-            "forgetInvoke"
-          ]
-        },
-        "node.event": {
-          "actions": "fanOutNodeEvent"
-        },
-        "device.pair.requested": [
-          {
-            "guard": "devicePairIsPending"
-          },
-          {
-            "actions": "openDevicePairRequest"
-          }
-        ],
-        "device.pair.silentlyApproved": {
-          "actions": "pairDeviceSilently"
-        },
-        "device.pair.approve": [
-          {
-            "guard": "devicePairRequestIsUnknown",
-            "actions": "refuseUnknownPairRequest"
-          },
-          {
-            "actions": {
-              "type": "resolveDevicePair",
-              "params": "approved"
+        }
+      }
+    },
+    "keepalive": {
+      "initial": "ticking",
+      "states": {
+        "ticking": {
+          "after": {
+            "tickInterval": {
+              "target": "ticking",
+              "actions": "broadcastTick",
+              "reenter": true
             }
           }
-        ],
-        "device.pair.reject": [
-          {
-            "guard": "devicePairRequestIsUnknown",
-            "actions": "refuseUnknownPairRequest"
-          },
-          {
-            "actions": {
-              "type": "resolveDevicePair",
-              "params": "rejected"
+        }
+      }
+    },
+    "nodes": {
+      "initial": "routing",
+      "states": {
+        "routing": {
+          "on": {
+            "connection.joined": {
+              "guard": "isNodeConnection",
+              "actions": [
+                "registerNodeSession",
+                "checkNodePairing"
+              ]
+            },
+            "connection.left": {
+              "actions": [
+                "releaseNodeSession",
+                "failInvokesOfNode"
+              ]
+            },
+            "node.invoke.requested": [
+              {
+                "guard": "nodeIsNotConnected",
+                "actions": "refuseInvokeNodeNotConnected"
+              },
+              {
+                "guard": "nodeIsNotApproved",
+                "actions": "refuseInvokeNodeNotApproved"
+              },
+              {
+                "guard": "commandIsNotAllowed",
+                "actions": "refuseInvokeCommandNotAllowed"
+              },
+              {
+                "actions": "startInvoke"
+              }
+            ],
+            "node.invoke.result": [
+              {
+                "guard": "invokeIsUnknown",
+                "actions": "acknowledgeIgnoredResult"
+              },
+              {
+                "guard": "resultIsFromOtherNode",
+                "actions": "rejectResultFromOtherNode"
+              },
+              {
+                "actions": "forwardResultToInvoke"
+              }
+            ],
+            "invoke.settled": {
+              "guard": "invokeIsInFlight",
+              "actions": [
+                "answerInvokeCaller",
+                "forgetInvoke"
+              ]
+            },
+            "node.event": {
+              "actions": "fanOutNodeEvent"
             }
           }
-        ],
-        "device.pair.expired": {
-          "guard": "devicePairRequestIsPending",
-          "actions": {
-            "type": "resolveDevicePair",
-            "params": "expired"
+        }
+      }
+    },
+    "nodePairing": {
+      "initial": "awaitingDecisions",
+      "states": {
+        "awaitingDecisions": {
+          "on": {
+            "node.connected": [
+              {
+                "guard": "nodeIsPaired"
+              },
+              {
+                "guard": "nodeMayPairSilently",
+                "actions": "pairNodeSilently"
+              },
+              {
+                "guard": "nodePairIsPending",
+                "actions": "refreshPendingNodePair"
+              },
+              {
+                "actions": "openNodePairRequest"
+              }
+            ],
+            "node.pair.approve": [
+              {
+                "guard": "nodePairRequestIsUnknown",
+                "actions": "refuseUnknownPairRequest"
+              },
+              {
+                "actions": {
+                  "type": "resolveNodePair",
+                  "params": "approved"
+                }
+              }
+            ],
+            "node.pair.reject": [
+              {
+                "guard": "nodePairRequestIsUnknown",
+                "actions": "refuseUnknownPairRequest"
+              },
+              {
+                "actions": {
+                  "type": "resolveNodePair",
+                  "params": "rejected"
+                }
+              }
+            ],
+            "node.pair.expired": {
+              "guard": "nodePairRequestIsPending",
+              "actions": {
+                "type": "resolveNodePair",
+                "params": "expired"
+              }
+            }
           }
-        },
-        "device.pair.remove": [
-          {
-            "guard": "deviceIsUnknown",
-            "actions": "refuseUnknownDevice"
-          },
-          {
-            "actions": "removeDevice"
+        }
+      }
+    },
+    "devicePairing": {
+      "initial": "awaitingDecisions",
+      "states": {
+        "awaitingDecisions": {
+          "on": {
+            "device.pair.requested": [
+              {
+                "guard": "devicePairIsPending"
+              },
+              {
+                "actions": "openDevicePairRequest"
+              }
+            ],
+            "device.pair.silentlyApproved": {
+              "actions": "pairDeviceSilently"
+            },
+            "device.pair.approve": [
+              {
+                "guard": "devicePairRequestIsUnknown",
+                "actions": "refuseUnknownPairRequest"
+              },
+              {
+                "actions": {
+                  "type": "resolveDevicePair",
+                  "params": "approved"
+                }
+              }
+            ],
+            "device.pair.reject": [
+              {
+                "guard": "devicePairRequestIsUnknown",
+                "actions": "refuseUnknownPairRequest"
+              },
+              {
+                "actions": {
+                  "type": "resolveDevicePair",
+                  "params": "rejected"
+                }
+              }
+            ],
+            "device.pair.expired": {
+              "guard": "devicePairRequestIsPending",
+              "actions": {
+                "type": "resolveDevicePair",
+                "params": "expired"
+              }
+            },
+            "device.pair.remove": [
+              {
+                "guard": "deviceIsUnknown",
+                "actions": "refuseUnknownDevice"
+              },
+              {
+                "actions": "removeDevice"
+              }
+            ]
           }
-        ]
-      },
-      "after": {
-        "tickInterval": {
-          "target": "running",
-          "actions": "broadcastTick",
-          "reenter": true
         }
       }
     }

@@ -276,7 +276,8 @@ const supervisorModel = defineModel({
   // What the guards read, registries as sorted key lists (their order is never read but for eviction,
   // which only the presence cap 1 input reaches, with one entry); the state version only ever grows.
   contextKey: (context) => ({
-    connections: sortedPairs(context.connections, (record) => record.presenceKey),
+    connections: sortedKeys(context.connections),
+    presenceKeys: sortedPairs(context.presenceKeys, (key) => key),
     presence: sortedPairs(context.presence, (slot) => slot.connId),
     nodeConnById: sortedPairs(context.nodeConnById, (connId) => connId),
     pairedNodes: sortedKeys(context.pairedNodes),
