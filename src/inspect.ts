@@ -1,20 +1,15 @@
-// `actorgate start --inspect`: every actor's inspection events, with secrets redacted, go to the local relay
-// of @statelyai/inspect, where a browser tab with the Stately inspector watches the gateway live.
+// `actorgate start --inspect`: every actor's inspection events, with secrets redacted, go to our relay on
+// 127.0.0.1 (src/inspect-relay.ts), where a browser tab with the Stately inspector watches the gateway live.
 //
-// The relay (createInspectorServer) is one HTTP + WebSocket server on one port. Over HTTP, any path answers a
-// bridge page that embeds https://stately.ai/inspect in an iframe and feeds it what the relay sends. Over
-// WebSocket, every text message a client sends is kept (the last 200) and forwarded as is to every other open
-// client; a client that connects later first gets the kept messages. The gateway is one such client (through
-// createWebSocketInspector) and sends one JSON StatelyInspectionEvent per message: `@xstate.actor`,
-// `@xstate.event` or `@xstate.snapshot`.
-//
-// The relay has no host option: Node binds it on every interface. Redaction happens here, before anything
-// leaves the process.
-import { connect, createServer } from 'node:net';
+// The gateway publishes through createWebSocketInspector of @statelyai/inspect, one JSON StatelyInspectionEvent
+// per message (`@xstate.actor`, `@xstate.event` or `@xstate.snapshot`), to the relay's publisher path, which
+// holds a secret only this process knows. The relay serves the bridge page and forwards the events to watchers
+// whose Origin is that page's (or absent). Redaction happens here, before anything leaves the process.
 import { createWebSocketInspector } from '@statelyai/inspect';
-import { createInspectorServer } from '@statelyai/inspect/server';
+import type { AddressInfo } from 'node:net';
 import type { InspectionEvent } from 'xstate';
 import { ConfigError } from './config.js';
+import { startInspectRelay } from './inspect-relay.js';
 
 export const REDACTED = '[redacted]';
 
@@ -77,17 +72,25 @@ function redactJsonText(text: string, redact: (value: unknown) => unknown): stri
 }
 
 export interface InspectorOptions {
-  /** Port of the relay (HTTP page and WebSocket); it listens on every interface. */
+  /** Port of the relay (HTTP page and WebSocket) on 127.0.0.1; 0 lets the system pick one. */
   port: number;
+  /** Page the bridge embeds (the Stately inspector by default); for tests. */
+  inspectorUrl?: string;
+  /** How long to wait for the gateway's publisher to reach the relay (5 s). */
+  publisherTimeoutMs?: number;
 }
 
 export interface Inspector {
   /** For GatewayOptions.inspect: takes every actor's inspection events. */
   inspect: (event: InspectionEvent) => void;
-  /** The relay's WebSocket URL, where the gateway publishes and watchers subscribe. */
+  /** The relay's WebSocket URL for watchers (read-only; a browser must come from the relay's page). */
   url: string;
   /** The relay's bridge page to open in a browser on this machine (it embeds the Stately inspector). */
   pageUrl: string;
+  /** The port the relay is bound to (the one picked by the system for port 0). */
+  port: number;
+  /** The relay server's bound address: always 127.0.0.1. */
+  address(): AddressInfo;
   stop(): Promise<void>;
 }
 
@@ -99,70 +102,49 @@ function describeListenError(port: number, error: NodeJS.ErrnoException): string
 }
 
 /**
- * Fails with a ConfigError when the relay could not listen on the port. The relay would otherwise emit
- * an unhandled 'error' (EADDRINUSE), which ends the process. It binds like the relay does: no host.
+ * Starts the relay on 127.0.0.1, then the gateway's publisher, and resolves once the publisher is connected.
+ * A port the relay cannot listen on (in use, privileged) is a ConfigError.
  */
-export function assertPortFree(port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', (error: NodeJS.ErrnoException) => reject(new ConfigError(describeListenError(port, error))));
-    probe.listen(port, () => probe.close(() => resolve()));
-  });
-}
-
-/** Resolves once something accepts TCP connections on 127.0.0.1:port (the relay listens asynchronously). */
-async function waitUntilListening(port: number, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const accepted = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (accepted) return;
-    if (Date.now() >= deadline) throw new Error(`the inspection relay did not listen on port ${port} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** Starts the relay, then the gateway's publisher connected to it. */
 export async function startInspector(options: InspectorOptions): Promise<Inspector> {
   const { port } = options;
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-    // Port 0 cannot work: the relay writes its port into the bridge page and never reports the bound one.
-    throw new ConfigError(`--inspect-port must be an integer from 1 to 65535, got "${port}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new ConfigError(`--inspect-port must be an integer from 0 to 65535, got "${port}"`);
   }
-  await assertPortFree(port);
-  const server = createInspectorServer({ port, autoOpen: false });
+  let relay: Awaited<ReturnType<typeof startInspectRelay>>;
   try {
-    await waitUntilListening(port);
+    relay = await startInspectRelay({ port, ...(options.inspectorUrl ? { inspectorUrl: options.inspectorUrl } : {}) });
   } catch (error) {
-    server.stop();
+    const errno = error as NodeJS.ErrnoException;
+    if (typeof errno?.code === 'string') throw new ConfigError(describeListenError(port, errno));
     throw error;
   }
-  const url = `ws://127.0.0.1:${port}`;
-  const pageUrl = `http://localhost:${port}`;
   const publisher = createWebSocketInspector({
-    url,
+    url: relay.publishUrl,
     autoStart: false,
     // sanitizeEvent and sanitizeContext would miss the rest of a snapshot (output, error, children) and run
     // on the `@xstate.actor` snapshot only partly; serialize sees every whole event last.
     serialize: (event) => redactSecrets(event) as typeof event,
   });
   publisher.start();
+  try {
+    await relay.waitForPublisher(options.publisherTimeoutMs ?? 5_000);
+  } catch (error) {
+    publisher.stop();
+    await relay.stop();
+    throw error;
+  }
   let stopped = false;
   return {
     inspect: (event) => publisher.inspect.next?.(event),
-    url,
-    pageUrl,
+    url: relay.watchUrl,
+    pageUrl: relay.pageUrl,
+    port: relay.port,
+    address: () => relay.address(),
     async stop() {
       if (stopped) return;
       stopped = true;
       publisher.stop();
-      server.stop();
+      await relay.stop();
     },
   };
 }
