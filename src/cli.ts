@@ -22,10 +22,18 @@ Options of start (each also settable as ACTORGATE_<NAME>, e.g. ACTORGATE_PORT):
   --pairing auto-local|manual   auto-local pairs loopback clients without a browser Origin silently;
                                 manual asks an operator for every new device (auto-local)
   --pairing-ttl-ms <n>          how long a pairing request waits for an operator (300000)
-  --inspect                     publish every actor's inspection events, secrets redacted, to a local
-                                Stately inspector relay; open http://localhost:<inspect-port> to watch
-                                (ACTORGATE_INSPECT=1)
-  --inspect-port <n>            port of that relay, on every interface (8080)
+  --inspect                     publish every actor's inspection events, secrets redacted, to a relay on
+                                127.0.0.1 for the Stately inspector; open http://127.0.0.1:<inspect-port>
+                                to watch (ACTORGATE_INSPECT=1)
+  --inspect-port <n>            port of that relay, on 127.0.0.1 only (8080; 0 picks a free one)
+  --max-preauth-per-address <n> sockets per client address still in their handshake; more get
+                                HTTP 503 (32; 0 for no cap)
+  --auth-max-failures <n>       failed authentications per address within the window that lock it
+                                out (10; 0 turns the rate limit off)
+  --auth-failure-window-ms <n>  the sliding window those failures are counted in (60000)
+  --auth-lockout-ms <n>         how long a locked-out address is refused (300000)
+  --auth-rate-limit-loopback    rate-limit loopback clients too; they are exempt by default
+                                (ACTORGATE_AUTH_RATE_LIMIT_LOOPBACK=1)
 `;
 
 async function main(argv: string[]): Promise<number> {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AuthMode } from './auth/shared-secret.js';
 import type { PairingMode } from './gateway.js';
+import { DEFAULT_LIMITS, type LimitsConfig } from './limits.js';
 import type { LogLevelName } from './logger.js';
 
 export interface StartConfig {
@@ -20,10 +21,12 @@ export interface StartConfig {
   pairingMode: PairingMode;
   /** How long a pending pairing request waits for an operator. */
   pairingRequestTtlMs: number;
-  /** Publish every actor's inspection events (secrets redacted) to a local @statelyai/inspect relay. */
+  /** Publish every actor's inspection events (secrets redacted) to a relay on 127.0.0.1 for the Stately inspector. */
   inspect: boolean;
-  /** Port of that relay (HTTP bridge page and WebSocket). */
+  /** Port of that relay (HTTP bridge page and WebSocket) on 127.0.0.1; 0 picks a free one. */
   inspectPort: number;
+  /** Per-address limits: unauthenticated sockets, and the lockout after failed authentications. */
+  limits: LimitsConfig;
 }
 
 export const DEFAULTS = {
@@ -36,6 +39,7 @@ export const DEFAULTS = {
   pairingMode: 'auto-local' as PairingMode,
   pairingRequestTtlMs: 300_000,
   inspectPort: 8080,
+  limits: DEFAULT_LIMITS,
 };
 
 export class ConfigError extends Error {}
@@ -54,10 +58,16 @@ const START_OPTIONS = {
   'pairing-ttl-ms': { type: 'string' },
   inspect: { type: 'boolean' },
   'inspect-port': { type: 'string' },
+  'max-preauth-per-address': { type: 'string' },
+  'auth-max-failures': { type: 'string' },
+  'auth-failure-window-ms': { type: 'string' },
+  'auth-lockout-ms': { type: 'string' },
+  'auth-rate-limit-loopback': { type: 'boolean' },
 } as const;
 
 type OptionName = keyof typeof START_OPTIONS;
 type StringOptionName = { [K in OptionName]: (typeof START_OPTIONS)[K]['type'] extends 'string' ? K : never }[OptionName];
+type BooleanOptionName = Exclude<OptionName, StringOptionName>;
 
 function envName(option: OptionName): string {
   return `ACTORGATE_${option.toUpperCase().replaceAll('-', '_')}`;
@@ -88,7 +98,7 @@ function oneOf<T extends string>(name: string, text: string, allowed: readonly T
 }
 
 export function parseStartConfig(argv: string[], env: NodeJS.ProcessEnv): StartConfig {
-  let values: Partial<Record<StringOptionName, string>> & { inspect?: boolean };
+  let values: Partial<Record<StringOptionName, string>> & Partial<Record<BooleanOptionName, boolean>>;
   try {
     values = parseArgs({ args: argv, options: START_OPTIONS, strict: true, allowPositionals: false }).values;
   } catch (error) {
@@ -99,6 +109,9 @@ export function parseStartConfig(argv: string[], env: NodeJS.ProcessEnv): StartC
     return value === '' ? undefined : value;
   };
   const text = (option: StringOptionName, fallback: string | number) => pick(option) ?? String(fallback);
+  const flag = (option: BooleanOptionName): boolean | undefined => values[option] ?? envFlag(envName(option), env[envName(option)]);
+  const bounded = (option: StringOptionName, fallback: number, min: number, max: number) => integer(option, text(option, fallback), min, max);
+  const limits = DEFAULTS.limits;
 
   const config: StartConfig = {
     host: text('host', DEFAULTS.host),
@@ -110,9 +123,18 @@ export function parseStartConfig(argv: string[], env: NodeJS.ProcessEnv): StartC
     logLevel: oneOf('log-level', text('log-level', DEFAULTS.logLevel), ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const),
     pairingMode: oneOf('pairing', text('pairing', DEFAULTS.pairingMode), ['auto-local', 'manual'] as const),
     pairingRequestTtlMs: integer('pairing-ttl-ms', text('pairing-ttl-ms', DEFAULTS.pairingRequestTtlMs), 1_000, 86_400_000),
-    inspect: values.inspect ?? envFlag(envName('inspect'), env[envName('inspect')]) ?? false,
-    // From 1: the relay writes its port into the page it serves and cannot report one picked by the system.
-    inspectPort: integer('inspect-port', text('inspect-port', DEFAULTS.inspectPort), 1, 65_535),
+    inspect: flag('inspect') ?? false,
+    // 0 works: the relay reports the port it got, and its page connects back to wherever it was loaded from.
+    inspectPort: integer('inspect-port', text('inspect-port', DEFAULTS.inspectPort), 0, 65_535),
+    limits: {
+      // 0 lifts the cap (behind a reverse proxy every client has the proxy's address).
+      maxPreauthPerAddress: bounded('max-preauth-per-address', limits.maxPreauthPerAddress, 0, 1_000_000),
+      // 0 turns the failed-auth rate limit off.
+      authMaxFailures: bounded('auth-max-failures', limits.authMaxFailures, 0, 1_000_000),
+      authFailureWindowMs: bounded('auth-failure-window-ms', limits.authFailureWindowMs, 1, 86_400_000),
+      authLockoutMs: bounded('auth-lockout-ms', limits.authLockoutMs, 1, 86_400_000),
+      exemptLoopback: !(flag('auth-rate-limit-loopback') ?? false),
+    },
   };
   const token = pick('token');
   const password = pick('password');
@@ -121,7 +143,7 @@ export function parseStartConfig(argv: string[], env: NodeJS.ProcessEnv): StartC
   if (config.auth === 'password' && !config.password) {
     throw new ConfigError('--auth password needs --password or ACTORGATE_PASSWORD');
   }
-  if (config.inspect && config.inspectPort === config.port) {
+  if (config.inspect && config.inspectPort !== 0 && config.inspectPort === config.port) {
     throw new ConfigError(`--inspect-port and --port are both ${config.port}; the relay needs a port of its own`);
   }
   return config;

@@ -24,10 +24,13 @@ export async function runStart(config: StartConfig): Promise<void> {
   let inspector: Inspector | undefined;
   if (config.inspect) {
     inspector = await startInspector({ port: config.inspectPort });
-    logger.info({ event: 'inspect.listening', relay: inspector.url, page: inspector.pageUrl }, 'inspection relay listening');
+    logger.info(
+      { event: 'inspect.listening', host: inspector.address().address, port: inspector.port, relay: inspector.url, page: inspector.pageUrl },
+      'inspection relay listening',
+    );
     process.stderr.write(
       `actorgate: watch the actors live: open ${inspector.pageUrl} in a browser on this machine ` +
-        `(it embeds the Stately inspector from stately.ai; relay ${inspector.url}, on every interface; secrets redacted)\n`,
+        `(it embeds the Stately inspector from stately.ai; the relay listens on 127.0.0.1 only and refuses other web pages; secrets redacted)\n`,
     );
   }
   let gateway: Awaited<ReturnType<typeof startGateway>>;
@@ -42,6 +45,7 @@ export async function runStart(config: StartConfig): Promise<void> {
       stateDir: config.stateDir,
       pairingMode: config.pairingMode,
       pairingRequestTtlMs: config.pairingRequestTtlMs,
+      limits: config.limits,
       ...(inspector ? { inspect: inspector.inspect } : {}),
     });
   } catch (error) {

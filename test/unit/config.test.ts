@@ -42,11 +42,15 @@ describe('start configuration', () => {
     expect(parseStartConfig([], { ACTORGATE_INSPECT: '0' }).inspect).toBe(false);
     expect(parseStartConfig([], { ACTORGATE_INSPECT: '' }).inspect).toBe(false);
     expect(parseStartConfig(['--inspect', '--inspect-port', '9000'], { ACTORGATE_INSPECT_PORT: '9229' }).inspectPort).toBe(9000);
+    // 0: the system picks the relay's port, which start reports; both ports 0 pick two different ones.
+    expect(parseStartConfig(['--inspect', '--inspect-port', '0'], {}).inspectPort).toBe(0);
+    expect(parseStartConfig(['--inspect', '--inspect-port', '0', '--port', '0'], {})).toMatchObject({ inspectPort: 0, port: 0 });
   });
 
   it('refuses bad inspection settings', () => {
     expect(() => parseStartConfig([], { ACTORGATE_INSPECT: 'maybe' })).toThrow('ACTORGATE_INSPECT must be 1 or 0');
-    expect(() => parseStartConfig(['--inspect', '--inspect-port', '0'], {})).toThrow('--inspect-port must be an integer from 1 to 65535, got "0"');
+    expect(() => parseStartConfig(['--inspect', '--inspect-port=-1'], {})).toThrow('--inspect-port must be an integer from 0 to 65535, got "-1"');
+    expect(() => parseStartConfig(['--inspect', '--inspect-port', '65536'], {})).toThrow('--inspect-port must be an integer from 0 to 65535');
     expect(() => parseStartConfig(['--inspect=yes'], {})).toThrow(ConfigError);
     expect(() => parseStartConfig(['--inspect', '--port', '8080'], {})).toThrow('--inspect-port and --port are both 8080');
     expect(parseStartConfig(['--port', '8080'], {}).port).toBe(8080);
