@@ -41,6 +41,8 @@ async function startActorgate() {
     handshakeTimeoutMs: 10_000,
     tickIntervalMs: 30_000,
     logger: createLogger('silent'),
+    // All bench clients share 127.0.0.1 and open 50 at a time: the per-address cap of pending sockets is off.
+    limits: { maxPreauthPerAddress: 0 },
   });
   return { port: gateway.port, connections: () => gateway.connectionCount(), close: () => gateway.close('bench finished') };
 }

@@ -43,6 +43,7 @@ export type CloseCauseKind =
   | 'connect-required'
   | 'auth-rejected'
   | 'frame-too-large'
+  | 'slow-consumer'
   | 'shutdown'
   | 'credentials-revoked';
 
@@ -69,6 +70,8 @@ export type ConnectionEvent =
   | { type: 'frame.request'; id: string; method: string; params?: unknown }
   | { type: 'frame.malformed'; id?: string; message: string }
   | { type: 'frame.tooLarge'; bytes?: number; limit: number }
+  /** The peer reads slower than it is sent to: its socket buffered more than the limit. */
+  | { type: 'socket.slowConsumer'; bufferedBytes: number; limit: number }
   | { type: 'socket.error'; message: string }
   | { type: 'socket.closed'; code: number; reason: string }
   | { type: 'auth.passed'; session: Session }
@@ -140,6 +143,8 @@ function describeClose(context: ConnectionContext): LogRecord {
       return { level: 'warn', msg: 'socket error', fields };
     case 'credentials-revoked':
       return { level: 'warn', msg: 'credentials revoked', fields };
+    case 'slow-consumer':
+      return { level: 'warn', msg: 'slow consumer', fields };
     case 'peer-closed':
     case 'shutdown':
       return { level: 'info', msg: 'connection closed', fields };
@@ -267,6 +272,18 @@ export const connectionMachine = setup({
     'frame.tooLarge': {
       target: '.closed',
       actions: { type: 'recordCause', params: { kind: 'frame-too-large', code: CloseCode.messageTooBig, reason: 'frame too large' } },
+    },
+    'socket.slowConsumer': {
+      target: '.closed',
+      actions: {
+        type: 'recordCause',
+        params: ({ event }) => ({
+          kind: 'slow-consumer',
+          code: CloseCode.policyViolation,
+          reason: 'slow consumer',
+          detail: `${event.bufferedBytes} bytes buffered, limit ${event.limit}`,
+        }),
+      },
     },
     'gateway.shutdown': {
       target: '.closed',

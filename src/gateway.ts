@@ -18,13 +18,24 @@ import type { DeviceCrypto } from './auth/device-proof.js';
 import { nodeDeviceCrypto } from './auth/node-crypto.js';
 import type { AuthConfig } from './auth/shared-secret.js';
 import type { Logger } from './logger.js';
+import {
+  AuthFailureLimiter,
+  DEFAULT_LIMITS,
+  LIMITS_SWEEP_INTERVAL_MS,
+  LogThrottle,
+  PreauthCounter,
+  addressKey,
+  isCredentialFailure,
+  rateLimitedRejection,
+  type LimitsConfig,
+} from './limits.js';
 import { GATEWAY_EVENTS, GATEWAY_METHODS, handleRequest, hasScope } from './methods.js';
 import { isLoopbackAddress } from './network.js';
 import { binaryFrameEvent, decodeTextFrame } from './protocol/decode.js';
 import { pairingStore } from './store/pairing-store.js';
 import { GATEWAY_VERSION } from './version.js';
 
-export type { PairingMode };
+export type { LimitsConfig, PairingMode };
 
 export const PRE_AUTH_MAX_PAYLOAD = 64 * 1024;
 export const MAX_PAYLOAD = 25 * 1024 * 1024;
@@ -47,6 +58,10 @@ export interface GatewayOptions {
   pairingRequestTtlMs?: number;
   /** Receives every actor's inspection events (e.g. `actorgate start --inspect`). */
   inspect?: (event: InspectionEvent) => void;
+  /** Per-address connection limits; each one left out takes its default from `DEFAULT_LIMITS`. */
+  limits?: Partial<LimitsConfig>;
+  /** A peer with more than this many bytes waiting to be written is closed as a slow consumer (50 MiB). */
+  maxBufferedBytes?: number;
 }
 
 export type SupervisorActor = ActorRefFrom<typeof supervisorMachine>;
@@ -54,7 +69,7 @@ type ConnectionActor = ActorRefFrom<typeof connectionMachine>;
 
 /** A socket past its handshake: what broadcasts need to pick their audience, and its own sequence. */
 interface ReadySocket {
-  ws: WebSocket;
+  connection: LiveConnection;
   role: Role;
   scopes: string[];
   seq: number;
@@ -65,6 +80,10 @@ interface LiveConnection {
   actor: ConnectionActor;
   /** False once the machine reached `closed`: later socket events have nobody to go to. */
   live: boolean;
+  /** Set once the socket was found above the buffered-bytes limit. */
+  slow?: boolean;
+  /** The address this socket counts against as unauthenticated, until it is ready or closed. */
+  preauthAddr: string | undefined;
 }
 
 export interface Gateway {
@@ -72,6 +91,8 @@ export interface Gateway {
   readonly url: string;
   readonly supervisor: SupervisorActor;
   connectionCount(): number;
+  /** Sockets from this address that have not completed the handshake (what the per-address cap counts). */
+  unauthenticatedCount(remoteAddr: string): number;
   close(reason?: string): Promise<void>;
 }
 
@@ -109,6 +130,18 @@ function reaches(socket: ReadySocket, audience: Audience): boolean {
   return socket.role === 'operator' && hasScope(socket.scopes, audience);
 }
 
+function resolveLimits(overrides: Partial<LimitsConfig> = {}): LimitsConfig {
+  const defined = Object.entries(overrides).filter(([, value]) => value !== undefined);
+  return { ...DEFAULT_LIMITS, ...(Object.fromEntries(defined) as Partial<LimitsConfig>) };
+}
+
+/** Refuses an upgrade before the WebSocket handshake, as a plain HTTP answer. */
+function refuseUpgrade(socket: Duplex): void {
+  socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+}
+
+const PREAUTH_REJECTION = 'too many unauthenticated connections';
+
 /** ws keeps the payload limit on its receiver; raising it after the handshake lifts the pre-auth cap. */
 function raisePayloadLimit(ws: WebSocket, limit: number): void {
   const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
@@ -123,8 +156,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const connections = new Map<string, LiveConnection>();
   const readySockets = new Map<string, ReadySocket>();
   let closing = false;
+  const maxBufferedBytes = options.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
   const pairingMode = options.pairingMode ?? 'auto-local';
   const store = options.stateDir === undefined ? undefined : pairingStore(options.stateDir);
+  const limits = resolveLimits(options.limits);
+  const preauth = new PreauthCounter(limits.maxPreauthPerAddress);
+  const preauthRejectionLog = new LogThrottle();
+  const authLimiter = new AuthFailureLimiter({
+    maxFailures: limits.authMaxFailures,
+    windowMs: limits.authFailureWindowMs,
+    lockoutMs: limits.authLockoutMs,
+    exemptLoopback: limits.exemptLoopback,
+  });
+  /** A socket stops counting as unauthenticated once, when it is ready or closed, whichever comes first. */
+  const leavePreauth = (connection: LiveConnection) => {
+    if (connection.preauthAddr === undefined) return;
+    preauth.release(connection.preauthAddr);
+    connection.preauthAddr = undefined;
+  };
   const pairing = store ? await store.load() : EMPTY_PAIRING_STATE;
 
   const supervisor = createActor(supervisorMachine, {
@@ -156,9 +205,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const presence = () => listPresence(supervisor.getSnapshot().context);
 
+  /**
+   * Writes to a socket; a peer that lets more than maxBufferedBytes pile up is closed as a slow consumer
+   * rather than have frames dropped (ticks included) or the gateway's memory grow.
+   */
+  const write = (connection: LiveConnection, data: string) => {
+    const { ws } = connection;
+    if (ws.readyState !== ws.OPEN) return;
+    ws.send(data);
+    if (ws.bufferedAmount > maxBufferedBytes && !connection.slow) {
+      connection.slow = true;
+      const event = { type: 'socket.slowConsumer' as const, bufferedBytes: ws.bufferedAmount, limit: maxBufferedBytes };
+      queueMicrotask(() => connection.live && connection.actor.send(event));
+    }
+  };
+
   const send = (connId: string, frame: OutboundFrame) => {
     const connection = connections.get(connId);
-    if (connection && connection.ws.readyState === connection.ws.OPEN) connection.ws.send(JSON.stringify(frame));
+    if (connection) write(connection, JSON.stringify(frame));
   };
 
   const logFor = (context: ConnectionContext, record: LogRecord) => {
@@ -175,6 +239,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Effects that reach the supervisor run in a microtask: an actor's custom action must not make another
       // actor run its built-in actions synchronously (XState warns, and the order of effects gets murky).
       checkCredentials: ({ context, self }, request) => queueMicrotask(() => {
+        // A locked-out address is refused before its credentials are looked at, so guessing stops paying.
+        const lockout = authLimiter.check(context.remoteAddr);
+        if (lockout.limited) {
+          self.send({ type: 'auth.failed', rejection: rateLimitedRejection(lockout.retryAfterMs) });
+          return;
+        }
         const deviceTokenOf = (deviceId: string) => supervisor.getSnapshot().context.pairedDevices.get(deviceId)?.token;
         const authenticated = authenticate(request, {
           auth: options.auth,
@@ -183,6 +253,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           crypto,
           deviceTokenOf,
         });
+        if (authenticated.ok) authLimiter.recordSuccess(context.remoteAddr);
+        else if (isCredentialFailure(authenticated.rejection)) {
+          const counted = authLimiter.recordFailure(context.remoteAddr);
+          if (counted.lockedOut) {
+            logger.warn(
+              {
+                event: 'auth.locked_out',
+                connId: context.connId,
+                remoteAddr: context.remoteAddr,
+                failures: counted.failures,
+                windowMs: limits.authFailureWindowMs,
+                lockoutMs: counted.lockoutMs,
+              },
+              'too many failed attempts: address locked out',
+            );
+          }
+        }
         const result = authenticated.ok
           ? passPairingGate(authenticated.session, request.params, {
               mode: pairingMode,
@@ -196,6 +283,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       sendHelloOk: ({ context }) => {
         const connection = connections.get(context.connId);
         const session = context.session;
+        if (connection) leavePreauth(connection);
         if (!connection || !session || !context.connectRequestId) return;
         const supervisorContext = supervisor.getSnapshot().context;
         const hello = {
@@ -214,11 +302,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             scopes: session.scopes,
             ...(session.deviceToken !== undefined ? { deviceToken: session.deviceToken } : {}),
           },
-          policy: { maxPayload: MAX_PAYLOAD, maxBufferedBytes: MAX_BUFFERED_BYTES, tickIntervalMs: options.tickIntervalMs },
+          policy: { maxPayload: MAX_PAYLOAD, maxBufferedBytes, tickIntervalMs: options.tickIntervalMs },
         };
         send(context.connId, responseOk(context.connectRequestId, hello));
         raisePayloadLimit(connection.ws, MAX_PAYLOAD);
-        readySockets.set(context.connId, { ws: connection.ws, role: session.role, scopes: session.scopes, seq: 0 });
+        readySockets.set(context.connId, { connection, role: session.role, scopes: session.scopes, seq: 0 });
       },
       dispatchRequest: ({ context }, request) => queueMicrotask(() => {
         if (!context.session || !connections.get(context.connId)?.live) return;
@@ -234,7 +322,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }),
       releaseConnection: ({ context }) => {
         const connection = connections.get(context.connId);
-        if (connection) connection.live = false;
+        if (connection) {
+          connection.live = false;
+          leavePreauth(connection);
+        }
         readySockets.delete(context.connId);
       },
     },
@@ -245,7 +336,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const fanOut = ({ audience, frame }: Broadcast) => {
     const body = JSON.stringify(frame).slice(0, -1);
     for (const socket of readySockets.values()) {
-      if (reaches(socket, audience)) socket.ws.send(`${body},"seq":${++socket.seq}}`);
+      if (reaches(socket, audience)) write(socket.connection, `${body},"seq":${++socket.seq}}`);
     }
   };
   const emitted$ = emittedBy(supervisor);
@@ -278,9 +369,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: PRE_AUTH_MAX_PAYLOAD, clientTracking: false });
 
-  const accept = (ws: WebSocket, request: IncomingMessage) => {
+  const accept = (ws: WebSocket, request: IncomingMessage, remoteAddr: string) => {
     const connId = randomUUID();
-    const remoteAddr = request.socket.remoteAddress ?? 'unknown';
     const userAgent = request.headers['user-agent'];
     const origin = request.headers.origin;
     const actor = createActor(gatewayConnectionMachine, {
@@ -297,7 +387,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       },
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
-    const connection: LiveConnection = { ws, actor, live: true };
+    // The upgrade handler counted this socket against its address; the connection gives the slot back.
+    const connection: LiveConnection = { ws, actor, live: true, preauthAddr: remoteAddr };
     connections.set(connId, connection);
     logger.debug({ connId, remoteAddr, userAgent, event: 'connection.opened' }, 'connection opened');
 
@@ -311,6 +402,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
     ws.on('close', (code: number, reason: Buffer) => {
       if (connection.live) actor.send({ type: 'socket.closed', code, reason: reason.toString() });
+      leavePreauth(connection);
       connections.delete(connId);
     });
     actor.start();
@@ -329,10 +421,36 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', (error) => logger.debug({ err: error.message, event: 'upgrade.error' }, 'socket error during upgrade'));
     if (closing) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      refuseUpgrade(socket);
       return;
     }
-    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, request));
+    const remoteAddr = request.socket.remoteAddress ?? 'unknown';
+    const admitted = preauth.tryAcquire(remoteAddr);
+    if (!admitted.ok) {
+      refuseUpgrade(socket);
+      const line = preauthRejectionLog.take(addressKey(remoteAddr));
+      if (line.log) {
+        const fields = {
+          event: 'upgrade.rejected',
+          reason: PREAUTH_REJECTION,
+          remoteAddr,
+          count: admitted.count,
+          limit: limits.maxPreauthPerAddress,
+        };
+        logger.warn(line.suppressed > 0 ? { ...fields, suppressed: line.suppressed } : fields, 'upgrade rejected');
+      }
+      return;
+    }
+    // The slot is taken from here: handed to the connection once ws completes the upgrade, given back
+    // if the socket goes before that (a bad upgrade request, a peer that hangs up).
+    let handedOver = false;
+    socket.once('close', () => {
+      if (!handedOver) preauth.release(remoteAddr);
+    });
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      handedOver = true;
+      accept(ws, request, remoteAddr);
+    });
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -346,9 +464,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const port = typeof address === 'object' && address ? address.port : options.port;
   logger.info({ event: 'gateway.listening', host: options.host, port, auth: options.auth.mode }, 'gateway listening');
 
+  // Time-based limits forget what has expired on access; this sweep catches addresses never seen again.
+  const sweep = setInterval(() => {
+    authLimiter.prune();
+    preauthRejectionLog.prune((remoteAddr, suppressed) =>
+      logger.warn({ event: 'upgrade.rejected', reason: PREAUTH_REJECTION, remoteAddr, suppressed }, 'upgrade rejected (summary)'),
+    );
+  }, LIMITS_SWEEP_INTERVAL_MS);
+  sweep.unref();
+
   const close = async (reason = 'gateway stopping') => {
     if (closing) return;
     closing = true;
+    clearInterval(sweep);
     for (const connection of connections.values()) {
       if (connection.live) connection.actor.send({ type: 'gateway.shutdown', reason });
     }
@@ -368,6 +496,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     url: `ws://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
     supervisor,
     connectionCount: () => connections.size,
+    unauthenticatedCount: (remoteAddr: string) => preauth.count(remoteAddr),
     close,
   };
 }

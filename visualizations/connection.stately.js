@@ -20,6 +20,10 @@ createMachine({
         }
       }
     },
+    "socket.slowConsumer": {
+      "target": ".closed",
+      "actions": "recordCause"
+    },
     "gateway.shutdown": {
       "target": ".closed",
       "actions": {

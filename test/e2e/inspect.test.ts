@@ -379,6 +379,8 @@ describe('actorgate start --inspect', () => {
       const port = listening.port;
       expect(listening).toMatchObject({ host: '127.0.0.1', page: `http://127.0.0.1:${port}` });
       expect(port).toBeGreaterThan(0);
+      // stderr is its own pipe: its line may arrive after stdout's.
+      for (let waited = 0; !stderr.includes('in a browser') && waited < 5_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
       expect(stderr).toContain(`open http://127.0.0.1:${port} in a browser`);
       // The publisher's secret is never written out.
       expect(`${stdout}${stderr}`).not.toContain('/publish/');

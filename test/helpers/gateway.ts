@@ -70,6 +70,7 @@ export async function startTestGateway(
     pairingMode?: 'auto-local' | 'manual';
     stateDir?: string;
     pairingRequestTtlMs?: number;
+    maxBufferedBytes?: number;
   } = {},
 ): Promise<TestGateway> {
   const logs = new LogCapture();
@@ -84,6 +85,7 @@ export async function startTestGateway(
     ...(overrides.pairingMode ? { pairingMode: overrides.pairingMode } : {}),
     ...(overrides.stateDir ? { stateDir: overrides.stateDir } : {}),
     ...(overrides.pairingRequestTtlMs ? { pairingRequestTtlMs: overrides.pairingRequestTtlMs } : {}),
+    ...(overrides.maxBufferedBytes ? { maxBufferedBytes: overrides.maxBufferedBytes } : {}),
   });
   return { gateway, url: gateway.url, token: TEST_TOKEN, logs, close: () => gateway.close('test finished') };
 }

@@ -63,6 +63,7 @@ const connectionEvents: ConnectionEvent[] = [
   { type: 'frame.malformed', id: 'malformed-1', message: 'params must be an object' },
   { type: 'frame.malformed', message: 'not JSON' },
   { type: 'frame.tooLarge', bytes: 70_000, limit: 65_536 },
+  { type: 'socket.slowConsumer', bufferedBytes: 60_000_000, limit: 52_428_800 },
   { type: 'socket.error', message: 'ECONNRESET' },
   { type: 'socket.closed', code: 1006, reason: '' },
   { type: 'auth.passed', session: session('ui') },
