@@ -5,7 +5,8 @@ import type { Role } from './protocol.js';
 
 export type PairingMode = 'auto-local' | 'manual';
 
-export interface PairedDevice {
+/** Who a device says it is when it asks to be paired. */
+export interface DeviceIdentity {
   deviceId: string;
   publicKey?: string;
   role: Role;
@@ -14,56 +15,45 @@ export interface PairedDevice {
   clientMode: string;
   displayName?: string;
   platform?: string;
-  /** The device token (32 random bytes, base64url) it presents as `auth.deviceToken`. */
-  token: string;
+}
+
+/** A node and the command surface it declares. */
+export interface NodeSurface {
+  nodeId: string;
+  clientId: string;
+  clientMode: string;
+  displayName?: string;
+  platform?: string;
+  version?: string;
+  deviceFamily?: string;
+  caps: string[];
+  commands: string[];
+}
+
+interface Approval {
   createdAtMs: number;
   approvedAtMs: number;
   /** True when approved without an operator (loopback client, no browser Origin). */
   silent: boolean;
 }
 
-export interface PairedNode {
-  nodeId: string;
-  clientId: string;
-  clientMode: string;
-  displayName?: string;
-  platform?: string;
-  version?: string;
-  deviceFamily?: string;
-  caps: string[];
-  commands: string[];
-  createdAtMs: number;
-  approvedAtMs: number;
-  silent: boolean;
+interface PendingRequest {
+  requestId: string;
+  ts: number;
 }
 
-export interface PendingDevicePair {
-  requestId: string;
-  deviceId: string;
-  publicKey?: string;
-  role: Role;
-  scopes: string[];
-  clientId: string;
-  clientMode: string;
-  displayName?: string;
-  platform?: string;
+export interface PairedDevice extends DeviceIdentity, Approval {
+  /** The device token (32 random bytes, base64url) it presents as `auth.deviceToken`. */
+  token: string;
+}
+
+export interface PairedNode extends NodeSurface, Approval {}
+
+export interface PendingDevicePair extends DeviceIdentity, PendingRequest {
   remoteIp?: string;
-  ts: number;
 }
 
-export interface PendingNodePair {
-  requestId: string;
-  nodeId: string;
-  clientId: string;
-  clientMode: string;
-  displayName?: string;
-  platform?: string;
-  version?: string;
-  deviceFamily?: string;
-  caps: string[];
-  commands: string[];
-  ts: number;
-}
+export interface PendingNodePair extends NodeSurface, PendingRequest {}
 
 /** What survives a restart. */
 export interface PairingState {

@@ -176,7 +176,7 @@ export function listPresence(context: SupervisorContext): PresenceEntry[] {
   return entries;
 }
 
-const expiryTimerId = (kind: 'device' | 'node', requestId: string) => `expire-${kind}-pair:${requestId}`;
+const expiryTimerId = (kind: PairKind, requestId: string) => `expire-${kind}-pair:${requestId}`;
 
 function reply(event: FromRequest, payload: unknown): SupervisorEmitted {
   return { type: 'reply', connId: event.connId, requestId: event.requestId, ok: true, payload };
@@ -212,6 +212,47 @@ function pendingDevicePairOf(context: SupervisorContext, deviceId: string) {
 
 function pairingChanged(context: SupervisorContext): SupervisorEmitted {
   return { type: 'pairing.changed', state: pairingStateOf(context) };
+}
+
+/** The effects pairing helpers enqueue; structurally what `enqueueActions` hands its callback. */
+interface PairingEffects {
+  cancel(id: string): void;
+  raise(event: SupervisorEvent, options: { id: string; delay: number }): void;
+  emit(event: SupervisorEmitted): void;
+}
+
+type PairKind = 'device' | 'node';
+
+/** Files a new pending request (evicting the oldest at the cap), arms its expiry and tells operators. */
+function openPairRequest<T extends { requestId: string }>(
+  kind: PairKind,
+  pending: Map<string, T>,
+  request: T,
+  ttlMs: number,
+  effects: PairingEffects,
+): void {
+  const evicted = evictOldestWhenFull(pending);
+  if (evicted) effects.cancel(expiryTimerId(kind, evicted));
+  pending.set(request.requestId, request);
+  const expired = { type: `${kind}.pair.expired` as const, requestId: request.requestId } as SupervisorEvent;
+  effects.raise(expired, { id: expiryTimerId(kind, request.requestId), delay: ttlMs });
+  effects.emit({ type: 'broadcast', audience: 'operator.pairing', event: `${kind}.pair.requested`, payload: request });
+}
+
+/** Closes a request left open from elsewhere once its subject was paired silently. */
+function closeRequestPairedSilently<T extends { requestId: string }>(
+  kind: PairKind,
+  pending: Map<string, T>,
+  request: T | undefined,
+  subject: Record<string, string>,
+  now: number,
+  effects: PairingEffects,
+): void {
+  if (!request) return;
+  pending.delete(request.requestId);
+  effects.cancel(expiryTimerId(kind, request.requestId));
+  const resolved = { requestId: request.requestId, ...subject, decision: 'approved', ts: now };
+  effects.emit({ type: 'broadcast', audience: 'operator.pairing', event: `${kind}.pair.resolved`, payload: resolved });
 }
 
 function pairedNodeFrom(source: Omit<PendingNodePair, 'requestId' | 'ts'>, now: number, silent: boolean): PairedNode {
@@ -329,14 +370,8 @@ export const supervisorMachine = setup({
       const node = context.nodes.get(event.connId);
       if (!node) return;
       context.pairedNodes.set(node.nodeId, pairedNodeFrom(node, context.now(), true));
-      // A request it left open from elsewhere is answered by this approval.
       const pending = pendingNodePairOf(context, node.nodeId);
-      if (pending) {
-        context.pendingNodePairs.delete(pending.requestId);
-        enqueue.cancel(expiryTimerId('node', pending.requestId));
-        const resolved = { requestId: pending.requestId, nodeId: node.nodeId, decision: 'approved', ts: context.now() };
-        enqueue.emit({ type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: resolved });
-      }
+      closeRequestPairedSilently('node', context.pendingNodePairs, pending, { nodeId: node.nodeId }, context.now(), enqueue);
       enqueue.emit(pairingChanged(context));
     }),
     refreshPendingNodePair: assign(({ context, event }) => {
@@ -353,14 +388,7 @@ export const supervisorMachine = setup({
       if (!node) return;
       const { connId: _connId, remoteIp: _remoteIp, pathEnv: _pathEnv, connectedAtMs: _connectedAtMs, ...declared } = node;
       const request: PendingNodePair = { requestId: context.createId(), ...declared, ts: context.now() };
-      const evicted = evictOldestWhenFull(context.pendingNodePairs);
-      if (evicted) enqueue.cancel(expiryTimerId('node', evicted));
-      context.pendingNodePairs.set(request.requestId, request);
-      enqueue.raise(
-        { type: 'node.pair.expired', requestId: request.requestId },
-        { id: expiryTimerId('node', request.requestId), delay: context.pairingRequestTtlMs },
-      );
-      enqueue.emit({ type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.requested', payload: request });
+      openPairRequest('node', context.pendingNodePairs, request, context.pairingRequestTtlMs, enqueue);
     }),
     resolveNodePair: enqueueActions(({ context, event, enqueue }, decision: 'approved' | 'rejected' | 'expired') => {
       if (event.type !== 'node.pair.approve' && event.type !== 'node.pair.reject' && event.type !== 'node.pair.expired') return;
@@ -504,25 +532,14 @@ export const supervisorMachine = setup({
     openDevicePairRequest: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'device.pair.requested') return;
       const request: PendingDevicePair = { requestId: context.createId(), ...event.request, ts: context.now() };
-      const evicted = evictOldestWhenFull(context.pendingDevicePairs);
-      if (evicted) enqueue.cancel(expiryTimerId('device', evicted));
-      context.pendingDevicePairs.set(request.requestId, request);
-      enqueue.raise(
-        { type: 'device.pair.expired', requestId: request.requestId },
-        { id: expiryTimerId('device', request.requestId), delay: context.pairingRequestTtlMs },
-      );
-      enqueue.emit({ type: 'broadcast', audience: 'operator.pairing', event: 'device.pair.requested', payload: request });
+      openPairRequest('device', context.pendingDevicePairs, request, context.pairingRequestTtlMs, enqueue);
     }),
     pairDeviceSilently: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'device.pair.silentlyApproved') return;
       context.pairedDevices.set(event.device.deviceId, event.device);
-      const pending = pendingDevicePairOf(context, event.device.deviceId);
-      if (pending) {
-        context.pendingDevicePairs.delete(pending.requestId);
-        enqueue.cancel(expiryTimerId('device', pending.requestId));
-        const resolved = { requestId: pending.requestId, deviceId: pending.deviceId, decision: 'approved', ts: context.now() };
-        enqueue.emit({ type: 'broadcast', audience: 'operator.pairing', event: 'device.pair.resolved', payload: resolved });
-      }
+      const { deviceId } = event.device;
+      const pending = pendingDevicePairOf(context, deviceId);
+      closeRequestPairedSilently('device', context.pendingDevicePairs, pending, { deviceId }, context.now(), enqueue);
       enqueue.emit(pairingChanged(context));
     }),
     resolveDevicePair: enqueueActions(({ context, event, enqueue }, decision: 'approved' | 'rejected' | 'expired') => {

@@ -111,6 +111,17 @@ function forward(context: MethodContext, event: SupervisorEvent): Outcome {
   return 'forwarded';
 }
 
+/** `*.pair.approve|reject {requestId}`: operators with `operator.pairing` decide on a pending request. */
+function pairDecision(type: 'node.pair.approve' | 'node.pair.reject' | 'device.pair.reject'): MethodSpec {
+  return method({
+    role: 'operator',
+    scope: 'operator.pairing',
+    params: PairRequestParams,
+    handle: ({ requestId: pairRequestId }, context, requestId) =>
+      forward(context, { type, connId: context.connId, requestId, pairRequestId }),
+  });
+}
+
 const nodeIdOfCaller = (context: MethodContext) => context.supervisor.getSnapshot().context.nodes.get(context.connId)?.nodeId;
 
 /**
@@ -198,20 +209,8 @@ const methods: Record<string, MethodSpec> = {
     scope: 'operator.pairing',
     handle: (_params, context) => ({ payload: listNodePairing(context.supervisor.getSnapshot().context) }),
   }),
-  'node.pair.approve': method({
-    role: 'operator',
-    scope: 'operator.pairing',
-    params: PairRequestParams,
-    handle: ({ requestId: pairRequestId }, context, requestId) =>
-      forward(context, { type: 'node.pair.approve', connId: context.connId, requestId, pairRequestId }),
-  }),
-  'node.pair.reject': method({
-    role: 'operator',
-    scope: 'operator.pairing',
-    params: PairRequestParams,
-    handle: ({ requestId: pairRequestId }, context, requestId) =>
-      forward(context, { type: 'node.pair.reject', connId: context.connId, requestId, pairRequestId }),
-  }),
+  'node.pair.approve': pairDecision('node.pair.approve'),
+  'node.pair.reject': pairDecision('node.pair.reject'),
 
   'device.pair.list': method({
     role: 'operator',
@@ -231,13 +230,7 @@ const methods: Record<string, MethodSpec> = {
         token: context.newDeviceToken(),
       }),
   }),
-  'device.pair.reject': method({
-    role: 'operator',
-    scope: 'operator.pairing',
-    params: PairRequestParams,
-    handle: ({ requestId: pairRequestId }, context, requestId) =>
-      forward(context, { type: 'device.pair.reject', connId: context.connId, requestId, pairRequestId }),
-  }),
+  'device.pair.reject': pairDecision('device.pair.reject'),
   'device.pair.remove': method({
     role: 'operator',
     scope: 'operator.pairing',
