@@ -5,18 +5,19 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { Observable, filter, map, share } from 'rxjs';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { createActor, type ActorRefFrom, type InspectionEvent } from 'xstate';
 import { connectionMachine, type ConnectionContext, type LogRecord } from '../machines/connection.js';
 import { EMPTY_PAIRING_STATE, type PairingMode } from '../machines/pairing.js';
-import { eventFrame, responseError, responseOk, truncateCloseReason, type EventFrame, type OutboundFrame, type Role } from '../machines/protocol.js';
-import { listPresence, supervisorMachine, type Audience, type SupervisorEmitted } from '../machines/supervisor.js';
-import { authenticate } from './auth/authenticate.js';
-import { newDeviceToken, passPairingGate } from './auth/device-pairing.js';
+import { eventFrame, responseError, responseOk, truncateCloseReason, type OutboundFrame } from '../machines/protocol.js';
+import { listPresence, supervisorMachine } from '../machines/supervisor.js';
+import { admit } from './auth/admission.js';
+import { newDeviceToken } from './auth/device-pairing.js';
 import type { DeviceCrypto } from './auth/device-proof.js';
 import { nodeDeviceCrypto } from './auth/node-crypto.js';
 import type { AuthConfig } from './auth/shared-secret.js';
+import { broadcastsOf, emittedBy, fanOut, type Recipient } from './broadcasts.js';
+import { helloOk } from './hello.js';
 import type { Logger } from './logger.js';
 import {
   AuthFailureLimiter,
@@ -25,11 +26,9 @@ import {
   LogThrottle,
   PreauthCounter,
   addressKey,
-  isCredentialFailure,
-  rateLimitedRejection,
   type LimitsConfig,
 } from './limits.js';
-import { GATEWAY_EVENTS, GATEWAY_METHODS, handleRequest, hasScope } from './methods.js';
+import { handleRequest } from './methods.js';
 import { isLoopbackAddress } from './network.js';
 import { binaryFrameEvent, decodeTextFrame } from './protocol/decode.js';
 import { pairingStore } from './store/pairing-store.js';
@@ -68,11 +67,8 @@ export type SupervisorActor = ActorRefFrom<typeof supervisorMachine>;
 type ConnectionActor = ActorRefFrom<typeof connectionMachine>;
 
 /** A socket past its handshake: what broadcasts need to pick their audience, and its own sequence. */
-interface ReadySocket {
+interface ReadySocket extends Recipient {
   connection: LiveConnection;
-  role: Role;
-  scopes: string[];
-  seq: number;
 }
 
 interface LiveConnection {
@@ -94,40 +90,6 @@ export interface Gateway {
   /** Sockets from this address that have not completed the handshake (what the per-address cap counts). */
   unauthenticatedCount(remoteAddr: string): number;
   close(reason?: string): Promise<void>;
-}
-
-/** The supervisor's emitted events as an Observable, so broadcasts flow like any other stream. */
-function emittedBy(supervisor: SupervisorActor): Observable<SupervisorEmitted> {
-  return new Observable<SupervisorEmitted>((subscriber) => {
-    const subscription = supervisor.on('*', (emitted) => subscriber.next(emitted));
-    return () => subscription.unsubscribe();
-  }).pipe(share());
-}
-
-interface Broadcast {
-  audience: Audience;
-  frame: EventFrame;
-}
-
-function toBroadcast(emitted: SupervisorEmitted): Broadcast | undefined {
-  switch (emitted.type) {
-    case 'tick':
-      return { audience: 'everyone', frame: eventFrame('tick', { ts: Date.now() }) };
-    case 'presence.changed':
-      return {
-        audience: 'everyone',
-        frame: { ...eventFrame('presence', { presence: emitted.presence }), stateVersion: emitted.stateVersion },
-      };
-    case 'broadcast':
-      return { audience: emitted.audience, frame: eventFrame(emitted.event, emitted.payload) };
-    default:
-      return undefined;
-  }
-}
-
-function reaches(socket: ReadySocket, audience: Audience): boolean {
-  if (audience === 'everyone') return true;
-  return socket.role === 'operator' && hasScope(socket.scopes, audience);
 }
 
 function resolveLimits(overrides: Partial<LimitsConfig> = {}): LimitsConfig {
@@ -195,6 +157,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...(options.inspect ? { inspect: options.inspect } : {}),
   });
 
+  const admission = {
+    auth: options.auth,
+    crypto,
+    pairingMode,
+    authLimiter,
+    authFailureWindowMs: limits.authFailureWindowMs,
+    supervisor,
+    logger,
+  };
+
   const health = () => ({
     ok: true,
     ts: Date.now(),
@@ -238,72 +210,35 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       log: ({ context }, record) => logFor(context, record),
       // Effects that reach the supervisor run in a microtask: an actor's custom action must not make another
       // actor run its built-in actions synchronously (XState warns, and the order of effects gets murky).
-      checkCredentials: ({ context, self }, request) => queueMicrotask(() => {
-        // A locked-out address is refused before its credentials are looked at, so guessing stops paying.
-        const lockout = authLimiter.check(context.remoteAddr);
-        if (lockout.limited) {
-          self.send({ type: 'auth.failed', rejection: rateLimitedRejection(lockout.retryAfterMs) });
-          return;
-        }
-        const deviceTokenOf = (deviceId: string) => supervisor.getSnapshot().context.pairedDevices.get(deviceId)?.token;
-        const authenticated = authenticate(request, {
-          auth: options.auth,
-          challengeNonce: context.challengeNonce,
-          now: Date.now(),
-          crypto,
-          deviceTokenOf,
-        });
-        if (authenticated.ok) authLimiter.recordSuccess(context.remoteAddr);
-        else if (isCredentialFailure(authenticated.rejection)) {
-          const counted = authLimiter.recordFailure(context.remoteAddr);
-          if (counted.lockedOut) {
-            logger.warn(
-              {
-                event: 'auth.locked_out',
-                connId: context.connId,
-                remoteAddr: context.remoteAddr,
-                failures: counted.failures,
-                windowMs: limits.authFailureWindowMs,
-                lockoutMs: counted.lockoutMs,
-              },
-              'too many failed attempts: address locked out',
-            );
-          }
-        }
-        const result = authenticated.ok
-          ? passPairingGate(authenticated.session, request.params, {
-              mode: pairingMode,
-              isLocalClient: context.isLoopback && !context.origin,
-              remoteAddr: context.remoteAddr,
-              supervisor,
-            })
-          : authenticated;
-        self.send(result.ok ? { type: 'auth.passed', session: result.session } : { type: 'auth.failed', rejection: result.rejection });
-      }),
+      checkCredentials: ({ context, self }, request) =>
+        queueMicrotask(() => {
+          const applicant = {
+            connId: context.connId,
+            remoteAddr: context.remoteAddr,
+            challengeNonce: context.challengeNonce,
+            isLocalClient: context.isLoopback && !context.origin,
+          };
+          const result = admit(request, applicant, admission);
+          self.send(result.ok ? { type: 'auth.passed', session: result.session } : { type: 'auth.failed', rejection: result.rejection });
+        }),
       sendHelloOk: ({ context }) => {
         const connection = connections.get(context.connId);
         const session = context.session;
         if (connection) leavePreauth(connection);
         if (!connection || !session || !context.connectRequestId) return;
         const supervisorContext = supervisor.getSnapshot().context;
-        const hello = {
-          type: 'hello-ok',
-          protocol: session.protocol,
-          server: { version: GATEWAY_VERSION, connId: context.connId, bootId },
-          features: { methods: GATEWAY_METHODS, events: GATEWAY_EVENTS },
+        const hello = helloOk({
+          session,
+          connId: context.connId,
+          bootId,
           snapshot: {
             presence: listPresence(supervisorContext),
             health: health(),
             stateVersion: supervisorContext.stateVersion,
             uptimeMs: Date.now() - startedAt,
           },
-          auth: {
-            role: session.role,
-            scopes: session.scopes,
-            ...(session.deviceToken !== undefined ? { deviceToken: session.deviceToken } : {}),
-          },
           policy: { maxPayload: MAX_PAYLOAD, maxBufferedBytes, tickIntervalMs: options.tickIntervalMs },
-        };
+        });
         send(context.connId, responseOk(context.connectRequestId, hello));
         raisePayloadLimit(connection.ws, MAX_PAYLOAD);
         readySockets.set(context.connId, { connection, role: session.role, scopes: session.scopes, seq: 0 });
@@ -331,17 +266,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
   });
 
-  // Broadcasts carry a per-connection seq, so a client sees no gaps in what it is sent; the frame is
-  // serialised once and each socket's seq is spliced onto its end.
-  const fanOut = ({ audience, frame }: Broadcast) => {
-    const body = JSON.stringify(frame).slice(0, -1);
-    for (const socket of readySockets.values()) {
-      if (reaches(socket, audience)) write(socket.connection, `${body},"seq":${++socket.seq}}`);
-    }
-  };
+  // Broadcasts carry a per-connection seq, so a client sees no gaps in what it is sent.
   const emitted$ = emittedBy(supervisor);
   const subscriptions = [
-    emitted$.pipe(map(toBroadcast), filter((broadcast): broadcast is Broadcast => broadcast !== undefined)).subscribe(fanOut),
+    broadcastsOf(emitted$).subscribe((broadcast) =>
+      fanOut(readySockets.values(), broadcast, (socket, data) => write(socket.connection, data)),
+    ),
     emitted$.subscribe((emitted) => {
       switch (emitted.type) {
         case 'broadcast':

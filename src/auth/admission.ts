@@ -1,0 +1,72 @@
+// Whether a connect request becomes a session: the address's lockout first, then the credentials
+// (shared secret, device proof, device token), then the pairing gate. Failed credentials count
+// towards the address's lockout.
+import type { AuthenticationRequest } from '../../machines/connection.js';
+import type { PairingMode } from '../../machines/pairing.js';
+import type { SupervisorContext, SupervisorEvent } from '../../machines/supervisor.js';
+import type { Logger } from '../logger.js';
+import { isCredentialFailure, rateLimitedRejection, type AuthFailureLimiter } from '../limits.js';
+import { authenticate, type AuthenticationResult } from './authenticate.js';
+import { passPairingGate } from './device-pairing.js';
+import type { DeviceCrypto } from './device-proof.js';
+import type { AuthConfig } from './shared-secret.js';
+
+export interface AdmissionPolicy {
+  auth: AuthConfig;
+  crypto: DeviceCrypto;
+  pairingMode: PairingMode;
+  authLimiter: AuthFailureLimiter;
+  authFailureWindowMs: number;
+  supervisor: { getSnapshot(): { context: SupervisorContext }; send(event: SupervisorEvent): void };
+  logger: Logger;
+}
+
+export interface Applicant {
+  connId: string;
+  remoteAddr: string;
+  challengeNonce: string;
+  /** Loopback without a browser Origin: may be paired silently in auto-local mode. */
+  isLocalClient: boolean;
+}
+
+export function admit(request: AuthenticationRequest, applicant: Applicant, policy: AdmissionPolicy): AuthenticationResult {
+  const { authLimiter, supervisor } = policy;
+  // A locked-out address is refused before its credentials are looked at, so guessing stops paying.
+  const lockout = authLimiter.check(applicant.remoteAddr);
+  if (lockout.limited) return { ok: false, rejection: rateLimitedRejection(lockout.retryAfterMs) };
+
+  const authenticated = authenticate(request, {
+    auth: policy.auth,
+    challengeNonce: applicant.challengeNonce,
+    now: Date.now(),
+    crypto: policy.crypto,
+    deviceTokenOf: (deviceId) => supervisor.getSnapshot().context.pairedDevices.get(deviceId)?.token,
+  });
+  if (!authenticated.ok) {
+    if (isCredentialFailure(authenticated.rejection)) countFailure(applicant, policy);
+    return authenticated;
+  }
+  authLimiter.recordSuccess(applicant.remoteAddr);
+  return passPairingGate(authenticated.session, request.params, {
+    mode: policy.pairingMode,
+    isLocalClient: applicant.isLocalClient,
+    remoteAddr: applicant.remoteAddr,
+    supervisor,
+  });
+}
+
+function countFailure(applicant: Applicant, policy: AdmissionPolicy): void {
+  const counted = policy.authLimiter.recordFailure(applicant.remoteAddr);
+  if (!counted.lockedOut) return;
+  policy.logger.warn(
+    {
+      event: 'auth.locked_out',
+      connId: applicant.connId,
+      remoteAddr: applicant.remoteAddr,
+      failures: counted.failures,
+      windowMs: policy.authFailureWindowMs,
+      lockoutMs: counted.lockoutMs,
+    },
+    'too many failed attempts: address locked out',
+  );
+}
