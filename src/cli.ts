@@ -1,6 +1,8 @@
 // The `actorgate` command line.
 import { runStart } from './start.js';
 import { ConfigError, parseStartConfig } from './config.js';
+import { ListenError } from './gateway.js';
+import { JsonFileStoreError } from './store/json-file-store.js';
 import { GATEWAY_VERSION } from './version.js';
 
 const USAGE = `actorgate ${GATEWAY_VERSION}: a WebSocket gateway for agents and their clients (OpenClaw protocol 3-4)
@@ -58,6 +60,11 @@ async function main(argv: string[]): Promise<number> {
     if (error instanceof ConfigError) {
       process.stderr.write(`actorgate: ${error.message}\n`);
       return 2;
+    }
+    // A state file it cannot read or an address it cannot listen on is the operator's to fix: say so, without a stack.
+    if (error instanceof JsonFileStoreError || error instanceof ListenError) {
+      process.stderr.write(`actorgate: ${error.message}\n`);
+      return 1;
     }
     throw error;
   }

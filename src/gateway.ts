@@ -41,6 +41,22 @@ export const MAX_PAYLOAD = 25 * 1024 * 1024;
 export const MAX_BUFFERED_BYTES = 50 * 1024 * 1024;
 const SHUTDOWN_GRACE_MS = 2_000;
 
+/** The gateway could not listen where it was asked to (port in use, no permission, no such address). */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+  constructor(host: string, port: number, cause: NodeJS.ErrnoException) {
+    const why =
+      cause.code === 'EADDRINUSE'
+        ? 'the port is already in use; choose another with --port'
+        : cause.code === 'EACCES'
+          ? 'permission denied; choose a port above 1023 with --port'
+          : cause.code === 'EADDRNOTAVAIL'
+            ? 'this machine has no such address; check --host'
+            : (cause.code ?? cause.message);
+    super(`cannot listen on ${host}:${port}: ${why}`, { cause });
+  }
+}
+
 export interface GatewayOptions {
   host: string;
   port: number;
@@ -383,13 +399,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    for (const subscription of subscriptions) subscription.unsubscribe();
+    supervisor.stop();
+    throw new ListenError(options.host, options.port, error as NodeJS.ErrnoException);
+  }
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   logger.info({ event: 'gateway.listening', host: options.host, port, auth: options.auth.mode }, 'gateway listening');

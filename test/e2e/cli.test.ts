@@ -1,6 +1,6 @@
 // `actorgate start` as a user runs it: a real process, its token handling, its signals.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -78,5 +78,38 @@ describe('actorgate start', () => {
     const code = await new Promise((resolve) => child.once('exit', resolve));
     expect(code).toBe(2);
     expect(stderr).toContain('--port must be an integer');
+  });
+
+  function runToExit(args: string[]): Promise<{ code: number | null; stderr: string }> {
+    const child = spawn(process.execPath, [bin, 'start', '--token', 't', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stderr })));
+  }
+
+  it('exits 1 with one clear line when its port is taken', async () => {
+    const taken = await start(['--token', 'first']);
+    try {
+      const { code, stderr } = await runToExit(['--port', String(taken.port), '--state-dir', stateDir]);
+      expect(code).toBe(1);
+      expect(stderr.trim()).toBe(`actorgate: cannot listen on 127.0.0.1:${taken.port}: the port is already in use; choose another with --port`);
+    } finally {
+      taken.child.kill('SIGTERM');
+      await taken.exited;
+    }
+  });
+
+  it('exits 1 naming the pairing file when it cannot be read, and leaves the file alone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'actorgate-cli-corrupt-'));
+    try {
+      writeFileSync(join(dir, 'pairing.json'), '{"version":1,"devices":[');
+      const { code, stderr } = await runToExit(['--port', '0', '--state-dir', dir]);
+      expect(code).toBe(1);
+      expect(stderr).toContain(`${join(dir, 'pairing.json')} is not valid JSON`);
+      expect(stderr).not.toContain('    at ');
+      expect(readFileSync(join(dir, 'pairing.json'), 'utf8')).toBe('{"version":1,"devices":[');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
