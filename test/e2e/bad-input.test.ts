@@ -1,0 +1,82 @@
+// Bad input after the handshake: every method, called by an operator and by a node with params of every
+// wrong shape, gets one clear answer, the socket stays open, and everyone else keeps being served.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GATEWAY_METHODS } from '../../src/methods.js';
+import { connectClient, type Frame, type TestClient } from '../helpers/client.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+const BAD_PARAMS: unknown[] = [
+  null,
+  42,
+  'text',
+  [],
+  [1, 2],
+  {},
+  { requestId: 7, nodeId: ['x'], deviceId: {}, command: null, id: false, ok: 'yes', event: 1, timeoutMs: -5 },
+  { nodeId: 'x'.repeat(100_000), command: 'y'.repeat(10_000), requestId: '', id: '', event: '' },
+  // An own `__proto__` key, as JSON.parse makes it (an object literal would set the prototype instead).
+  JSON.parse('{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}, "nodeId": "n"}'),
+];
+
+let gw: TestGateway;
+let operator: TestClient;
+let node: TestClient;
+let bystander: TestClient;
+
+beforeAll(async () => {
+  gw = await startTestGateway({ pairingMode: 'manual' });
+  operator = (await connectClient(gw.url, gw.token, { scopes: ['operator.admin'] })).client;
+  node = (
+    await connectClient(gw.url, gw.token, {
+      role: 'node',
+      scopes: [],
+      client: { id: 'fuzzed-node', version: '1.0.0', platform: 'linux', mode: 'node' },
+      commands: ['system.which'],
+    })
+  ).client;
+  bystander = (await connectClient(gw.url, gw.token, { scopes: ['operator.read'] })).client;
+});
+afterAll(async () => {
+  for (const client of [operator, node, bystander]) client?.ws.terminate();
+  await gw?.close();
+});
+
+function expectOneClearAnswer(response: Frame): void {
+  expect(response.type).toBe('res');
+  if (response.ok) return;
+  const error = response.error as { code: unknown; message: unknown };
+  expect(typeof error.code).toBe('string');
+  expect(typeof error.message).toBe('string');
+  expect((error.message as string).length).toBeGreaterThan(0);
+}
+
+describe('every method with params of the wrong shape', () => {
+  const methods = GATEWAY_METHODS.filter((method) => method !== 'connect');
+
+  it.each(['operator', 'node'] as const)('is answered, as %s, without closing the socket', async (role) => {
+    const client = role === 'operator' ? operator : node;
+    for (const method of methods) {
+      for (const params of BAD_PARAMS) {
+        expectOneClearAnswer(await client.request(method, params));
+      }
+    }
+    expect(client.ws.readyState).toBe(client.ws.OPEN);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    // The bystander was never disturbed and is still served.
+    expect((await bystander.request('health')).ok).toBe(true);
+    expect(bystander.ws.readyState).toBe(bystander.ws.OPEN);
+    // Nothing was approved, invoked or paired by any of it.
+    const pairing = (await operator.request('node.pair.list')).payload as { pending: unknown[]; paired: unknown[] };
+    expect(pairing.paired).toEqual([]);
+    expect(pairing.pending).toHaveLength(1);
+  });
+
+  it('answers a request frame of the wrong shape that has an id, and stays open', async () => {
+    operator.send({ type: 'req', id: 'bad-1', method: 7 });
+    const answer = await operator.next((frame) => frame.type === 'res' && frame.id === 'bad-1');
+    expectOneClearAnswer(answer);
+    expect(answer.ok).toBe(false);
+    expect(operator.ws.readyState).toBe(operator.ws.OPEN);
+    expect((await operator.request('health')).ok).toBe(true);
+  });
+});
