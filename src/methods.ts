@@ -1,7 +1,7 @@
 // The request methods a ready connection may call: who may call each (role and operator scope),
 // the schema of its params, and what it does. Methods that touch shared state are forwarded to the
 // supervisor, which answers them itself (an emitted `reply`).
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { describeNode, listNodes } from '../machines/nodes.js';
 import { listDevicePairing, listNodePairing } from '../machines/pairing.js';
@@ -97,11 +97,10 @@ const NodeEventParams = schema(
   }),
 );
 
-type Static<C> = C extends TypeCheck<infer T> ? import('@sinclair/typebox').Static<T> : never;
+/** The params a compiled schema admits, typed, so each handler sees what its schema checked. */
+type ParamsOf<C> = C extends TypeCheck<infer T> ? Static<T> : unknown;
 
-function method<C extends TypeCheck<TSchema> | undefined>(
-  spec: Omit<MethodSpec<C extends TypeCheck<TSchema> ? Static<C> : unknown>, 'params'> & { params?: C },
-): MethodSpec {
+function method<C extends TypeCheck<TSchema> | undefined>(spec: Omit<MethodSpec<ParamsOf<C>>, 'params'> & { params?: C }): MethodSpec {
   return spec as MethodSpec;
 }
 
