@@ -17,33 +17,35 @@
 // presence fan-out, default 500, 0 skips it).
 import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import WebSocket from 'ws';
+import {
+  closeHeld,
+  connectParams,
+  formatNumber as fmt,
+  handshake,
+  handshakeThroughput,
+  machineLine,
+  median,
+  openHeld,
+  runInfo,
+  sleep,
+  splitArgs,
+  startGatewayForBench,
+  waitForConnections,
+} from './lib.mjs';
 
 const TOKEN = 'bench-token-0123456789';
 const SELF = fileURLToPath(import.meta.url);
 /** Extra node flags for the server children, e.g. BENCH_SERVER_NODE_ARGS=--cpu-prof to profile them. */
-const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const SERVER_NODE_ARGS = splitArgs(process.env.BENCH_SERVER_NODE_ARGS);
 
 // ---------------------------------------------------------------------------------------------
 // Server side (child process): `node --expose-gc bench/handshake.mjs --server actorgate|bare`.
 // ---------------------------------------------------------------------------------------------
 
 async function startActorgate() {
-  const { startGateway } = await import('../dist/src/gateway.js');
-  const { createLogger } = await import('../dist/src/logger.js');
-  const gateway = await startGateway({
-    host: '127.0.0.1',
-    port: 0,
-    auth: { mode: 'token', token: TOKEN },
-    handshakeTimeoutMs: 10_000,
-    tickIntervalMs: 30_000,
-    logger: createLogger('silent'),
-    // All bench clients share 127.0.0.1 and open 50 at a time: the per-address cap of pending sockets is off.
-    limits: { maxPreauthPerAddress: 0 },
-  });
+  const gateway = await startGatewayForBench(TOKEN);
   return { port: gateway.port, connections: () => gateway.connectionCount(), close: () => gateway.close('bench finished') };
 }
 
@@ -96,13 +98,12 @@ async function serve(kind) {
   const gc = globalThis.gc;
   if (!gc) throw new Error('the server child needs --expose-gc');
   const server = kind === 'actorgate' ? await startActorgate() : await startBare();
-  const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
   process.on('message', async (message) => {
     if (message.cmd === 'mem') {
       // Several passes: the first may only schedule finalizers and weak callbacks.
       for (let i = 0; i < 3; i++) {
         gc();
-        await settle();
+        await sleep(50);
       }
       const usage = process.memoryUsage();
       process.send({ reply: 'mem', usage, connections: server.connections() });
@@ -145,6 +146,10 @@ class ServerChild {
     this.child.send({ cmd });
     return answer;
   }
+  /** The connections the server counts (for waitForConnections). */
+  async connections() {
+    return (await this.request('connections', 'connections')).connections;
+  }
   async ready() {
     const { port } = await this.expect('ready');
     this.url = `ws://127.0.0.1:${port}`;
@@ -152,117 +157,30 @@ class ServerChild {
   }
 }
 
-function connectParams(mode) {
-  return {
+/** The client of test/helpers/client.ts in `mode`; its handshake fails on any frame before the challenge. */
+function testClient(mode) {
+  const template = {
     minProtocol: 3,
     maxProtocol: 4,
-    client: { id: 'test', version: '1.0.0', platform: 'linux', mode, instanceId: randomUUID() },
+    client: { id: 'test', version: '1.0.0', platform: 'linux', mode },
     role: 'operator',
     scopes: ['operator.read'],
-    auth: { token: TOKEN },
   };
+  return { params: () => connectParams(template, TOKEN) };
 }
 
-/**
- * Opens a socket and completes the handshake. Resolves with the socket and the milliseconds from
- * the constructor to the hello-ok. Frames after the hello-ok (broadcasts) are received, not parsed.
- */
-function handshake(url, mode) {
-  return new Promise((resolve, reject) => {
-    const start = performance.now();
-    const ws = new WebSocket(url, { perMessageDeflate: false });
-    let stage = 'challenge';
-    const timer = setTimeout(() => fail(new Error(`no hello-ok within 10 s (stage ${stage})`)), 10_000);
-    const fail = (error) => {
-      clearTimeout(timer);
-      ws.terminate();
-      reject(error);
-    };
-    ws.on('error', fail);
-    ws.on('close', (code, reason) => {
-      if (stage !== 'done') fail(new Error(`closed during ${stage}: ${code} ${reason}`));
-    });
-    ws.on('message', (data) => {
-      if (stage === 'done') return;
-      const frame = JSON.parse(data.toString());
-      if (stage === 'challenge') {
-        if (frame.type !== 'event' || frame.event !== 'connect.challenge') return fail(new Error(`expected the challenge, got ${data}`));
-        stage = 'hello';
-        ws.send(JSON.stringify({ type: 'req', id: 'c1', method: 'connect', params: connectParams(mode) }));
-      } else if (frame.type === 'res' && frame.id === 'c1') {
-        if (!frame.ok) return fail(new Error(`handshake failed: ${JSON.stringify(frame.error)}`));
-        stage = 'done';
-        clearTimeout(timer);
-        ws.off('error', fail);
-        ws.on('error', () => {});
-        resolve({ ws, ms: performance.now() - start });
-      }
-    });
-  });
-}
-
-function closeSocket(ws) {
-  return new Promise((resolve) => {
-    if (ws.readyState === WebSocket.CLOSED) return resolve();
-    ws.once('close', () => resolve());
-    ws.close(1000);
-  });
-}
-
-/** A full client lifecycle: handshake, then close and wait for the close. */
-async function handshakeAndClose(url, mode) {
-  const { ws, ms } = await handshake(url, mode);
-  await closeSocket(ws);
-  return ms;
-}
-
-async function runPool(total, concurrency, task) {
-  const results = new Array(total);
-  let next = 0;
-  const worker = async () => {
-    while (next < total) {
-      const index = next++;
-      results[index] = await task(index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
-  return results;
-}
-
-function percentile(values, p) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-const median = (values) => percentile(values, 50);
-
-async function waitForConnections(server, expected, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { connections } = await server.request('connections', 'connections');
-    if (connections === expected) return;
-    if (Date.now() > deadline) throw new Error(`${server.kind}: ${connections} connections open, expected ${expected}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function throughput(server, total, concurrency, mode = 'test') {
-  const start = performance.now();
-  const latencies = await runPool(total, concurrency, () => handshakeAndClose(server.url, mode));
-  const seconds = (performance.now() - start) / 1000;
-  await waitForConnections(server, 0);
-  return { perSecond: total / seconds, p50: median(latencies), p99: percentile(latencies, 99) };
+function throughput(server, total, concurrency, mode = 'test') {
+  return handshakeThroughput(server, total, concurrency, testClient(mode));
 }
 
 async function memory(server, count, mode) {
   await waitForConnections(server, 0);
   const before = (await server.request('mem', 'mem')).usage;
-  const start = performance.now();
-  const held = await runPool(count, 50, () => handshake(server.url, mode));
-  const openSeconds = (performance.now() - start) / 1000;
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  const { held, openSeconds } = await openHeld(count, 50, () => handshake(server.url, testClient(mode)));
+  await sleep(200);
   const during = await server.request('mem', 'mem');
   if (during.connections !== count) throw new Error(`${server.kind}: ${during.connections} connections open, expected ${count}`);
-  await runPool(held.length, 200, (index) => closeSocket(held[index].ws));
+  await closeHeld(held, 200);
   await waitForConnections(server, 0);
   const after = (await server.request('mem', 'mem')).usage;
   const per = (key) => (during.usage[key] - before[key]) / count;
@@ -280,12 +198,10 @@ async function memory(server, count, mode) {
 /** Opens `count` tracked sockets and holds them: every join broadcasts presence to all ready sockets. */
 async function trackedFanOut(server, count) {
   await waitForConnections(server, 0);
-  const start = performance.now();
-  const held = await runPool(count, 50, () => handshake(server.url, 'test'));
-  const seconds = (performance.now() - start) / 1000;
-  await runPool(held.length, 200, (index) => closeSocket(held[index].ws));
+  const { held, openSeconds } = await openHeld(count, 50, () => handshake(server.url, testClient('test')));
+  await closeHeld(held, 200);
   await waitForConnections(server, 0);
-  return { seconds };
+  return { seconds: openSeconds };
 }
 
 async function main() {
@@ -334,7 +250,6 @@ async function main() {
   const C = { bare: summarize(conc.bare), actorgate: summarize(conc.actorgate) };
   const U = { bare: summarize(concCli.bare), actorgate: summarize(concCli.actorgate) };
 
-  const fmt = (x, digits = 0) => x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
   const ratio = (a, b) => (b > 0 && a >= 0 ? a / b : NaN);
   const rows = [
     ['sequential handshakes/s (mode test)', S.actorgate.perSecond, S.bare.perSecond, 0],
@@ -354,7 +269,7 @@ async function main() {
   ];
 
   console.log(`handshake: actorgate vs bare ws, node ${process.version}, ${REPS} reps (medians), servers in child processes`);
-  console.log(`  ${cpus().length} cores, load average at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')} (other processes skew the numbers)`);
+  console.log(machineLine());
   console.log(`  sequential: ${SEQ} clients one at a time; concurrent: ${CONC_TOTAL} clients, ${CONC} at a time;`);
   console.log(`  memory: ${HOLD} sockets held open (client mode '${HOLD_MODE}'), server process after gc, delta over its idle baseline`);
   console.log('');
@@ -375,10 +290,7 @@ async function main() {
   console.log(
     JSON.stringify({
       bench: 'handshake',
-      date: new Date().toISOString(),
-      node: process.version,
-      cores: cpus().length,
-      loadavg: loadavg(),
+      ...runInfo(),
       reps: REPS,
       sequential: { clients: SEQ, actorgate: S.actorgate, bare: S.bare, ratio: ratio(S.actorgate.perSecond, S.bare.perSecond) },
       concurrent: {

@@ -19,7 +19,8 @@
 //   here; BENCH_REFERENCE_START_TIMEOUT_MS, 60 s), and then the process is left to go idle.
 // - actorgate: `node --expose-gc --import bench/reference-probe.mjs bench/reference.mjs --server`:
 //   startGateway from dist/src/gateway.js, token auth, silent logger, the per-address cap of
-//   unauthenticated sockets off (`limits: { maxPreauthPerAddress: 0 }`, as in bench/handshake.mjs).
+//   unauthenticated sockets off (`limits: { maxPreauthPerAddress: 0 }`): startGatewayForBench of
+//   bench/lib.mjs, as in bench/handshake.mjs.
 // Both use the same preloaded memory probe (a Unix socket that answers the process's memory before and
 // after a full GC). Fresh servers are started for every repetition; the workloads alternate between
 // the servers and the order flips every repetition, so drift on the machine hits both alike.
@@ -55,6 +56,22 @@ import { cpus, homedir, loadavg, totalmem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import {
+  closeHeld,
+  closeSocket,
+  connectParams,
+  formatNumber,
+  handshake,
+  handshakeThroughput,
+  loadavgText,
+  median,
+  openHeld,
+  percentile,
+  sleep,
+  splitArgs,
+  startGatewayForBench,
+  waitForConnections,
+} from './lib.mjs';
 
 const TOKEN = `bench-${randomUUID()}`;
 const SELF = fileURLToPath(import.meta.url);
@@ -71,25 +88,12 @@ const OPENCLAW_ENTRY = join(modules, 'openclaw', 'openclaw.mjs');
 /** The node that runs the actorgate server: this one, or BENCH_ACTORGATE_NODE (`node24`: the reference's Node 24). */
 const ACTORGATE_NODE = process.env.BENCH_ACTORGATE_NODE === 'node24' ? NODE24 : (process.env.BENCH_ACTORGATE_NODE || process.execPath);
 
-const splitArgs = (value) => (value ?? '').split(' ').filter(Boolean);
-
 // ---------------------------------------------------------------------------------------------
 // actorgate server (child process): node --expose-gc --import reference-probe.mjs reference.mjs --server
 // ---------------------------------------------------------------------------------------------
 
 async function serveActorgate(token) {
-  const { startGateway } = await import('../dist/src/gateway.js');
-  const { createLogger } = await import('../dist/src/logger.js');
-  const gateway = await startGateway({
-    host: '127.0.0.1',
-    port: 0,
-    auth: { mode: 'token', token },
-    handshakeTimeoutMs: 10_000,
-    tickIntervalMs: 30_000,
-    logger: createLogger('silent'),
-    // All bench clients share 127.0.0.1: the per-address cap of pending sockets is off.
-    limits: { maxPreauthPerAddress: 0 },
-  });
+  const gateway = await startGatewayForBench(token);
   let closing = false;
   const stop = async () => {
     if (closing) return;
@@ -127,8 +131,6 @@ for (const signal of process.argv.includes('--server') ? [] : ['SIGINT', 'SIGTER
     process.exit(130);
   });
 }
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -203,16 +205,6 @@ function establishedOn(port) {
   return count;
 }
 
-async function waitForConnections(server, expected, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const open = establishedOn(server.port);
-    if (open === expected) return;
-    if (Date.now() > deadline) throw new Error(`${server.kind}: ${open} connections open, expected ${expected}`);
-    await sleep(50);
-  }
-}
-
 /** Waits until the process uses less than `maxShare` of a core over 1 s windows (or the time is up). */
 async function waitForIdle(pid, { maxShare = 0.05, timeoutMs = 30_000 } = {}) {
   const deadline = Date.now() + timeoutMs;
@@ -271,6 +263,11 @@ class ServerProcess {
 
   get url() {
     return `ws://127.0.0.1:${this.port}`;
+  }
+
+  /** The server's ESTABLISHED sockets on its port (for waitForConnections). */
+  connections() {
+    return establishedOn(this.port);
   }
 
   /** Waits for the port to accept connections, then (reference) for its `ready` line, then for idle CPU. */
@@ -428,105 +425,26 @@ function cliConnectTemplate() {
 }
 const CONNECT_TEMPLATE = cliConnectTemplate();
 
-function connectParams() {
-  return { ...CONNECT_TEMPLATE, client: { ...CONNECT_TEMPLATE.client, instanceId: randomUUID() }, auth: { token: TOKEN } };
-}
-
-let WebSocket;
-
 /**
- * Opens a socket and completes the handshake. Resolves with the socket, the milliseconds from the
- * constructor to the hello-ok and the size of the hello-ok frame. Later frames are not parsed here.
+ * The real CLI as a client: its connect params, 15 s for the hello-ok, frames before the challenge
+ * skipped, a refused upgrade reported with its HTTP status, and closes that give up after 5 s.
  */
-function handshake(url) {
-  return new Promise((resolve, reject) => {
-    const start = performance.now();
-    const ws = new WebSocket(url, { perMessageDeflate: false });
-    let stage = 'challenge';
-    const timer = setTimeout(() => fail(new Error(`no hello-ok within 15 s (stage ${stage})`)), 15_000);
-    const fail = (error) => {
-      clearTimeout(timer);
-      ws.terminate();
-      reject(error);
-    };
-    ws.on('error', fail);
-    ws.on('unexpected-response', (_request, response) => fail(new Error(`upgrade refused: HTTP ${response.statusCode}`)));
-    ws.on('close', (code, reason) => {
-      if (stage !== 'done') fail(new Error(`closed during ${stage}: ${code} ${reason}`));
-    });
-    const onMessage = (data) => {
-      const frame = JSON.parse(data.toString());
-      if (stage === 'challenge') {
-        if (frame.type !== 'event' || frame.event !== 'connect.challenge') return;
-        stage = 'hello';
-        ws.send(JSON.stringify({ type: 'req', id: 'c1', method: 'connect', params: connectParams() }));
-      } else if (frame.type === 'res' && frame.id === 'c1') {
-        if (!frame.ok) return fail(new Error(`handshake failed: ${JSON.stringify(frame.error)}`));
-        stage = 'done';
-        clearTimeout(timer);
-        ws.off('message', onMessage);
-        ws.off('error', fail);
-        ws.on('error', () => {});
-        resolve({ ws, ms: performance.now() - start, helloBytes: data.length });
-      }
-    };
-    ws.on('message', onMessage);
-  });
-}
-
-function closeSocket(ws) {
-  return new Promise((resolve) => {
-    if (ws.readyState === WebSocket.CLOSED) return resolve();
-    const timer = setTimeout(() => {
-      ws.terminate();
-      resolve();
-    }, 5_000);
-    ws.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    ws.close(1000);
-  });
-}
-
-async function handshakeAndClose(url) {
-  const { ws, ms, helloBytes } = await handshake(url);
-  await closeSocket(ws);
-  return { ms, helloBytes };
-}
-
-async function runPool(total, concurrency, task) {
-  const results = new Array(total);
-  let next = 0;
-  const worker = async () => {
-    while (next < total) {
-      const index = next++;
-      results[index] = await task(index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
-  return results;
-}
-
-function percentile(values, p) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-const median = (values) => percentile(values, 50);
+const CLI_CLIENT = {
+  params: () => connectParams(CONNECT_TEMPLATE, TOKEN),
+  timeoutMs: 15_000,
+  skipBeforeChallenge: true,
+  reportRefusedUpgrade: true,
+  closeTimeoutMs: 5_000,
+};
 
 async function handshakes(server, total, concurrency) {
   await waitForConnections(server, 0);
-  const start = performance.now();
-  const results = await runPool(total, concurrency, () => handshakeAndClose(server.url));
-  const seconds = (performance.now() - start) / 1000;
-  await waitForConnections(server, 0);
-  const latencies = results.map((r) => r.ms);
-  return { perSecond: total / seconds, p50: median(latencies), p99: percentile(latencies, 99), helloBytes: median(results.map((r) => r.helloBytes)) };
+  return handshakeThroughput(server, total, concurrency, CLI_CLIENT);
 }
 
 /** One connected client sends `count` requests of `method`, one after another (events in between are skipped). */
 async function roundTrips(server, method, count) {
-  const { ws } = await handshake(server.url);
+  const { ws } = await handshake(server.url, CLI_CLIENT);
   const waiting = new Map();
   ws.on('message', (data) => {
     const frame = JSON.parse(data.toString());
@@ -556,7 +474,7 @@ async function roundTrips(server, method, count) {
     bytes = size;
   }
   const seconds = (performance.now() - start) / 1000;
-  await closeSocket(ws);
+  await closeSocket(ws, CLI_CLIENT.closeTimeoutMs);
   await waitForConnections(server, 0);
   return { perSecond: count / seconds, p50: median(latencies), p99: percentile(latencies, 99), resBytes: bytes };
 }
@@ -566,13 +484,11 @@ async function holdCycle(server, count, concurrency) {
   await waitForConnections(server, 0);
   await sleep(500);
   const before = await server.memory();
-  const start = performance.now();
-  const held = await runPool(count, concurrency, () => handshake(server.url));
-  const openSeconds = (performance.now() - start) / 1000;
+  const { held, openSeconds } = await openHeld(count, concurrency, () => handshake(server.url, CLI_CLIENT));
   await waitForConnections(server, count);
   await sleep(500);
   const during = await server.memory();
-  await runPool(held.length, 50, (index) => closeSocket(held[index].ws));
+  await closeHeld(held, 50, CLI_CLIENT.closeTimeoutMs);
   await waitForConnections(server, 0);
   const per = (key) => (during[key] - before[key]) / count;
   return { before, during, openSeconds, per };
@@ -651,7 +567,6 @@ async function main() {
     return;
   }
   if (!existsSync(join(ROOT, 'dist', 'src', 'gateway.js'))) throw new Error('dist/src/gateway.js is missing: run npm run build first');
-  WebSocket = (await import('ws')).default;
   const referenceVersion = JSON.parse(readFileSync(join(modules, 'openclaw', 'package.json'), 'utf8')).version;
 
   const SEQ = Number(process.env.BENCH_SEQ ?? 500);
@@ -737,12 +652,12 @@ async function main() {
     return { label, path, digits, better, actorgate: summarize(a), reference: summarize(r), ratio: summarize(ratios) };
   });
 
-  const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a');
+  const fmt = (x, digits = 0) => (Number.isFinite(x) ? formatNumber(x, digits) : 'n/a');
   const cell = (s, digits) => `${fmt(s.median, digits)} (${fmt(s.min, digits)}-${fmt(s.max, digits)})`;
   const machine = machineInfo();
   console.log('');
   console.log(`actorgate vs the reference (openclaw ${referenceVersion}, Node ${node24Version}); clients and actorgate on Node ${process.version}`);
-  console.log(`  ${machine.cores} cores (${machine.cpuModel}), ${machine.memGiB} GiB; load average at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`  ${machine.cores} cores (${machine.cpuModel}), ${machine.memGiB} GiB; load average at the end ${loadavgText()}`);
   console.log(`  ${REPS} reps with fresh servers, medians (min-max over reps); sequential: ${SEQ} handshakes; concurrent: ${CONC_TOTAL}, ${CONC} in flight;`);
   console.log(`  round trips: ${RTT} requests from one client; memory: ${HOLD} CLI clients held open`);
   console.log('');

@@ -11,10 +11,10 @@
 // Environment: BENCH_PAIRS (join+leave pairs per repetition, default 5000), BENCH_REPS (default 9),
 // BENCH_MAX_RATIO (default 3). BENCH_SIMULATE_ON=1 swaps in a registerConnection that copies the
 // connections Map on every join (the O(N) mistake the supervisor once had) to show the check fails.
-import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { assign, createActor } from 'xstate';
 import { supervisorMachine } from '../dist/machines/supervisor.js';
+import { formatNumber as fmt, machineLine, midpointMedian, runInfo } from './lib.mjs';
 
 const SIZES = [100, 1_000, 10_000];
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 5_000);
@@ -144,12 +144,6 @@ function timePairs(actor, { joins, leaves }) {
   return ((performance.now() - start) * 1e6) / joins.length;
 }
 
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
 function measure(n) {
   gc();
   const actor = createSupervisor(n);
@@ -174,7 +168,7 @@ function measure(n) {
   const grown = Object.keys(sizesAfter).filter((key) => sizesAfter[key] !== sizesBefore[key]);
   const leaks = grown.map((key) => `${key} ${sizesBefore[key]} -> ${sizesAfter[key]}`);
   actor.stop();
-  return { n, preJoinMs, presenceSize, sizes: sizesAfter, leaks, samples, medianNs: median(samples), minNs: Math.min(...samples) };
+  return { n, preJoinMs, presenceSize, sizes: sizesAfter, leaks, samples, medianNs: midpointMedian(samples), minNs: Math.min(...samples) };
 }
 
 // JIT warmup on a throwaway supervisor so the first measured size is not penalised.
@@ -187,9 +181,8 @@ const ratioBaseline = byN.get(1_000).medianNs / byN.get(100).medianNs;
 const leaks = results.flatMap((r) => r.leaks.map((leak) => `N=${r.n}: ${leak}`));
 const pass = ratio <= MAX_RATIO && leaks.length === 0;
 
-const fmt = (x, digits = 0) => x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 console.log(`supervisor join+leave: ${PAIRS} pairs x ${REPS} reps (after ${WARMUP_PAIRS} warmup pairs), node ${process.version}`);
-console.log(`  ${cpus().length} cores, load average at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')} (other processes skew the numbers)`);
+console.log(machineLine());
 if (SIMULATE_ON) console.log('  BENCH_SIMULATE_ON=1: registerConnection copies the connections Map per join (expected to FAIL)');
 console.log('');
 console.log('  N (already joined) | pre-join N (ms) | presence entries | median ns/join+leave | min ns | ops/s (pairs)');
@@ -215,10 +208,7 @@ console.log(`  ${pass ? 'PASS' : 'FAIL'}: join+leave cost ${growth ? 'does not g
 console.log(
   JSON.stringify({
     bench: 'supervisor-join-leave',
-    date: new Date().toISOString(),
-    node: process.version,
-    cores: cpus().length,
-    loadavg: loadavg(),
+    ...runInfo(),
     pairs: PAIRS,
     reps: REPS,
     results: results.map(({ n, medianNs, minNs, preJoinMs, presenceSize, sizes }) => ({
