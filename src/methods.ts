@@ -17,11 +17,11 @@ import {
 import type { DispatchedRequest } from '../machines/connection.js';
 import type { SupervisorContext, SupervisorEvent } from '../machines/supervisor.js';
 
+/** The events this gateway sends (the reference also pushes `health`; here health is a method only). */
 export const GATEWAY_EVENTS = [
   'connect.challenge',
   'presence',
   'tick',
-  'health',
   'shutdown',
   'node.invoke.request',
   'node.event',
