@@ -111,6 +111,7 @@ export type SupervisorEvent =
     } & FromRequest)
   | ({ type: 'node.event'; event: string; payloadJSON?: string } & FromRequest)
   | ({ type: 'node.pair.approve' | 'node.pair.reject'; pairRequestId: string } & FromRequest)
+  | ({ type: 'node.pair.remove'; nodeId: string } & FromRequest)
   | ({ type: 'device.pair.approve'; pairRequestId: string; token: string } & FromRequest)
   | ({ type: 'device.pair.reject'; pairRequestId: string } & FromRequest)
   | ({ type: 'device.pair.remove'; deviceId: string } & FromRequest)
@@ -412,6 +413,26 @@ export const supervisorMachine = setup({
       const nodeConnId = context.nodeConnById.get(request.nodeId);
       if (nodeConnId !== undefined) enqueue.emit({ type: 'deliver', connId: nodeConnId, event: 'node.pair.resolved', payload: resolved });
     }),
+    /** Forgets an approved node; its live connections lose their credentials (4001) and reconnect as new. */
+    removeNode: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'node.pair.remove') return;
+      context.pairedNodes.delete(event.nodeId);
+      enqueue.emit(pairingChanged(context));
+      const resolved = { requestId: '', nodeId: event.nodeId, decision: 'removed', ts: context.now() };
+      enqueue.emit({ type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: resolved });
+      const connIds: string[] = [];
+      for (const node of context.nodes.values()) if (node.nodeId === event.nodeId) connIds.push(node.connId);
+      if (connIds.length > 0) enqueue.emit({ type: 'credentials.revoked', connIds, reason: 'node removed' });
+      enqueue.emit(reply(event, { nodeId: event.nodeId }));
+    }),
+    refuseUnknownNode: emit(({ event }) => {
+      const request = event as Extract<SupervisorEvent, { type: 'node.pair.remove' }>;
+      return refuse(request, {
+        code: 'INVALID_REQUEST',
+        message: 'unknown nodeId',
+        details: { code: 'NODE_NOT_FOUND', nodeId: request.nodeId },
+      });
+    }),
     refuseUnknownPairRequest: emit(({ event }) => {
       const request = event as Extract<SupervisorEvent, { pairRequestId: string }>;
       // The openclaw CLI recognises exactly this message.
@@ -596,6 +617,7 @@ export const supervisorMachine = setup({
       event.type === 'node.connected' && pendingNodePairOf(context, event.nodeId) !== undefined,
     nodePairRequestIsUnknown: ({ context, event }) =>
       (event.type === 'node.pair.approve' || event.type === 'node.pair.reject') && !context.pendingNodePairs.has(event.pairRequestId),
+    nodeIsNotPaired: ({ context, event }) => event.type === 'node.pair.remove' && !context.pairedNodes.has(event.nodeId),
     nodePairRequestIsPending: ({ context, event }) =>
       event.type === 'node.pair.expired' && context.pendingNodePairs.has(event.requestId),
     nodeIsNotConnected: ({ context, event }) =>
@@ -734,6 +756,7 @@ export const supervisorMachine = setup({
               { actions: { type: 'resolveNodePair', params: 'rejected' } },
             ],
             'node.pair.expired': { guard: 'nodePairRequestIsPending', actions: { type: 'resolveNodePair', params: 'expired' } },
+            'node.pair.remove': [{ guard: 'nodeIsNotPaired', actions: 'refuseUnknownNode' }, { actions: 'removeNode' }],
           },
         },
       },

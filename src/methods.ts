@@ -210,6 +210,12 @@ const methods: Record<string, MethodSpec> = {
   }),
   'node.pair.approve': pairDecision('node.pair.approve'),
   'node.pair.reject': pairDecision('node.pair.reject'),
+  'node.pair.remove': method({
+    role: 'operator',
+    scope: 'operator.pairing',
+    params: NodeIdParams,
+    handle: ({ nodeId }, context, requestId) => forward(context, { type: 'node.pair.remove', connId: context.connId, requestId, nodeId }),
+  }),
 
   'device.pair.list': method({
     role: 'operator',

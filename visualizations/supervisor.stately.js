@@ -172,7 +172,16 @@ createMachine({
                 "type": "resolveNodePair",
                 "params": "expired"
               }
-            }
+            },
+            "node.pair.remove": [
+              {
+                "guard": "nodeIsNotPaired",
+                "actions": "refuseUnknownNode"
+              },
+              {
+                "actions": "removeNode"
+              }
+            ]
           }
         }
       }

@@ -104,6 +104,23 @@ describe('node pairing (manual)', () => {
   });
 });
 
+describe('node.pair.remove', () => {
+  it('forgets a paired node and closes its live connection with 4001, which the node sees', async () => {
+    gw = await startTestGateway({ pairingMode: 'auto-local' });
+    const { client: admin } = await operator();
+    const { client: nodeClient, nodeId } = await node();
+    const removed = await admin.request('node.pair.remove', { nodeId });
+    expect(removed.payload).toEqual({ nodeId });
+    expect(await nodeClient.closed).toEqual({ code: 4001, reason: 'node removed' });
+    expect(payloadOf(await admin.event('node.pair.resolved'))).toMatchObject({ nodeId, decision: 'removed' });
+    await gw.logs.waitFor((line) => line.msg === 'credentials revoked' && line.reason === 'node removed');
+    expect(errorOf(await admin.request('node.describe', { nodeId })).details).toMatchObject({ code: 'NODE_NOT_FOUND' });
+    expect(payloadOf(await admin.request('node.pair.list')).paired).toEqual([]);
+    const unknown = await admin.request('node.pair.remove', { nodeId });
+    expect(errorOf(unknown)).toMatchObject({ code: 'INVALID_REQUEST', message: 'unknown nodeId' });
+  });
+});
+
 describe('node.invoke', () => {
   it('routes a command to the node and its answer back to the operator', async () => {
     gw = await startTestGateway();

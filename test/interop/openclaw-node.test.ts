@@ -164,4 +164,12 @@ describe('openclaw node host', () => {
     expect(raw.code).not.toBe(0);
     expect(parseJson(raw)).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE' } });
   });
+
+  it('nodes remove forgets the stale paired node', async () => {
+    const result = await nodesCli(['remove', '--node', nodeId, '--json']);
+    logCli(`nodes remove --node ${nodeId} --json`, result);
+    expect(result.code).toBe(0);
+    const status = parseJson<{ nodes: NodeEntry[] }>(await nodesCli(['status', '--json']));
+    expect(status.nodes.map((node) => node.nodeId)).not.toContain(nodeId);
+  });
 });

@@ -212,6 +212,10 @@ function nodeEvents(context: SupervisorContext): SupervisorEvent[] {
   // Two invokes at most: enough for one per node connection.
   if (context.invokes.size < 2) events.push(invoke('system.run'));
   if (context.nodeConnById.has('node-1') && context.pairedNodes.has('node-1')) events.push(invoke('camera.snap'));
+  // Removal only with nothing in flight: it multiplies the state space otherwise, for no new transition.
+  if (context.pairedNodes.has('node-1') && context.invokes.size === 0 && context.nodeConnById.size > 0) {
+    events.push({ type: 'node.pair.remove', nodeId: 'node-1', ...OPERATOR });
+  }
   for (const [invokeId, record] of context.invokes) {
     const otherConnId = nodeJoins.find((connId) => connId !== record.nodeConnId)!;
     const result = { type: 'node.invoke.result' as const, invokeId, nodeId: 'node-1', requestId: 'node-req' };
@@ -226,6 +230,7 @@ function nodeEvents(context: SupervisorContext): SupervisorEvent[] {
       { type: 'node.pair.approve', pairRequestId: MISSING_REQUEST, ...OPERATOR },
       { type: 'node.pair.reject', pairRequestId: MISSING_REQUEST, ...OPERATOR },
       { type: 'node.invoke.result', invokeId: 'no-such-invoke', nodeId: 'node-1', ok: true, connId: 'node-old', requestId: 'node-req' },
+      { type: 'node.pair.remove', nodeId: 'no-such-node', ...OPERATOR },
     );
     for (const connId of context.nodes.keys()) {
       events.push({ type: 'node.event', event: 'exec.finished', payloadJSON: '{"exitCode":0}', connId, requestId: 'node-req' });

@@ -515,3 +515,21 @@ describe('supervisor pairing edge cases', () => {
     expect(s.take()).toEqual([]);
   });
 });
+
+describe('supervisor node removal', () => {
+  it('forgets the node, persists, tells operators, and revokes only that node\'s live connections', () => {
+    const s = withConnectedNode();
+    joinNode(s, 'other-node', { nodeId: 'node-2', isLocalClient: false });
+    s.take();
+    s.send({ type: 'node.pair.remove', nodeId: 'node-1', ...OPERATOR });
+    expect(s.context().pairedNodes.has('node-1')).toBe(false);
+    expect(s.take()).toEqual([
+      { type: 'pairing.changed', state: { version: 1, devices: [], nodes: [] } },
+      { type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: { requestId: '', nodeId: 'node-1', decision: 'removed', ts: T0 } },
+      { type: 'credentials.revoked', connIds: ['node-a'], reason: 'node removed' },
+      { type: 'reply', ...OPERATOR, ok: true, payload: { nodeId: 'node-1' } },
+    ]);
+    s.send({ type: 'node.pair.remove', nodeId: 'node-1', ...OPERATOR });
+    expect(s.take()).toMatchObject([{ type: 'reply', ok: false, error: { message: 'unknown nodeId', details: { code: 'NODE_NOT_FOUND' } } }]);
+  });
+});
