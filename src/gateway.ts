@@ -17,6 +17,7 @@ import type { DeviceCrypto } from './auth/device-proof.js';
 import { nodeDeviceCrypto } from './auth/node-crypto.js';
 import type { AuthConfig } from './auth/shared-secret.js';
 import { broadcastsOf, emittedBy, fanOut, type Recipient } from './broadcasts.js';
+import { createCountingClock } from './clock.js';
 import { helloOk } from './hello.js';
 import type { Logger } from './logger.js';
 import {
@@ -98,6 +99,24 @@ interface LiveConnection {
   preauthAddr: string | undefined;
 }
 
+/** What a gateway holds right now: what tests and operators check to prove nothing is left behind. */
+export interface GatewayStats {
+  /** Sockets accepted and not yet closed. */
+  sockets: number;
+  /** Sockets past their handshake. */
+  ready: number;
+  /** Connection actors that have not reached `closed`. */
+  liveConnectionActors: number;
+  /** The supervisor's spawned children (one per invoke in flight). */
+  supervisorChildren: number;
+  /** Delayed events pending on the gateway's clock, across every actor. */
+  pendingTimers: number;
+  /** Tracked clients in presence (the gateway itself is not counted). */
+  presenceEntries: number;
+  nodesConnected: number;
+  invokesInFlight: number;
+}
+
 export interface Gateway {
   readonly port: number;
   readonly url: string;
@@ -105,6 +124,7 @@ export interface Gateway {
   connectionCount(): number;
   /** Sockets from this address that have not completed the handshake (what the per-address cap counts). */
   unauthenticatedCount(remoteAddr: string): number;
+  stats(): GatewayStats;
   close(reason?: string): Promise<void>;
 }
 
@@ -132,6 +152,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const startedAt = Date.now();
   const bootId = randomUUID();
   const connections = new Map<string, LiveConnection>();
+  const clock = createCountingClock();
   const readySockets = new Map<string, ReadySocket>();
   let closing = false;
   const maxBufferedBytes = options.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
@@ -170,6 +191,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       pairing,
       ...(options.pairingRequestTtlMs !== undefined ? { pairingRequestTtlMs: options.pairingRequestTtlMs } : {}),
     },
+    clock,
     ...(options.inspect ? { inspect: options.inspect } : {}),
   });
 
@@ -331,6 +353,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         handshakeTimeoutMs: options.handshakeTimeoutMs,
         supervisor,
       },
+      clock,
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
     // The upgrade handler counted this socket against its address; the connection gives the slot back.
@@ -449,6 +472,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     supervisor,
     connectionCount: () => connections.size,
     unauthenticatedCount: (remoteAddr: string) => preauth.count(remoteAddr),
+    stats: () => {
+      const snapshot = supervisor.getSnapshot();
+      let liveConnectionActors = 0;
+      for (const connection of connections.values()) if (connection.live) liveConnectionActors += 1;
+      return {
+        sockets: connections.size,
+        ready: readySockets.size,
+        liveConnectionActors,
+        supervisorChildren: Object.keys(snapshot.children).length,
+        pendingTimers: clock.pending(),
+        presenceEntries: snapshot.context.presence.size,
+        nodesConnected: snapshot.context.nodes.size,
+        invokesInFlight: snapshot.context.invokes.size,
+      };
+    },
     close,
   };
 }
