@@ -1,5 +1,6 @@
 // The `actorgate` command line.
 import { runStart } from './start.js';
+import { runDiagnose } from './diagnose/command.js';
 import { ConfigError, parseStartConfig } from './config.js';
 import { ListenError } from './gateway.js';
 import { JsonFileStoreError } from './store/json-file-store.js';
@@ -9,6 +10,7 @@ const USAGE = `actorgate ${GATEWAY_VERSION}: a WebSocket gateway for agents and 
 
 Usage:
   actorgate start [options]     serve the gateway (default 127.0.0.1:18789, token auth)
+  actorgate diagnose <log|->    diagnose connection failures from the gateway's JSON logs (--help)
   actorgate --version
 
 Options of start (each also settable as ACTORGATE_<NAME>, e.g. ACTORGATE_PORT):
@@ -38,22 +40,10 @@ Options of start (each also settable as ACTORGATE_<NAME>, e.g. ACTORGATE_PORT):
                                 (ACTORGATE_AUTH_RATE_LIMIT_LOOPBACK=1)
 `;
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === '--version' || command === '-v') {
-    process.stdout.write(`${GATEWAY_VERSION}\n`);
-    return 0;
-  }
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE);
-    return command === undefined ? 1 : 0;
-  }
-  if (command !== 'start') {
-    process.stderr.write(`actorgate: unknown command "${command}"\n\n${USAGE}`);
-    return 2;
-  }
+/** Serves the gateway until a signal stops it. */
+async function start(args: string[]): Promise<number> {
   try {
-    const config = parseStartConfig(rest, process.env);
+    const config = parseStartConfig(args, process.env);
     await runStart(config);
     return 0;
   } catch (error) {
@@ -68,6 +58,30 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
+}
+
+/** Each subcommand takes the arguments after its name and resolves with the exit status. */
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  start,
+  diagnose: (args) => runDiagnose(args, process),
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${GATEWAY_VERSION}\n`);
+    return 0;
+  }
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 1 : 0;
+  }
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!run) {
+    process.stderr.write(`actorgate: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  return run(rest);
 }
 
 main(process.argv.slice(2)).then(

@@ -1,0 +1,66 @@
+// One line of advice per kind of finding, after the root causes of the troubleshooting guide
+// (handshake timeout, socket error, client closed before the handshake, failed Ed25519 pairing)
+// and the close codes of the protocol.
+
+/** Advice for a refused connect, by `details.code`. */
+const REFUSAL_ADVICE: Record<string, string> = {
+  AUTH_TOKEN_MISMATCH:
+    'Clients send a gateway token that does not match: give them the current one (--token, or the gateway-token file in the state dir).',
+  AUTH_TOKEN_MISSING: 'Clients send no token to a gateway in --auth token: configure the token in the client.',
+  AUTH_PASSWORD_MISMATCH: 'Clients send a wrong gateway password: give them the current one (--password).',
+  AUTH_PASSWORD_MISSING: 'Clients send no password to a gateway in --auth password: configure the password in the client.',
+  AUTH_DEVICE_TOKEN_MISMATCH:
+    'A device token was refused (device removed or token rotated): pair the device again, or connect with the gateway token.',
+  AUTH_RATE_LIMITED:
+    'Connects refused while their address was locked out after repeated failures: fix the credentials, then wait out the lockout (retryAfterMs).',
+  DEVICE_AUTH_DEVICE_ID_MISMATCH:
+    'device.id is not the SHA-256 of the device public key: the client identity is inconsistent; regenerate it on the client.',
+  DEVICE_AUTH_SIGNATURE_EXPIRED:
+    'Device signatures more than 2 minutes off the gateway clock: synchronise the clocks (NTP) of client and gateway host.',
+  DEVICE_AUTH_NONCE_REQUIRED:
+    'Device proofs without a nonce: the client must sign the nonce of connect.challenge (an old client needs an upgrade).',
+  DEVICE_AUTH_NONCE_MISMATCH:
+    'Device proofs sign a nonce other than this socket\'s challenge: the client reuses a stale challenge; it must sign the one it was just sent.',
+  DEVICE_AUTH_PUBLIC_KEY_INVALID:
+    'Malformed device public keys: the key must be a raw 32-byte Ed25519 key in base64url (or PEM).',
+  DEVICE_AUTH_SIGNATURE_INVALID:
+    'Device signatures verify neither as v3 nor v2: the client signs other fields (role, scopes, token, platform) than it sends.',
+  PAIRING_REQUIRED:
+    'Devices not paired yet: an operator approves them (device.pair.approve); in auto-local mode loopback clients without an Origin pair silently.',
+};
+
+export function refusalAdvice(code: string): string {
+  return (
+    REFUSAL_ADVICE[code] ??
+    (code.startsWith('DEVICE_')
+      ? `The device check failed (${code}): the client's device identity or proof is wrong; compare it with the protocol's device identity rules.`
+      : `Authentication failed (${code}): check the credentials the client sends.`)
+  );
+}
+
+export const ADVICE = {
+  handshakeTimeout: (timeoutMs: number) =>
+    `No valid connect within ${timeoutMs} ms (close 1008): clients must send connect as soon as connect.challenge arrives; check that auth or pairing does not stall them, and reconnect with backoff.`,
+  closedBeforeConnectFast:
+    'Peers hung up within 100 ms of the open, before any connect: look at the network path (firewall, proxy, load-balancer probes), not at the client.',
+  closedBeforeConnectSlow:
+    'Peers hung up mid-handshake, after 100 ms but before the timeout: a slow or abandoned handshake on the client (its own shorter timeout, a crash, a cancel).',
+  socketError:
+    'Sockets failed during setup (network, proxy or TLS in front of the gateway); the gateway closes them at once and never retries: check what sits between clients and the gateway.',
+  protocolMismatch: 'Clients speak no protocol version in 3..4 (close 1002): upgrade the client or the gateway so their versions overlap.',
+  malformedFrame: 'Frames that are not protocol JSON (close 1002): something other than an OpenClaw client (a scanner, a misrouted client) is connecting.',
+  invalidConnect: 'connect params that fail the schema (close 1002): the client sends fields or values this protocol does not accept.',
+  connectRequired: 'A first request other than connect (close 1008): the client must complete connect before anything else.',
+  frameTooLarge: 'Frames above the size limit (close 1009; 64 KiB before the handshake): the client sends too much too early.',
+  slowConsumer: 'Peers read slower than the gateway writes and were closed (1008 slow consumer): check their network and how fast they consume events.',
+  droppedAfterReady:
+    'Ready connections dropped without a close frame (1006): network interruptions or killed clients; clients should reconnect with backoff and jitter.',
+  credentialsRevoked: 'Connections closed with 4001 after an operator removed their device or node: expected after a removal; nothing to fix.',
+  swiftpmHelpers: 'SwiftPM test helpers from loopback opened and closed at once: not an error; nothing to do.',
+  upgradeRejected:
+    'Upgrades refused with HTTP 503: an address had too many sockets in their handshake (a reconnect loop, or many clients behind one proxy: then --max-preauth-per-address 0).',
+  lockedOut: 'Addresses locked out after repeated failed authentication: fix those clients\' credentials; the lockout ends by itself.',
+  gatewayErrors: 'The gateway logged errors of its own: read those lines in full (they carry the error); they are not the clients\' doing.',
+  corruptLines: 'actorgate lines that are not valid JSON: the log was cut or writes were interleaved; counts may miss those lines.',
+  oversizedLines: 'Lines longer than 1 MiB were skipped unread: this is not a gateway log line; check what else writes to this file.',
+} as const;
