@@ -2,7 +2,7 @@
 import { Writable } from 'node:stream';
 import type { InspectionEvent } from 'xstate';
 import type { AuthConfig } from '../../src/auth/shared-secret.js';
-import { startGateway, type Gateway } from '../../src/gateway.js';
+import { startGateway, type Gateway, type LimitsConfig } from '../../src/gateway.js';
 import { createLogger } from '../../src/logger.js';
 
 export interface LogLine {
@@ -71,6 +71,7 @@ export async function startTestGateway(
     stateDir?: string;
     pairingRequestTtlMs?: number;
     maxBufferedBytes?: number;
+    limits?: Partial<LimitsConfig>;
   } = {},
 ): Promise<TestGateway> {
   const logs = new LogCapture();
@@ -86,6 +87,7 @@ export async function startTestGateway(
     ...(overrides.stateDir ? { stateDir: overrides.stateDir } : {}),
     ...(overrides.pairingRequestTtlMs ? { pairingRequestTtlMs: overrides.pairingRequestTtlMs } : {}),
     ...(overrides.maxBufferedBytes ? { maxBufferedBytes: overrides.maxBufferedBytes } : {}),
+    ...(overrides.limits ? { limits: overrides.limits } : {}),
   });
   return { gateway, url: gateway.url, token: TEST_TOKEN, logs, close: () => gateway.close('test finished') };
 }
