@@ -1,5 +1,6 @@
 // The model specs of the gateway's machines: a registry, one entry per machine.
 import { SimulatedClock, createActor, createMachine } from 'xstate';
+import { clientMachine, type ClientContext, type ClientEvent, type ClientInput } from '../../machines/client.js';
 import { connectionMachine, type ConnectionEvent, type ConnectionInput } from '../../machines/connection.js';
 import { invokeMachine, type InvokeEvent, type InvokeInput } from '../../machines/invoke.js';
 import type { PairedDevice } from '../../machines/pairing.js';
@@ -316,4 +317,77 @@ const invokeModel = defineModel({
   ],
 });
 
-export const models: ModelSpec[] = [connectionModel, supervisorModel, invokeModel];
+/** The gateway's connect errors, as the client records them before the close that follows. */
+const connectError = (code: string, extra: Record<string, unknown> = {}): ClientEvent => ({
+  type: 'frame.connectError',
+  error: { code: 'INVALID_REQUEST', message: code, details: { code }, ...extra },
+});
+
+const clientCloses: Array<[number, string]> = [
+  [1000, ''],
+  [1012, 'gateway shutting down'],
+  [1006, ''],
+  [1002, 'protocol mismatch'],
+  [1008, 'unauthorized: gateway token mismatch'],
+  [1008, 'pairing required'],
+  [1008, 'too many failed attempts'],
+  [1008, 'handshake timeout'],
+  [4001, 'device removed'],
+];
+
+function clientEvents(context: ClientContext): ClientEvent[] {
+  return [
+    { type: 'socket.open' },
+    { type: 'frame.challenge', nonce: 'nonce-1' },
+    { type: 'frame.helloOk', hello: { protocol: 4, tickIntervalMs: 1_000, connId: 'conn-1' } },
+    { type: 'frame.helloOk', hello: { protocol: 3 } },
+    // One connect error per attempt, as the gateway sends: its details decide the 1008 that follows.
+    ...(context.rejection
+      ? []
+      : [connectError('AUTH_RATE_LIMITED', { retryable: true, retryAfterMs: 2_000 }), connectError('PAIRING_REQUIRED'), connectError('AUTH_TOKEN_MISMATCH')]),
+    ...clientCloses.map(([code, reason]): ClientEvent => ({ type: 'socket.closed', code, reason })),
+    { type: 'frame.tick' },
+    // One request at a time is enough to see it sent, answered, or failed by a disconnect.
+    ...(context.inFlight.length === 0 ? [{ type: 'request.send', id: 'r1', method: 'health' } as const] : []),
+    { type: 'frame.response', id: 'r1', ok: true, payload: { ok: true } },
+    { type: 'stop' },
+  ];
+}
+
+const clientInput = (overrides: ClientInput) => (): ClientInput => ({
+  backoff: { baseMs: 100, factor: 2, capMs: 400 },
+  handshakeTimeoutMs: 5_000,
+  random: () => 0.5,
+  ...overrides,
+});
+
+const clientModel = defineModel({
+  name: 'client',
+  machine: clientMachine,
+  inputs: [
+    { name: 'reconnecting', create: clientInput({}) },
+    { name: 'single attempt', create: clientInput({ maxAttempts: 1 }) },
+  ],
+  events: ({ context }) => clientEvents(context),
+  // What the guards read; the dial and retry counters only grow (the backoff's timer, in the state's
+  // timers, stops growing at the cap).
+  contextKey: (context) => ({
+    inFlight: context.inFlight,
+    rejection: (context.rejection?.details as { code?: string } | undefined)?.code ?? null,
+    exhausted: context.maxAttempts !== undefined && context.retries + 1 >= context.maxAttempts,
+    tickIntervalMs: context.tickIntervalMs ?? null,
+  }),
+  provideEffects: (record) =>
+    clientMachine.provide({
+      actions: {
+        openSocket: (_, dial) => record('openSocket', dial),
+        closeSocket: (_, close) => record('closeSocket', close),
+        sendConnect: (_, connect) => record('sendConnect', connect),
+        sendRequest: (_, request) => record('sendRequest', request),
+        settleRequest: (_, response) => record('settleRequest', response),
+        failRequests: (_, failure) => record('failRequests', failure),
+      },
+    }),
+});
+
+export const models: ModelSpec[] = [connectionModel, supervisorModel, invokeModel, clientModel];
