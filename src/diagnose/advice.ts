@@ -55,6 +55,13 @@ export const ADVICE = {
   slowConsumer: 'Peers read slower than the gateway writes and were closed (1008 slow consumer): check their network and how fast they consume events.',
   droppedAfterReady:
     'Ready connections dropped without a close frame (1006): network interruptions or killed clients; clients should reconnect with backoff and jitter.',
+  pongTimeout:
+    'Peers stopped answering pings without closing (a dead network path, a sleeping machine, a NAT timeout): clients should watch tick and reconnect with backoff.',
+  unauthorizedCalls:
+    'A client kept calling methods its role or scopes do not allow and was disconnected: grant the scopes it needs, or fix the client.',
+  pairingNotSaved:
+    'The gateway could not write its pairing state (pairing.json in the state dir): check disk space and permissions; those clients were told to retry.',
+  otherCause: (cause: string) => `Connections closed with cause ${cause}: read those lines (connId, detail) in the log.`,
   credentialsRevoked: 'Connections closed with 4001 after an operator removed their device or node: expected after a removal; nothing to fix.',
   swiftpmHelpers: 'SwiftPM test helpers from loopback opened and closed at once: not an error; nothing to do.',
   upgradeRejected:

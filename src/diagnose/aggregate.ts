@@ -25,9 +25,12 @@ const HANDSHAKE_ONLY_CAUSES = new Set([
   'invalid-connect',
   'connect-required',
   'auth-rejected',
+  'pairing-not-saved',
 ]);
 /** Causes that only ever end a connection that completed its handshake. */
-const READY_ONLY_CAUSES = new Set(['peer-closed', 'credentials-revoked', 'slow-consumer']);
+const READY_ONLY_CAUSES = new Set(['peer-closed', 'credentials-revoked', 'slow-consumer', 'unauthorized-calls']);
+/** Causes with a finding of their own below; any other cause but these gets a generic one. */
+const UNREMARKABLE_CAUSES = new Set(['peer-closed', 'shutdown']);
 const HELPER_CAUSE = 'helper-closed-before-connect';
 /** The close code a socket reports when the peer went without a close frame. */
 const ABNORMAL_CLOSE = 1006;
@@ -344,11 +347,20 @@ export class DiagnosisBuilder {
     add('connect-required', 'warn', outcome('connect-required'), 'first requests other than connect', ADVICE.connectRequired);
     add('frame-too-large', 'warn', outcome('frame-too-large'), 'frames too large', ADVICE.frameTooLarge);
     add('slow-consumer', 'warn', outcome('slow-consumer'), 'slow consumers closed', ADVICE.slowConsumer);
+    add('pong-timeout', 'warn', outcome('pong-timeout'), 'peers dropped for not answering pings', ADVICE.pongTimeout);
+    add('unauthorized-calls', 'warn', outcome('unauthorized-calls'), 'connections closed after too many refused calls', ADVICE.unauthorizedCalls);
+    add('pairing-not-saved', 'error', outcome('pairing-not-saved'), 'connects refused: pairing state not saved', ADVICE.pairingNotSaved);
     add('dropped-after-ready', 'warn', d.connections.droppedAfterReady, 'ready connections dropped without a close frame (1006)', ADVICE.droppedAfterReady);
     add('corrupt-lines', 'warn', d.input.corrupt, 'actorgate lines that are not valid JSON', ADVICE.corruptLines);
     add('oversized-lines', 'warn', d.input.oversized, 'lines over 1 MiB skipped', ADVICE.oversizedLines);
     add('credentials-revoked', 'info', outcome('credentials-revoked'), 'connections closed after a device or node was removed', ADVICE.credentialsRevoked);
     add('swiftpm-helpers', 'info', d.swiftpmHelpers, 'SwiftPM helper connections (counted apart)', ADVICE.swiftpmHelpers);
+
+    const named = new Set(found.map((finding) => finding.id));
+    for (const { outcome: cause, count } of d.connections.byOutcome) {
+      if (UNREMARKABLE_CAUSES.has(cause) || named.has(cause) || cause === 'auth-rejected' || cause === 'closed-before-connect' || cause === 'credentials-revoked') continue;
+      add(cause, 'warn', count, `closes with cause ${cause}`, ADVICE.otherCause(cause));
+    }
 
     const rank = { error: 0, warn: 1, info: 2 } as const;
     return found.sort((a, b) => rank[a.severity] - rank[b.severity] || b.count - a.count || a.id.localeCompare(b.id));
