@@ -1,0 +1,242 @@
+// The client library against a real gateway on 127.0.0.1, through a fault-injecting TCP proxy: it
+// reconnects, backs off and stops as its close-code table says.
+import { firstValueFrom, filter, timeout } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.js';
+import { startGateway, type Gateway } from '../../src/gateway.js';
+import {
+  createDeviceIdentity,
+  createGatewayClient,
+  GatewayRequestError,
+  type ClientNotice,
+  type ConnectionStatus,
+  type GatewayClient,
+  type GatewayClientOptions,
+} from '../../src/client/node.js';
+import { connectClient } from '../helpers/client.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+const FAST_BACKOFF = { baseMs: 50, factor: 2, capMs: 400 };
+
+let gw: TestGateway | undefined;
+let proxy: FaultProxy | undefined;
+let client: GatewayClient | undefined;
+const cleanups: Array<() => Promise<unknown>> = [];
+
+afterEach(async () => {
+  await client?.close();
+  await proxy?.close();
+  await gw?.close();
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+  client = proxy = gw = undefined;
+});
+
+/** A client whose notices are all kept, in order. */
+function start(options: Partial<GatewayClientOptions> & { url: string }) {
+  const notices: ClientNotice[] = [];
+  const statuses: ConnectionStatus[] = [];
+  const created = createGatewayClient({ auth: { token: gw?.token }, backoff: FAST_BACKOFF, handshakeTimeoutMs: 2_000, ...options });
+  created.events$.subscribe((notice) => notices.push(notice));
+  created.status$.subscribe((status) => statuses.push(status));
+  client = created;
+  return { client: created, notices, statuses };
+}
+
+function next(target: GatewayClient, predicate: (notice: ClientNotice) => boolean, ms = 5_000): Promise<ClientNotice> {
+  return firstValueFrom(target.events$.pipe(filter(predicate), timeout(ms)));
+}
+
+const isConnected = (notice: ClientNotice) => notice.type === 'connected';
+const decisionsOf = (notices: ClientNotice[]) => notices.flatMap((notice) => (notice.type === 'disconnected' ? [notice] : []));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function gatewayBehindProxy(overrides: Parameters<typeof startTestGateway>[0] = {}) {
+  gw = await startTestGateway(overrides);
+  proxy = await FaultProxy.start(Number(new URL(gw.url).port));
+  return { gw, proxy };
+}
+
+describe('client library: connected', () => {
+  it('completes the handshake, answers typed requests, reports status and gateway events, and closes with 1000', async () => {
+    const { proxy } = await gatewayBehindProxy();
+    const { client, statuses, notices } = start({ url: proxy.url });
+    await next(client, isConnected);
+    expect(client.hello).toMatchObject({ type: 'hello-ok', protocol: 4, policy: { tickIntervalMs: 30_000 } });
+    const health = await client.request('health');
+    expect(health.ok).toBe(true);
+    const presence = await client.request('system-presence');
+    expect(presence.some((entry) => entry.reason === 'self')).toBe(true);
+    await expect(client.request('no.such.method')).rejects.toMatchObject({ code: 'INVALID_REQUEST', message: 'unknown method: no.such.method' });
+    expect(statuses).toEqual(['connecting', 'awaiting-challenge', 'handshaking', 'connected']);
+    const stop = await client.close();
+    expect(stop).toMatchObject({ reason: 'closed-by-user', code: 1000 });
+    expect(statuses.at(-1)).toBe('stopped');
+    expect(notices.map((notice) => notice.type)).toEqual(expect.arrayContaining(['attempt', 'open', 'challenge', 'connected', 'stopped']));
+    await gw!.logs.waitFor((line) => line.msg === 'connection closed' && line.code === 1000);
+    await expect(client.request('health')).rejects.toMatchObject({ code: 'NOT_CONNECTED' });
+  });
+});
+
+describe('client library: faults it recovers from', () => {
+  it('drop (no close frame): the request in flight fails at once, then it backs off and reconnects', async () => {
+    const { proxy } = await gatewayBehindProxy();
+    const { client, notices } = start({ url: proxy.url, random: () => 0.5 });
+    await next(client, isConnected);
+    proxy.halfOpen();
+    const inFlight = client.request('health');
+    const settled = inFlight.catch((error: unknown) => error);
+    await sleep(100);
+    proxy.pass();
+    const droppedAt = performance.now();
+    proxy.drop();
+    const error = await settled;
+    expect(error).toBeInstanceOf(GatewayRequestError);
+    expect(error).toMatchObject({ code: 'DISCONNECTED' });
+    expect(performance.now() - droppedAt).toBeLessThan(1_000);
+    await next(client, (notice) => notice.type === 'connected' && notice.attempt === 2);
+    expect(decisionsOf(notices)).toEqual([expect.objectContaining({ code: 1006, by: 'server', decision: 'back-off', delayMs: 25 })]);
+    expect((await client.request('health')).ok).toBe(true);
+  });
+
+  it('half-open: the tick watchdog closes with 4000 after 2x tickIntervalMs, fails the request in flight, and reconnects', async () => {
+    const { proxy } = await gatewayBehindProxy({ tickIntervalMs: 150 });
+    const { client, notices } = start({ url: proxy.url });
+    await next(client, isConnected);
+    expect(client.hello?.policy?.tickIntervalMs).toBe(150);
+    await next(client, (notice) => notice.type === 'gateway.event' && notice.event === 'tick');
+    proxy.halfOpen();
+    const silentSince = performance.now();
+    const inFlight = client.request('health').catch((error: unknown) => error);
+    const watchdog = await next(client, (notice) => notice.type === 'disconnected');
+    expect(watchdog).toMatchObject({ code: 4000, reason: 'tick timeout', by: 'client', decision: 'back-off' });
+    // At most 2x150 ms after the last tick, which came at most 150 ms before the silence began.
+    expect(performance.now() - silentSince).toBeLessThan(300 + 150 + 250);
+    expect(await inFlight).toMatchObject({ code: 'DISCONNECTED' });
+    proxy.pass();
+    await next(client, (notice) => notice.type === 'connected' && notice.attempt >= 2);
+    expect(decisionsOf(notices)[0]).toMatchObject({ reason: 'tick timeout' });
+  });
+
+  it('refused: backs off with ceilings growing to the cap, never above it, and connects once the port listens again', async () => {
+    const { proxy } = await gatewayBehindProxy();
+    const { client, notices } = start({ url: proxy.url, random: () => 0.999_999 });
+    await next(client, isConnected);
+    await proxy.refuse();
+    proxy.drop();
+    while (decisionsOf(notices).length < 5) await next(client, (notice) => notice.type === 'disconnected');
+    await proxy.resume();
+    await next(client, (notice) => notice.type === 'connected' && notice.attempt > 1);
+    const decisions = decisionsOf(notices);
+    expect(decisions.slice(0, 5).map((notice) => notice.delayMs)).toEqual([50, 100, 200, 400, 400]);
+    expect(decisions.every((notice) => notice.decision === 'back-off' && notice.code === 1006 && (notice.delayMs ?? 0) <= 400)).toBe(true);
+    // Each dial waited its delay: the gap from a close to the next dial is never shorter.
+    for (const decision of decisions) {
+      const dial = notices.find((notice) => notice.type === 'attempt' && notice.at > decision.at)!;
+      expect(dial.at - decision.at).toBeGreaterThanOrEqual(decision.delayMs! - 2);
+    }
+  });
+
+  it('a gateway restart (1012, then refused, then a new gateway on the same port): reconnects to the new one', async () => {
+    gw = await startTestGateway();
+    const port = Number(new URL(gw.url).port);
+    const { client, notices } = start({ url: gw.url });
+    const first = await next(client, isConnected);
+    const shutdown = next(client, (notice) => notice.type === 'gateway.event' && notice.event === 'shutdown');
+    await gw.close();
+    gw = undefined;
+    await shutdown;
+    await next(client, (notice) => notice.type === 'disconnected' && notice.code === 1006);
+    const logger = createLogger('silent');
+    const restarted: Gateway = await startGateway({
+      host: '127.0.0.1',
+      port,
+      auth: { mode: 'token', token: 'test-token-123' },
+      handshakeTimeoutMs: 5_000,
+      tickIntervalMs: 30_000,
+      logger,
+    });
+    cleanups.push(async () => {
+      await client.close();
+      await restarted.close('test finished');
+    });
+    const second = await next(client, isConnected);
+    const decisions = decisionsOf(notices);
+    expect(decisions[0]).toMatchObject({ code: 1012, reason: 'gateway shutting down', decision: 'reconnect' });
+    expect(decisions.slice(1).every((notice) => notice.code === 1006 && notice.decision === 'back-off')).toBe(true);
+    expect(second.type === 'connected' && first.type === 'connected' && second.hello.connId !== first.hello.connId).toBe(true);
+    expect((await client.request('health')).ok).toBe(true);
+  });
+
+  it('a gateway that times the handshake out (1008 "handshake timeout", here from latency) is retried', async () => {
+    const { proxy } = await gatewayBehindProxy({ handshakeTimeoutMs: 200 });
+    proxy.latencyMs = 150;
+    const { client, notices } = start({ url: proxy.url });
+    const refused = await next(client, (notice) => notice.type === 'disconnected');
+    expect(refused).toMatchObject({ code: 1008, reason: 'handshake timeout', decision: 'back-off' });
+    proxy.pass();
+    await next(client, isConnected);
+    expect(decisionsOf(notices).every((notice) => notice.decision === 'back-off')).toBe(true);
+  });
+
+  it('rate limited: waits at least retryAfterMs, then connects', async () => {
+    const { proxy } = await gatewayBehindProxy({
+      limits: { authMaxFailures: 1, authLockoutMs: 600, exemptLoopback: false },
+    });
+    await expect(connectClient(gw!.url, 'wrong-token')).rejects.toThrow(/handshake failed/);
+    const { client, notices } = start({ url: proxy.url, random: () => 0 });
+    const limited = await next(client, (notice) => notice.type === 'disconnected');
+    expect(limited).toMatchObject({ code: 1008, reason: 'too many failed attempts', decision: 'rate-limited' });
+    const delayMs = limited.type === 'disconnected' ? limited.delayMs! : 0;
+    expect(delayMs).toBeGreaterThan(300);
+    expect(delayMs).toBeLessThanOrEqual(600);
+    const connected = await next(client, isConnected);
+    expect(connected.at - limited.at).toBeGreaterThanOrEqual(delayMs - 2);
+    expect(decisionsOf(notices)).toHaveLength(1);
+  });
+});
+
+describe('client library: closes it stops at', () => {
+  async function stopsOnce(options: Partial<GatewayClientOptions>) {
+    const { client, notices } = start({ url: proxy!.url, ...options });
+    const stop = await client.stopped;
+    await sleep(300);
+    expect(proxy!.accepted).toBe(1);
+    expect(notices.filter((notice) => notice.type === 'attempt')).toHaveLength(1);
+    return stop;
+  }
+
+  it('1008 wrong token: stops and reports, without a second dial', async () => {
+    await gatewayBehindProxy();
+    const stop = await stopsOnce({ auth: { token: 'wrong' } });
+    expect(stop).toMatchObject({ reason: 'auth-rejected', code: 1008, closeReason: 'unauthorized: gateway token mismatch' });
+    expect(stop.error).toMatchObject({ details: { code: 'AUTH_TOKEN_MISMATCH' } });
+  });
+
+  it('1008 pairing required: stops with the pairing request id', async () => {
+    await gatewayBehindProxy({ pairingMode: 'manual' });
+    const stop = await stopsOnce({ device: createDeviceIdentity() });
+    expect(stop).toMatchObject({ reason: 'pairing-required', code: 1008, closeReason: 'pairing required' });
+    expect(stop.error).toMatchObject({ code: 'NOT_PAIRED', details: { code: 'PAIRING_REQUIRED', requestId: expect.any(String) } });
+  });
+
+  it('1002 protocol mismatch: stops (a bug, retrying cannot help)', async () => {
+    await gatewayBehindProxy();
+    const stop = await stopsOnce({ minProtocol: 5, maxProtocol: 6 });
+    expect(stop).toMatchObject({ reason: 'protocol-error', code: 1002, closeReason: 'protocol mismatch' });
+  });
+
+  it('4001 device removed: stops and asks for new credentials; the v3 device proof was accepted before', async () => {
+    const { proxy } = await gatewayBehindProxy();
+    const device = createDeviceIdentity();
+    const { client, notices } = start({ url: proxy.url, device, client: { id: 'cli', mode: 'cli' } });
+    await next(client, isConnected);
+    const admin = await connectClient(gw!.url, gw!.token, { scopes: ['operator.admin'] });
+    // The removal's answer is the pairing tests' business; here what counts is the client's reaction.
+    admin.client.send({ type: 'req', id: 'remove-1', method: 'device.pair.remove', params: { deviceId: device.deviceId } });
+    const stop = await client.stopped;
+    expect(stop).toMatchObject({ reason: 'credentials-revoked', code: 4001, closeReason: 'device removed' });
+    expect(decisionsOf(notices)).toEqual([expect.objectContaining({ code: 4001, decision: 'credentials-revoked' })]);
+    await admin.client.close();
+  });
+});
