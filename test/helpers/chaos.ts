@@ -187,3 +187,133 @@ export async function pool<T>(items: readonly T[], limit: number, task: (item: T
 }
 
 export const instanceId = () => randomUUID();
+
+/** The first frame (already received or still to come) that matches, or an error after `timeoutMs` or at the close. */
+export function waitFrame(probe: Probe, predicate: (frame: Json) => boolean, timeoutMs = 5_000): Promise<Json> {
+  const existing = probe.frames.find(predicate);
+  if (existing) return Promise.resolve(existing);
+  return new Promise((resolve, reject) => {
+    const onMessage = () => {
+      const found = probe.frames.find(predicate);
+      if (!found) return;
+      done();
+      resolve(found);
+    };
+    const onClose = (code: number) => {
+      done();
+      reject(new Error(`socket closed (${code}) before the frame came; frames: ${JSON.stringify(probe.frames).slice(0, 500)}`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`no such frame within ${timeoutMs} ms; frames: ${JSON.stringify(probe.frames).slice(0, 500)}`));
+    }, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      probe.ws.off('message', onMessage);
+      probe.ws.off('close', onClose);
+    };
+    // Registered after the recorder in openSocket, so the frame is in `frames` when this runs.
+    probe.ws.on('message', onMessage);
+    probe.ws.on('close', onClose);
+  });
+}
+
+let requestCounter = 0;
+/** Sends a request on a probe and resolves with its response. */
+export function request(probe: Probe, method: string, params?: unknown, timeoutMs = 5_000): Promise<Json> {
+  const id = `q${++requestCounter}`;
+  probe.ws.send(JSON.stringify({ type: 'req', id, method, params }));
+  return waitFrame(probe, (frame) => frame.type === 'res' && frame.id === id, timeoutMs);
+}
+
+/** Opens a socket and completes a handshake with the gateway token; resolves with the probe, hello-ok and the time it took. */
+export async function handshake(
+  url: string,
+  token: string,
+  overrides: Json = {},
+  options: RawSocketOptions & { timeoutMs?: number } = {},
+): Promise<{ probe: Probe; hello: Json; ms: number }> {
+  const started = Date.now();
+  const probe = await openSocket(url, options);
+  const params = {
+    minProtocol: 3,
+    maxProtocol: 4,
+    client: { id: 'test', version: '1.0.0', platform: 'linux', mode: 'test', instanceId: randomUUID() },
+    role: 'operator',
+    scopes: ['operator.read'],
+    auth: { token },
+    ...overrides,
+  };
+  const response = await request(probe, 'connect', params, options.timeoutMs);
+  if (response.ok !== true) {
+    probe.ws.terminate();
+    throw new Error(`handshake failed: ${JSON.stringify(response.error)}`);
+  }
+  return { probe, hello: response.payload as Json, ms: Date.now() - started };
+}
+
+export interface HealthReport {
+  requests: number;
+  handshakes: number;
+  failures: string[];
+  maxRequestMs: number;
+  maxHandshakeMs: number;
+}
+
+/**
+ * A healthy client that keeps being served while the gateway is abused: a `health` request on one ready socket every
+ * `intervalMs`, and a fresh handshake (then a clean close) every `handshakeEveryMs`. `stop()` reports what it saw.
+ */
+export function healthMonitor(url: string, token: string, options: { intervalMs?: number; handshakeEveryMs?: number } = {}) {
+  const intervalMs = options.intervalMs ?? 100;
+  const handshakeEveryMs = options.handshakeEveryMs ?? 500;
+  const report: HealthReport = { requests: 0, handshakes: 0, failures: [], maxRequestMs: 0, maxHandshakeMs: 0 };
+  let running = true;
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const requests = (async () => {
+    let client: Probe;
+    try {
+      client = (await handshake(url, token, { client: { id: 'healthy', version: '1.0.0', platform: 'linux', mode: 'test', instanceId: randomUUID() } })).probe;
+    } catch (error) {
+      report.failures.push(`healthy client: ${(error as Error).message}`);
+      return;
+    }
+    while (running) {
+      const started = Date.now();
+      try {
+        const response = await request(client, 'health', undefined, 10_000);
+        if (response.ok !== true) report.failures.push(`health answered ${JSON.stringify(response)}`);
+        report.requests++;
+        report.maxRequestMs = Math.max(report.maxRequestMs, Date.now() - started);
+      } catch (error) {
+        report.failures.push(`health: ${(error as Error).message}`);
+        return;
+      }
+      await sleep(intervalMs);
+    }
+    client.ws.close(1000);
+    await client.closed;
+  })();
+  const handshakes = (async () => {
+    while (running) {
+      try {
+        const { probe, ms } = await handshake(url, token, {}, { timeoutMs: 10_000 });
+        report.handshakes++;
+        report.maxHandshakeMs = Math.max(report.maxHandshakeMs, ms);
+        probe.ws.close(1000);
+        await probe.closed;
+      } catch (error) {
+        report.failures.push(`handshake: ${(error as Error).message}`);
+      }
+      await sleep(handshakeEveryMs);
+    }
+  })();
+  return {
+    report,
+    async stop(): Promise<HealthReport> {
+      running = false;
+      await Promise.all([requests, handshakes]);
+      return report;
+    },
+  };
+}
