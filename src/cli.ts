@@ -11,6 +11,8 @@ const USAGE = `actorgate ${GATEWAY_VERSION}: a WebSocket gateway for agents and 
 Usage:
   actorgate start [options]     serve the gateway (default 127.0.0.1:18789, token auth)
   actorgate diagnose <log|->    diagnose connection failures from the gateway's JSON logs (--help)
+  actorgate probe <ws-url> [--token T|--password P] [--device-key file] [--json] [--timeout ms]
+                                connect once, time each phase, diagnose a failure (--help)
   actorgate --version
 
 Options of start (each also settable as ACTORGATE_<NAME>, e.g. ACTORGATE_PORT):
@@ -64,6 +66,7 @@ async function start(args: string[]): Promise<number> {
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   start,
   diagnose: (args) => runDiagnose(args, process),
+  probe: (args) => import('./probe/probe.js').then(({ runProbe }) => runProbe(args, process)),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -53,7 +53,9 @@ export type HelloOk = Record<string, unknown> & { protocol: number; policy?: { t
 /** What the client reports (the machine's lifecycle), and the gateway's events, each stamped with `at`. */
 export type ClientNotice =
   | (ClientEmitted & { at: number })
-  | { type: 'gateway.event'; event: string; payload?: unknown; seq?: number; at: number };
+  | { type: 'gateway.event'; event: string; payload?: unknown; seq?: number; at: number }
+  /** What the socket said went wrong, when it says (`ws` does: `connect ECONNREFUSED ...`; browsers do not). */
+  | { type: 'socket.error'; message: string; at: number };
 
 export interface StopInfo {
   reason: StopReason;
@@ -151,13 +153,27 @@ export function createGatewayClient(options: GatewayClientOptions): GatewayClien
     actions: {
       openSocket: (_, { attempt }) => {
         connectId = `connect-${attempt}`;
-        const current = new WebSocketImpl(options.url);
+        let current: WebSocketLike;
+        try {
+          current = new WebSocketImpl(options.url);
+        } catch (error) {
+          // A URL the platform refuses: as good as a connection that failed at once.
+          const message = error instanceof Error ? error.message : String(error);
+          queueMicrotask(() => {
+            notices.next({ type: 'socket.error', message, at: now() });
+            actor.send({ type: 'socket.closed', code: 1006, reason: '' });
+          });
+          return;
+        }
         socket = current;
         // Events of a socket this client already gave up on are ignored; listeners stay attached so a
         // late `error` always has one.
         const live = () => socket === current;
         current.addEventListener('open', () => live() && actor.send({ type: 'socket.open' }));
-        current.addEventListener('error', () => {});
+        current.addEventListener('error', (event) => {
+          const message = (event as { message?: unknown } | null)?.message;
+          if (live() && typeof message === 'string' && message) notices.next({ type: 'socket.error', message, at: now() });
+        });
         current.addEventListener('close', (event) => {
           if (!live()) return;
           socket = undefined;
