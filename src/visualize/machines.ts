@@ -2,6 +2,7 @@
 // (visualizations/<name>.mmd, .md, .json, .stately.js); `source`, the file defining the machine, defaults
 // to machines/<name>.ts.
 import type { AnyStateMachine } from 'xstate';
+import { clientMachine } from '../../machines/client.js';
 import { connectionMachine } from '../../machines/connection.js';
 import { invokeMachine } from '../../machines/invoke.js';
 import { supervisorMachine } from '../../machines/supervisor.js';
@@ -17,4 +18,5 @@ export const machines: readonly DrawnMachine[] = [
   { name: 'connection', machine: connectionMachine },
   { name: 'supervisor', machine: supervisorMachine },
   { name: 'invoke', machine: invokeMachine },
+  { name: 'client', machine: clientMachine },
 ];
