@@ -6,8 +6,9 @@ import * as supervisor from './scenarios/supervisor.mjs';
 import * as supervisorNodes from './scenarios/supervisor-nodes.mjs';
 import * as invoke from './scenarios/invoke.mjs';
 import * as deviceProof from './scenarios/device-proof.mjs';
+import * as client from './scenarios/client.mjs';
 
-const GROUPS = [connection, supervisor, supervisorNodes, invoke, deviceProof];
+const GROUPS = [connection, supervisor, supervisorNodes, invoke, deviceProof, client];
 const SCENARIO_TIMEOUT_MS = 5_000;
 
 /**
