@@ -4,6 +4,7 @@ import type { Diagnosis, Finding } from './diagnosis.js';
 type Cell = string | number;
 
 const formatCount = (value: number) => value.toLocaleString('en-US');
+const plural = (count: number, noun: string) => `${formatCount(count)} ${noun}${count === 1 ? '' : 's'}`;
 
 /** Columns padded to their widest cell; numbers right-aligned, text left-aligned; the last column is not padded. */
 function table(header: Cell[], rows: Cell[][], indent = '  '): string[] {
@@ -97,7 +98,7 @@ export function renderTable(d: Diagnosis, source: string): string {
   const upgrades = d.upgradeRejections;
   out.push(
     ...section('Limits', [
-      `  upgrades refused with HTTP 503: ${formatCount(upgrades.total)} (${formatCount(upgrades.logged)} logged lines, ${formatCount(upgrades.suppressed)} suppressed)`,
+      `  upgrades refused with HTTP 503: ${formatCount(upgrades.total)} (${plural(upgrades.logged, 'logged line')}, ${formatCount(upgrades.suppressed)} suppressed)`,
       `  addresses locked out after failed authentication: ${formatCount(d.lockouts)}`,
     ]),
   );
