@@ -93,6 +93,8 @@ export interface GatewayClient {
   readonly hello: HelloOk | undefined;
   /** Resolves once the client has stopped for good (its own close, or a close retrying cannot fix). */
   readonly stopped: Promise<StopInfo>;
+  /** The hello-ok of the current connection, or of the next one; rejects (`STOPPED`) if the client stops first. */
+  whenConnected(): Promise<HelloOk>;
   request<M extends GatewayMethod>(method: M, params?: ParamsOf<M>, options?: RequestOptions): Promise<ResultOf<M>>;
   request(method: string, params?: unknown, options?: RequestOptions): Promise<unknown>;
   close(): Promise<StopInfo>;
@@ -275,6 +277,21 @@ export function createGatewayClient(options: GatewayClientOptions): GatewayClien
       return hello;
     },
     stopped,
+    whenConnected() {
+      if (hello && statusOf(actor.getSnapshot()) === 'connected') return Promise.resolve(hello);
+      return new Promise((resolve, reject) => {
+        const gaveUp = () => reject(new GatewayRequestError('STOPPED', 'the client stopped before connecting'));
+        const subscription = notices.subscribe({
+          next: (notice) => {
+            if (notice.type === 'connected' && hello) resolve(hello);
+            else if (notice.type === 'stopped') gaveUp();
+            else return;
+            subscription.unsubscribe();
+          },
+          complete: gaveUp,
+        });
+      });
+    },
     request(method: string, params?: unknown, requestOptions: RequestOptions = {}): Promise<never> {
       const id = `r${nextRequest++}`;
       return new Promise((resolve, reject) => {

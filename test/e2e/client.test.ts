@@ -61,8 +61,10 @@ describe('client library: connected', () => {
   it('completes the handshake, answers typed requests, reports status and gateway events, and closes with 1000', async () => {
     const { proxy } = await gatewayBehindProxy();
     const { client, statuses, notices } = start({ url: proxy.url });
-    await next(client, isConnected);
-    expect(client.hello).toMatchObject({ type: 'hello-ok', protocol: 4, policy: { tickIntervalMs: 30_000 } });
+    const hello = await client.whenConnected();
+    expect(hello).toMatchObject({ type: 'hello-ok', protocol: 4, policy: { tickIntervalMs: 30_000 } });
+    expect(client.hello).toBe(hello);
+    expect(await client.whenConnected()).toBe(hello);
     const health = await client.request('health');
     expect(health.ok).toBe(true);
     const presence = await client.request('system-presence');
@@ -75,6 +77,7 @@ describe('client library: connected', () => {
     expect(notices.map((notice) => notice.type)).toEqual(expect.arrayContaining(['attempt', 'open', 'challenge', 'connected', 'stopped']));
     await gw!.logs.waitFor((line) => line.msg === 'connection closed' && line.code === 1000);
     await expect(client.request('health')).rejects.toMatchObject({ code: 'NOT_CONNECTED' });
+    await expect(client.whenConnected()).rejects.toMatchObject({ code: 'STOPPED' });
   });
 });
 
@@ -199,7 +202,9 @@ describe('client library: faults it recovers from', () => {
 describe('client library: closes it stops at', () => {
   async function stopsOnce(options: Partial<GatewayClientOptions>) {
     const { client, notices } = start({ url: proxy!.url, ...options });
+    const connected = client.whenConnected().catch((error: unknown) => error);
     const stop = await client.stopped;
+    expect(await connected).toMatchObject({ code: 'STOPPED' });
     await sleep(300);
     expect(proxy!.accepted).toBe(1);
     expect(notices.filter((notice) => notice.type === 'attempt')).toHaveLength(1);
