@@ -150,6 +150,11 @@ export class DiagnosisBuilder {
       case 'auth.locked_out':
         this.lockouts++;
         break;
+      case 'upgrade.error':
+        // The gateway logs errors of the raw socket (a reset, say) here, before and after the upgrade alike,
+        // at debug level and without connId; the connection itself then closes as a peer close (1006).
+        this.socketErrors.add(`${asString(record.err) ?? '(no detail)'} (logged as upgrade.error)`);
+        break;
     }
   }
 
@@ -333,7 +338,7 @@ export class DiagnosisBuilder {
 
     add('gateway-errors', 'error', d.gatewayErrors.reduce((sum, row) => sum + row.count, 0), 'lines at level error or above', ADVICE.gatewayErrors);
     add('handshake-timeout', 'warn', d.handshakeTimeouts, `handshake timeouts (${d.handshakeTimeout.ms} ms)`, ADVICE.handshakeTimeout(d.handshakeTimeout.ms));
-    add('socket-error', 'warn', outcome('socket-error'), 'socket errors', ADVICE.socketError);
+    add('socket-error', 'warn', d.socketErrors.reduce((sum, row) => sum + row.count, 0), 'socket errors', ADVICE.socketError);
     add('closed-before-connect-fast', 'warn', d.closedBeforeConnect.under100ms, 'closed before connect within 100 ms', ADVICE.closedBeforeConnectFast);
     add('closed-before-connect-slow', 'warn', d.closedBeforeConnect.upToTimeout, 'closed before connect after 100 ms', ADVICE.closedBeforeConnectSlow);
     for (const row of [...d.authFailures, ...d.deviceFailures]) {

@@ -15,8 +15,9 @@ before connect, auth and device failures, top addresses, and one line of advice 
 
 Options of diagnose:
   --json                        print the diagnosis as JSON instead of tables
-  --handshake-timeout-ms <n>    the gateway's handshake timeout, for the duration buckets (read from
-                                the logs when they tell it, else ${DEFAULT_HANDSHAKE_TIMEOUT_MS})
+  --handshake-timeout-ms <n>    the gateway's handshake timeout, for the duration buckets (when not
+                                given: as logged, else inferred from the shortest handshake timeout
+                                in the log, else ${DEFAULT_HANDSHAKE_TIMEOUT_MS})
   --fail-on warn|error          exit 3 when a finding of that severity or worse is found
 
 Exit status: 0 when the logs were read (whatever they show), 3 with --fail-on and a finding at that

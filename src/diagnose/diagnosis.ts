@@ -88,6 +88,7 @@ export interface Diagnosis {
   /** `auth.locked_out` lines: an address locked out after repeated failures. */
   lockouts: number;
   upgradeRejections: { logged: number; suppressed: number; total: number };
+  /** Socket errors by detail: connections closed as `socket error`, and the raw socket errors the gateway logs as `upgrade.error`. */
   socketErrors: { detail: string; count: number }[];
   /** Lines at level error or above, by message. */
   gatewayErrors: { msg: string; count: number }[];

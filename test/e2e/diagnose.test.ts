@@ -143,6 +143,13 @@ async function produceEveryFailure(): Promise<void> {
   await helper.close(1000);
   expectedCloses++;
 
+  // A TCP reset in the handshake: the gateway logs the socket's error apart (upgrade.error) and the close as a peer's.
+  const reset = await TestClient.open(url);
+  await reset.challenge();
+  (reset.ws as unknown as { _socket: { resetAndDestroy(): void } })._socket.resetAndDestroy();
+  await reset.closed;
+  expectedCloses++;
+
   // Socket errors: invalid UTF-8 in a text frame, once in the handshake and once after it.
   const brokenEarly = await TestClient.open(url);
   await brokenEarly.challenge();
@@ -249,11 +256,11 @@ function loggedHandshakeDurations(lines: LogLine[]) {
 
 describe('actorgate diagnose on real gateway logs', () => {
   it('counts connections by outcome, the SwiftPM helper apart', () => {
-    expect(fromRecords.connections).toMatchObject({ opened: 39, ready: 6, closed: 38, openAtEnd: 0, droppedAfterReady: 1 });
+    expect(fromRecords.connections).toMatchObject({ opened: 40, ready: 6, closed: 39, openAtEnd: 0, droppedAfterReady: 1 });
     expect(fromRecords.swiftpmHelpers).toBe(1);
     expect(Object.fromEntries(fromRecords.connections.byOutcome.map((row) => [row.outcome, row.count]))).toEqual({
       'auth-rejected': 20,
-      'closed-before-connect': 5,
+      'closed-before-connect': 6,
       'peer-closed': 4,
       'socket-error': 2,
       'handshake-timeout': 1,
@@ -271,7 +278,7 @@ describe('actorgate diagnose on real gateway logs', () => {
     expect(codes.slice(0, 2)).toEqual(['1008 unauthorized: gateway token mismatch x11', '1000  x4']);
     expect(codes).toEqual(
       expect.arrayContaining([
-        '1006  x2',
+        '1006  x3',
         '1001  x3',
         '1011 socket error x2',
         '1012 gateway shutting down x1',
@@ -286,22 +293,22 @@ describe('actorgate diagnose on real gateway logs', () => {
         '1008 pairing required x1',
       ]),
     );
-    expect(fromRecords.closeCodes.reduce((sum, row) => sum + row.count, 0)).toBe(38);
+    expect(fromRecords.closeCodes.reduce((sum, row) => sum + row.count, 0)).toBe(39);
   });
 
   it('buckets the handshake-phase closes by duration against the handshake timeout it infers', () => {
     const logged = loggedHandshakeDurations(logs.lines);
     expect(fromRecords.handshakeTimeout).toEqual({ ms: logged.timeoutMs, source: 'inferred' });
     expect(logged.timeoutMs).toBeGreaterThanOrEqual(HANDSHAKE_TIMEOUT_MS);
-    expect(logged.total).toBe(32);
+    expect(logged.total).toBe(33);
     const { byOutcome: _rows, ...totals } = fromRecords.durations;
     expect(totals).toEqual({ under100ms: logged.under100ms, upToTimeout: logged.upToTimeout, atTimeout: 1 });
     expect(fromRecords.handshakeTimeouts).toBe(1);
     // The client that waited 400 ms before hanging up is a slow close, whatever the load.
-    expect(fromRecords.closedBeforeConnect.total).toBe(5);
+    expect(fromRecords.closedBeforeConnect.total).toBe(6);
     expect(fromRecords.closedBeforeConnect.upToTimeout).toBeGreaterThanOrEqual(1);
     expect(fromRecords.closedBeforeConnect).toEqual({
-      total: 5,
+      total: 6,
       under100ms: logged.beforeConnect.filter((line) => line.durationMs < 100).length,
       upToTimeout: logged.beforeConnect.filter((line) => line.durationMs >= 100).length,
     });
@@ -326,15 +333,22 @@ describe('actorgate diagnose on real gateway logs', () => {
     expect(fromRecords.deviceFailures.find((row) => row.code === 'PAIRING_REQUIRED')?.reason).toBe('pairing required');
     expect(fromRecords.lockouts).toBe(1);
     expect(fromRecords.upgradeRejections).toEqual({ logged: 1, suppressed: 0, total: 1 });
-    expect(fromRecords.socketErrors).toHaveLength(1);
-    expect(fromRecords.socketErrors[0]!.count).toBe(2);
-    expect(fromRecords.socketErrors[0]!.detail).toMatch(/utf-?8/i);
+    // The deliberate reset, and any a terminated client's socket caused: the gateway logs them without a connId.
+    const resets = logs.lines.filter((line) => line.event === 'upgrade.error');
+    expect(resets.length).toBeGreaterThanOrEqual(1);
+    expect(fromRecords.socketErrors).toEqual(
+      expect.arrayContaining([
+        { detail: expect.stringMatching(/utf-?8/i), count: 2 },
+        { detail: 'read ECONNRESET (logged as upgrade.error)', count: resets.filter((line) => line.err === 'read ECONNRESET').length },
+      ]),
+    );
+    expect(fromRecords.socketErrors.reduce((sum, row) => sum + row.count, 0)).toBe(2 + resets.length);
     expect(fromRecords.gatewayErrors).toEqual([]);
   });
 
   it('ranks the remote addresses by failed handshakes and refused upgrades', () => {
     expect(fromRecords.topAddresses).toEqual([
-      { remoteAddr: '127.0.0.1', handshakeFailures: 18, rejectedUpgrades: 0, ready: 6 },
+      { remoteAddr: '127.0.0.1', handshakeFailures: 19, rejectedUpgrades: 0, ready: 6 },
       { remoteAddr: LOCKED_OUT_CLIENT, handshakeFailures: 11, rejectedUpgrades: 0, ready: 0 },
       { remoteAddr: CROWDED_CLIENT, handshakeFailures: 3, rejectedUpgrades: 1, ready: 0 },
     ]);
@@ -344,11 +358,12 @@ describe('actorgate diagnose on real gateway logs', () => {
     const findings = Object.fromEntries(fromRecords.findings.map((finding) => [finding.id, finding.count]));
     const logged = loggedHandshakeDurations(logs.lines);
     const fastBeforeConnect = logged.beforeConnect.filter((line) => line.durationMs < 100).length;
+    const resets = logs.lines.filter((line) => line.event === 'upgrade.error').length;
     expect(findings).toEqual({
       'handshake-timeout': 1,
-      'socket-error': 2,
+      'socket-error': 2 + resets,
       ...(fastBeforeConnect > 0 ? { 'closed-before-connect-fast': fastBeforeConnect } : {}),
-      'closed-before-connect-slow': 5 - fastBeforeConnect,
+      'closed-before-connect-slow': 6 - fastBeforeConnect,
       'auth:AUTH_TOKEN_MISMATCH': 11,
       'auth:AUTH_TOKEN_MISSING': 1,
       'auth:AUTH_RATE_LIMITED': 1,
@@ -401,7 +416,7 @@ describe('the actorgate diagnose command', () => {
   it('prints tables with the findings and their advice on a terminal', async () => {
     const { stdout } = await run(process.execPath, [bin, 'diagnose', logFile]);
     expect(stdout).toContain(`actorgate diagnose ${logFile}: ${logs.lines.length + JUNK_LINES.length} lines, ${logs.lines.length} from actorgate (3 skipped, 1 corrupt)`);
-    expect(stdout).toMatch(/handshake timeouts: 1; closed before connect: 5 /);
+    expect(stdout).toMatch(/handshake timeouts: 1; closed before connect: 6 /);
     expect(stdout).toMatch(/AUTH_TOKEN_MISMATCH\s+11\s+unauthorized: gateway token mismatch/);
     expect(stdout).toMatch(/127\.0\.0\.5\s+11\s+0\s+0/);
     expect(stdout).toMatch(/WARN\s+11\s+connects refused: AUTH_TOKEN_MISMATCH/);

@@ -83,6 +83,7 @@ describe('diagnoseRecords', () => {
     expect(d.closedBeforeConnect).toEqual({ total: 3, under100ms: 1, upToTimeout: 2 });
     expect(d.socketErrors).toEqual([{ detail: 'read ECONNRESET', count: 1 }]);
     expect(d.connections).toMatchObject({ ready: 1, openAtEnd: 0 });
+    expect(d.findings.find((finding) => finding.id === 'socket-error')?.count).toBe(1);
   });
 
   it('takes the handshake timeout from the option, else the logs, else the shortest timeout close, else 10 s', () => {
@@ -107,6 +108,7 @@ describe('diagnoseRecords', () => {
       { ...base, event: 'auth.locked_out', remoteAddr: '10.0.0.2', msg: 'too many failed attempts: address locked out' },
       { ...base, level: 50, msg: 'request handler failed' },
       { ...base, level: 50, msg: 'request handler failed' },
+      { ...base, level: 20, err: 'read ECONNRESET', event: 'upgrade.error', msg: 'socket error during upgrade' },
       closed('auth-rejected', { remoteAddr: '10.0.0.2', detail: 'AUTH_TOKEN_MISMATCH' }),
       ready('r1', '10.0.0.2'),
       { ...base, service: 'billing', level: 60, msg: 'not ours' },
@@ -118,7 +120,9 @@ describe('diagnoseRecords', () => {
       { remoteAddr: '10.0.0.9', handshakeFailures: 0, rejectedUpgrades: 8, ready: 0 },
       { remoteAddr: '10.0.0.2', handshakeFailures: 1, rejectedUpgrades: 0, ready: 1 },
     ]);
-    expect(d.input).toMatchObject({ lines: 9, records: 8, skipped: 1 });
+    expect(d.input).toMatchObject({ lines: 10, records: 9, skipped: 1 });
+    expect(d.socketErrors).toEqual([{ detail: 'read ECONNRESET (logged as upgrade.error)', count: 1 }]);
+    expect(d.findings.find((finding) => finding.id === 'socket-error')?.count).toBe(1);
     expect(d.connections.openAtEnd).toBe(1);
     expect(d.findings[0]).toMatchObject({ id: 'gateway-errors', severity: 'error', count: 2 });
   });
