@@ -175,12 +175,16 @@ export async function heapAfterGc(gc: () => void): Promise<number> {
 export const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 
 /** Runs `task` for every item with at most `limit` in flight. */
-export async function pool<T>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<void>): Promise<void> {
+export async function pool<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T, index: number, worker: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async (_, worker) => {
     while (next < items.length) {
       const index = next++;
-      await task(items[index]!, index);
+      await task(items[index]!, index, worker);
     }
   });
   await Promise.all(workers);
@@ -285,6 +289,7 @@ export function healthMonitor(url: string, token: string, options: { intervalMs?
         if (response.ok !== true) report.failures.push(`health answered ${JSON.stringify(response)}`);
         report.requests++;
         report.maxRequestMs = Math.max(report.maxRequestMs, Date.now() - started);
+        client.frames.length = 0; // keep nothing (presence broadcasts pile up over a long run)
       } catch (error) {
         report.failures.push(`health: ${(error as Error).message}`);
         return;
