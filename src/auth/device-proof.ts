@@ -12,6 +12,12 @@ export interface DeviceCrypto {
   verifyEd25519(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
   /** 32 bytes, canonical encoding of a curve point, not of small order. */
   isValidPublicKey(publicKey: Uint8Array): boolean;
+  /**
+   * Optional: a cheap necessary condition of `isValidPublicKey`, for a verifier whose `verifyEd25519`
+   * fails for every key that is no curve point. When given, the full key check runs only when the
+   * signature does not verify (to tell a bad key from a bad signature); the outcome is the same.
+   */
+  screenPublicKey?(publicKey: Uint8Array): boolean;
 }
 
 export type DeviceAuthCode =
@@ -97,10 +103,15 @@ export function verifyDeviceProof(input: DeviceProofInput, crypto: DeviceCrypto)
   }
   if (typeof device.nonce !== 'string' || device.nonce === '') return failure('DEVICE_AUTH_NONCE_REQUIRED');
   if (device.nonce !== input.challengeNonce) return failure('DEVICE_AUTH_NONCE_MISMATCH');
-  if (!crypto.isValidPublicKey(publicKey)) return failure('DEVICE_AUTH_PUBLIC_KEY_INVALID');
+  const screened = crypto.screenPublicKey ? crypto.screenPublicKey(publicKey) : crypto.isValidPublicKey(publicKey);
+  if (!screened) return failure('DEVICE_AUTH_PUBLIC_KEY_INVALID');
 
   const signatureVersion = verifySignature(input, deviceId, publicKey, crypto);
-  if (!signatureVersion) return failure('DEVICE_AUTH_SIGNATURE_INVALID');
+  if (!signatureVersion) {
+    // A screened key was not fully checked: a signature that fails under it may be a key that is no point.
+    if (crypto.screenPublicKey && !crypto.isValidPublicKey(publicKey)) return failure('DEVICE_AUTH_PUBLIC_KEY_INVALID');
+    return failure('DEVICE_AUTH_SIGNATURE_INVALID');
+  }
   return { ok: true, deviceId, publicKey, signatureVersion };
 }
 

@@ -22,6 +22,29 @@ export function isStrictEd25519PublicKey(publicKey: Uint8Array): boolean {
   }
 }
 
+/**
+ * The encodings {@link isStrictEd25519PublicKey} refuses among canonical ones that decode to a point of
+ * small order: the 8 points of the torsion subgroup (multiples of a point of order 8), and the x = 0
+ * points (y = 1 and y = -1) with the sign bit set. A screen of byte comparisons can refuse them without
+ * decoding anything (node-crypto.ts does).
+ */
+export function smallOrderEncodings(): Uint8Array[] {
+  const order8 = ed.Point.fromHex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a');
+  const encodings: Uint8Array[] = [];
+  let point = ed.Point.ZERO;
+  for (let k = 0; k < 8; k++) {
+    const bytes = point.toBytes();
+    encodings.push(bytes);
+    if (point.x === 0n) {
+      const signed = Uint8Array.from(bytes);
+      signed[31] = signed[31]! | 0x80;
+      encodings.push(signed);
+    }
+    point = point.add(order8);
+  }
+  return encodings;
+}
+
 export const nobleDeviceCrypto: DeviceCrypto = {
   name: 'noble',
   sha256Hex: (data) => bytesToHex(sha256(data)),

@@ -16,8 +16,8 @@ import {
   type DeviceProofResult,
   type SignatureVersion,
 } from '../../src/auth/device-proof.js';
-import { nobleDeviceCrypto } from '../../src/auth/noble-crypto.js';
-import { nodeDeviceCrypto } from '../../src/auth/node-crypto.js';
+import { isStrictEd25519PublicKey, nobleDeviceCrypto, smallOrderEncodings } from '../../src/auth/noble-crypto.js';
+import { nodeDeviceCrypto, screenEd25519PublicKey } from '../../src/auth/node-crypto.js';
 
 // ---------------------------------------------------------------------------------------------
 // The captured OpenClaw node-host handshake.
@@ -400,6 +400,40 @@ describe('node and noble verifiers', () => {
 
   it('agree on the device id', () => {
     expect(nodeDeviceCrypto.sha256Hex(alice.publicKey)).toBe(nobleDeviceCrypto.sha256Hex(alice.publicKey));
+  });
+});
+
+describe('the byte screen of node-crypto (strict key check deferred to a failed signature)', () => {
+  it('refuses every small-order encoding and its x = 0 sign variants, which the strict check refuses too', () => {
+    const encodings = smallOrderEncodings();
+    expect(encodings).toHaveLength(10);
+    for (const bytes of encodings) {
+      expect(isStrictEd25519PublicKey(bytes)).toBe(false);
+      expect(screenEd25519PublicKey(bytes)).toBe(false);
+    }
+  });
+
+  it('refuses non-canonical encodings (y >= p) and passes real keys', () => {
+    const p = new Uint8Array(32).fill(0xff);
+    p[0] = 0xed;
+    p[31] = 0x7f;
+    for (const low of [0xed, 0xee, 0xff]) {
+      const bytes = Uint8Array.from(p);
+      bytes[0] = low;
+      expect(screenEd25519PublicKey(bytes)).toBe(false);
+      expect(isStrictEd25519PublicKey(bytes)).toBe(false);
+    }
+    for (let i = 0; i < 50; i++) {
+      const key = ed.getPublicKey(ed.utils.randomSecretKey());
+      expect(screenEd25519PublicKey(key)).toBe(true);
+    }
+  });
+
+  it('leaves no curve point to the signature check, which reports the key', () => {
+    const bytes = nonPointBytes();
+    expect(screenEd25519PublicKey(bytes)).toBe(true);
+    expect(nodeDeviceCrypto.isValidPublicKey(bytes)).toBe(false);
+    expect(nodeDeviceCrypto.verifyEd25519(new Uint8Array(64), new Uint8Array(8), bytes)).toBe(false);
   });
 });
 
