@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeTextFrame } from '../../src/protocol/decode.js';
 import { envNumber } from '../helpers/chaos.js';
-import { anyFrameText, classify, connectWithOneWrongField, validConnectParams } from '../helpers/frame-oracle.js';
+import { CONNECT_FIELDS, anyFrameText, classify, connectWithOneWrongField, validConnectParams } from '../helpers/frame-oracle.js';
 
 const SEED = envNumber('ACTORGATE_FUZZ_SEED', 0x7a11);
 const SCALE = envNumber('ACTORGATE_FUZZ_SCALE', 1);
@@ -59,7 +59,9 @@ describe('decodeTextFrame (pure, seeded)', () => {
   });
 
   it('rejects a connect with any one field wrong, naming that field', () => {
-    check('one wrong connect field', connectWithOneWrongField, runs(10_000), ({ frame, pointer, id }) => {
+    const tried = new Map<string, number>();
+    check('one wrong connect field', connectWithOneWrongField, runs(10_000), ({ frame, pointer, id, field }) => {
+      tried.set(field, (tried.get(field) ?? 0) + 1);
       const event = decodeTextFrame(JSON.stringify(frame));
       expect(event.type, JSON.stringify(frame.params)).toBe('frame.connectInvalid');
       const message = (event as { message: string }).message;
@@ -68,5 +70,7 @@ describe('decodeTextFrame (pure, seeded)', () => {
       expect(path.startsWith(`${pointer}:`) || path.startsWith(`${pointer}/`), `${path} names ${pointer}`).toBe(true);
       expect((event as { id: string }).id).toBe(id);
     });
+    // Every field had its turn, many times.
+    for (const { path } of CONNECT_FIELDS) expect(tried.get(path) ?? 0, path).toBeGreaterThanOrEqual(Math.min(100, runs(10_000) / 100));
   });
 });

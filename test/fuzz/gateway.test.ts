@@ -22,6 +22,7 @@ import {
   type Probe,
 } from '../helpers/chaos.js';
 import {
+  CONNECT_FIELDS,
   PRE_AUTH_MAX_BYTES,
   anyFrameText,
   classify,
@@ -199,7 +200,9 @@ describe('fuzzing the gateway over real sockets (seeded)', () => {
   });
 
   it('closes a connect with any one field wrong with 1002, after an error naming that field', { timeout: 120_000 }, async () => {
-    await property('one wrong connect field', connectWithOneWrongField, runs(800), async ({ frame, pointer, id }) => {
+    const tried = new Map<string, number>();
+    await property('one wrong connect field', connectWithOneWrongField, runs(800), async ({ frame, pointer, id, field }) => {
+      tried.set(field, (tried.get(field) ?? 0) + 1);
       const text = JSON.stringify(frame);
       const probe = await openSocket(gw.url);
       probe.ws.send(text);
@@ -210,6 +213,8 @@ describe('fuzzing the gateway over real sockets (seeded)', () => {
       const path = message.slice('invalid connect params: '.length);
       expect(path.startsWith(`${pointer}:`) || path.startsWith(`${pointer}/`), `${path} should name ${pointer}`).toBe(true);
     });
+    // Every field had its turn, several times.
+    for (const { path } of CONNECT_FIELDS) expect(tried.get(path) ?? 0, path).toBeGreaterThanOrEqual(Math.min(5, runs(800) / 100));
   });
 
   it('answers arbitrary bytes, in text and in binary frames', { timeout: 120_000 }, async () => {
