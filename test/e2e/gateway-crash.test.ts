@@ -5,7 +5,7 @@
 // by device.pair.list, and it gets in with its device token alone.
 // Runs dist/ (built by `npm test` before vitest). Sizes: ACTORGATE_CRASH_ROUNDS (25), ACTORGATE_CRASH_SEED.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -166,6 +166,7 @@ describe('the gateway under kill -9 while it pairs devices', () => {
     const refusedTokens: string[] = [];
     const began = Date.now();
     let starts = 0;
+    let killsMidWrite = 0;
 
     const verify = async (url: string, round: number) => {
       const paired = await pairedDeviceIds(url);
@@ -203,6 +204,8 @@ describe('the gateway under kill -9 while it pairs devices', () => {
       alive = false;
       expect(signal).toBe('SIGKILL');
       await Promise.all(workers);
+      // A temp file left behind means the kill landed in the middle of a write.
+      if (readdirSync(stateDir).some((name) => name.endsWith('.tmp'))) killsMidWrite++;
     }
 
     // One last start checks what the last kill left.
@@ -216,7 +219,7 @@ describe('the gateway under kill -9 while it pairs devices', () => {
     console.log(
       `gateway-crash: ${ROUNDS} SIGKILLs (seed ${SEED}), ${starts} starts all loaded pairing.json; ${totalPaired} devices got hello-ok ` +
         `with a device token, ${lost.length} of them lost after a kill${lost.length ? ` (rounds ${[...new Set(lost.map((l) => l.round))].join(', ')})` : ''}; ` +
-        `${refusedTokens.length} device-token reconnects refused; ${Date.now() - began} ms`,
+        `${refusedTokens.length} device-token reconnects refused; ${killsMidWrite} kills left a temp file (mid-write); ${Date.now() - began} ms`,
     );
     expect(starts).toBe(ROUNDS + 1);
     expect(totalPaired).toBeGreaterThan(ROUNDS * 5);
