@@ -66,12 +66,42 @@ export function reaches(recipient: Recipient, audience: Audience): boolean {
 }
 
 /**
- * Sends a broadcast to every recipient in its audience with that recipient's next seq. The frame is
- * serialised once; each socket's seq is spliced onto its end.
+ * A broadcast frame serialised and UTF-8 encoded once. `at(seq)` is its bytes with that seq spliced onto
+ * its end, built once per distinct seq: recipients that were sent the same broadcasts so far share a
+ * seq, so a fan-out to N sockets usually encodes one buffer and writes it N times.
  */
-export function fanOut<R extends Recipient>(recipients: Iterable<R>, { audience, frame }: Broadcast, write: (recipient: R, data: string) => void): void {
-  const body = JSON.stringify(frame).slice(0, -1);
+export interface EncodedBroadcast {
+  at(seq: number): Buffer;
+  /** Distinct seqs encoded so far. */
+  readonly encodings: number;
+}
+
+export function encodeBroadcast(frame: EventFrame): EncodedBroadcast {
+  const body = Buffer.from(JSON.stringify(frame).slice(0, -1));
+  const bySeq = new Map<number, Buffer>();
+  return {
+    at(seq) {
+      let bytes = bySeq.get(seq);
+      if (bytes === undefined) {
+        bytes = Buffer.concat([body, Buffer.from(`,"seq":${seq}}`)]);
+        bySeq.set(seq, bytes);
+      }
+      return bytes;
+    },
+    get encodings() {
+      return bySeq.size;
+    },
+  };
+}
+
+/**
+ * Sends a broadcast to every recipient in its audience with that recipient's next seq. The frame is
+ * serialised and encoded once (per distinct seq, see encodeBroadcast); `write` gets the bytes to send
+ * as a text frame.
+ */
+export function fanOut<R extends Recipient>(recipients: Iterable<R>, { audience, frame }: Broadcast, write: (recipient: R, data: Buffer) => void): void {
+  const encoded = encodeBroadcast(frame);
   for (const recipient of recipients) {
-    if (reaches(recipient, audience)) write(recipient, `${body},"seq":${++recipient.seq}}`);
+    if (reaches(recipient, audience)) write(recipient, encoded.at(++recipient.seq));
   }
 }

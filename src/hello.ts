@@ -11,18 +11,40 @@ export interface HelloOkInput {
   policy: { maxPayload: number; maxBufferedBytes: number; tickIntervalMs: number };
 }
 
+const FEATURES = { methods: GATEWAY_METHODS, events: GATEWAY_EVENTS };
+/** The same for every client, and half of the frame: serialised once. */
+const FEATURES_JSON = JSON.stringify(FEATURES);
+
+function authOf(session: Session) {
+  return {
+    role: session.role,
+    scopes: session.scopes,
+    ...(session.deviceToken !== undefined ? { deviceToken: session.deviceToken } : {}),
+  };
+}
+
 export function helloOk({ session, connId, bootId, snapshot, policy }: HelloOkInput) {
   return {
     type: 'hello-ok',
     protocol: session.protocol,
     server: { version: GATEWAY_VERSION, connId, bootId },
-    features: { methods: GATEWAY_METHODS, events: GATEWAY_EVENTS },
+    features: FEATURES,
     snapshot,
-    auth: {
-      role: session.role,
-      scopes: session.scopes,
-      ...(session.deviceToken !== undefined ? { deviceToken: session.deviceToken } : {}),
-    },
+    auth: authOf(session),
     policy,
   };
+}
+
+/**
+ * The whole `res` frame answering `connect` with hello-ok, as text: exactly
+ * `JSON.stringify(responseOk(requestId, helloOk(input)))`, with the constant features list spliced in
+ * already serialised instead of being serialised again for every handshake.
+ */
+export function helloOkFrame(requestId: string, { session, connId, bootId, snapshot, policy }: HelloOkInput): string {
+  const server = JSON.stringify({ version: GATEWAY_VERSION, connId, bootId });
+  return (
+    `{"type":"res","id":${JSON.stringify(requestId)},"ok":true,"payload":{"type":"hello-ok","protocol":${JSON.stringify(session.protocol)},` +
+    `"server":${server},"features":${FEATURES_JSON},"snapshot":${JSON.stringify(snapshot)},"auth":${JSON.stringify(authOf(session))},` +
+    `"policy":${JSON.stringify(policy)}}}`
+  );
 }

@@ -3,7 +3,7 @@
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { SupervisorEmitted } from '../../machines/supervisor.js';
-import { broadcastsOf, fanOut, type Broadcast, type Recipient } from '../../src/broadcasts.js';
+import { broadcastsOf, encodeBroadcast, fanOut, type Broadcast, type Recipient } from '../../src/broadcasts.js';
 
 const presence = (version: number): SupervisorEmitted => ({
   type: 'presence.changed',
@@ -44,11 +44,32 @@ describe('broadcastsOf', () => {
       { name: 'node', role: 'node', scopes: [], seq: 0 },
     ];
     const written: [string, unknown][] = [];
-    fanOut(recipients, seen[0]!, (recipient, data) => written.push([recipient.name, JSON.parse(data)]));
+    fanOut(recipients, seen[0]!, (recipient, data) => written.push([recipient.name, JSON.parse(data.toString())]));
     expect(written).toEqual([
       ['admin', { type: 'event', event: 'node.pair.requested', payload: { requestId: 'x' }, seq: 1 }],
       ['pairer', { type: 'event', event: 'node.pair.requested', payload: { requestId: 'x' }, seq: 8 }],
     ]);
     expect(recipients.map((r) => r.seq)).toEqual([1, 0, 8, 0]);
+  });
+});
+
+describe('encodeBroadcast', () => {
+  it('serialises a frame once and builds one buffer per distinct seq, shared by the sockets at that seq', () => {
+    const frame = { type: 'event' as const, event: 'presence', payload: { presence: [{ ts: 1, host: 'h\u00e9' }] }, stateVersion: { presence: 2, health: 1 } };
+    const encoded = encodeBroadcast(frame);
+    const first = encoded.at(5);
+    expect(encoded.at(5)).toBe(first);
+    expect(JSON.parse(first.toString())).toEqual({ ...frame, seq: 5 });
+    expect(first.toString()).toBe(JSON.stringify({ ...frame, seq: 5 }));
+    expect(JSON.parse(encoded.at(9).toString()).seq).toBe(9);
+    expect(encoded.encodings).toBe(2);
+  });
+
+  it('fans out to 1,000 recipients at the same seq with a single encoding', () => {
+    const recipients: Recipient[] = Array.from({ length: 1_000 }, () => ({ role: 'operator', scopes: ['operator.read'], seq: 3 }));
+    const buffers = new Set<Buffer>();
+    fanOut(recipients, { audience: 'everyone', frame: { type: 'event', event: 'tick', payload: { ts: 1 } } }, (_recipient, data) => buffers.add(data));
+    expect(buffers.size).toBe(1);
+    expect(recipients.every((r) => r.seq === 4)).toBe(true);
   });
 });
