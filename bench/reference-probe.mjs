@@ -2,9 +2,10 @@
 // <this file> ...`): the reference gateway and actorgate alike. Only node: built-ins, nothing else is
 // loaded into the server.
 //
-// When BENCH_PROBE_SOCKET names a path, it listens on that Unix socket; every line received there
-// ("mem\n") is answered with one JSON line: the process's memory before and after a full GC (three
-// passes, so that finalizers and weak callbacks run). The variable is removed from the environment at
+// When BENCH_PROBE_SOCKET names a path, it listens on that Unix socket; every line received there is
+// answered with one JSON line: "mem" with the process's memory before and after a full GC (three
+// passes, so that finalizers and weak callbacks run), "cpu" with the process's own CPU time so far
+// (process.cpuUsage, user + system, in microseconds). The variable is removed from the environment at
 // once, so that processes the server spawns (the reference starts a few workers) neither inherit it
 // nor try to listen on the same path. The listening socket is unref'd: it never keeps a server alive.
 // With BENCH_PROBE_PARENT_PID, the server is sent SIGTERM once that process is no longer its parent.
@@ -70,6 +71,10 @@ if (path) {
         const line = buffered.slice(0, newline).trim();
         buffered = buffered.slice(newline + 1);
         if (line === 'mem') socket.write(`${JSON.stringify(await measure())}\n`);
+        else if (line === 'cpu') {
+          const { user, system } = process.cpuUsage();
+          socket.write(`${JSON.stringify({ pid: process.pid, cpu: user + system })}\n`);
+        }
       }
     });
   });

@@ -1,0 +1,193 @@
+// In-process micro benchmarks, run in a child of bench/run.mjs (node --expose-gc):
+// - ed25519: verifies per second, node:crypto against @noble/ed25519, and actorgate's whole device-proof
+//   check with a fresh key per proof;
+// - joinLeave: the supervisor actor's cost of one join + leave with N connections already joined.
+import { createPublicKey, createHash, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import * as ed from '@noble/ed25519';
+import { createActor } from 'xstate';
+import { supervisorMachine } from '../dist/machines/supervisor.js';
+import { buildDeviceAuthPayload, verifyDeviceProof } from '../dist/src/auth/device-proof.js';
+import { nobleDeviceCrypto } from '../dist/src/auth/noble-crypto.js';
+import { nodeDeviceCrypto } from '../dist/src/auth/node-crypto.js';
+import { median, serveRequests } from './lib.mjs';
+
+const gc = globalThis.gc ?? (() => {});
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+// ---------------------------------------------------------------------------------------------
+// Ed25519.
+// ---------------------------------------------------------------------------------------------
+
+/** `count` signed device proofs, each with its own key, as a client sends them (v3). */
+function makeProofs(count) {
+  const now = Date.now();
+  return Array.from({ length: count }, (_, i) => {
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url');
+    const deviceId = createHash('sha256').update(raw).digest('hex');
+    const nonce = `nonce-${i}`;
+    const client = { id: 'cli', mode: 'cli', platform: 'linux', deviceFamily: 'Linux' };
+    const message = Buffer.from(
+      buildDeviceAuthPayload('v3', { deviceId, clientId: 'cli', clientMode: 'cli', role: 'operator', scopes: ['operator.read'], signedAtMs: now, token: 't', nonce, platform: 'linux', deviceFamily: 'Linux' }),
+    );
+    const signature = sign(null, message, privateKey);
+    return {
+      raw: new Uint8Array(raw),
+      keyObject: publicKey,
+      message: new Uint8Array(message),
+      signature: new Uint8Array(signature),
+      input: {
+        device: { id: deviceId, publicKey: raw.toString('base64url'), signature: signature.toString('base64url'), signedAt: now, nonce },
+        client,
+        role: 'operator',
+        scopes: ['operator.read'],
+        auth: { token: 't' },
+        challengeNonce: nonce,
+        now,
+      },
+    };
+  });
+}
+
+/** Operations per second of `op` over the proofs, for at most `maxMs` (and at most one pass). */
+function rate(proofs, op, maxMs) {
+  const start = performance.now();
+  let done = 0;
+  for (const proof of proofs) {
+    if (!op(proof)) throw new Error('a valid signature did not verify');
+    done++;
+    if ((done & 15) === 0 && performance.now() - start > maxMs) break;
+  }
+  return done / ((performance.now() - start) / 1000);
+}
+
+function ed25519({ count = 3000, maxMs = 700 }) {
+  const proofs = makeProofs(count);
+  const cases = {
+    // A KeyObject made from the raw key for every verify: what a gateway does for a key it has not seen.
+    // As JWK (OpenSSL's raw-key import, what node-crypto.ts does) and as DER SPKI (its decoder, slow).
+    nodeFreshKey: (p) => verify(null, p.message, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(p.raw).toString('base64url') }, format: 'jwk' }), p.signature),
+    nodeFreshKeyDer: (p) => verify(null, p.message, createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, p.raw]), format: 'der', type: 'spki' }), p.signature),
+    nodeCachedKey: (p) => verify(null, p.message, p.keyObject, p.signature),
+    noble: (p) => ed.verify(p.signature, p.message, p.raw, { zip215: false }),
+    proofNode: (p) => verifyDeviceProof(p.input, nodeDeviceCrypto).ok,
+    proofNoble: (p) => verifyDeviceProof(p.input, nobleDeviceCrypto).ok,
+  };
+  // Warm-up on a few proofs, then each case on its own slice (fresh keys for every case).
+  for (const op of Object.values(cases)) rate(proofs.slice(0, 50), op, 100);
+  const result = {};
+  const names = Object.keys(cases);
+  const slice = Math.floor((count - 50) / names.length);
+  names.forEach((name, i) => {
+    gc();
+    result[name] = rate(proofs.slice(50 + i * slice, 50 + (i + 1) * slice), cases[name], maxMs);
+  });
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Supervisor join + leave.
+// ---------------------------------------------------------------------------------------------
+
+// Tracked clients (CLI ones are not tracked), a third each node / ui / backend, each with its own
+// instance id so that every one gets a presence entry (capped at 200). Nodes are paired already, so a
+// node join is a known node coming online, not a pairing request.
+const KINDS = [
+  { mode: 'node', role: 'node', id: 'node-host', caps: ['system.run'], commands: ['system.run'] },
+  { mode: 'ui', role: 'operator', id: 'control-ui', caps: [], commands: [] },
+  { mode: 'backend', role: 'operator', id: 'backend-svc', caps: [], commands: [] },
+];
+const OFFLINE_NODES = 100;
+
+function joinEvent(connId, i, nodeId) {
+  const kind = KINDS[i % KINDS.length];
+  const session = {
+    protocol: 3,
+    role: kind.role,
+    scopes: kind.role === 'node' ? [] : ['operator.read', 'operator.write'],
+    client: { id: kind.id, displayName: `${kind.id}-${i}`, version: '1.0.0', platform: 'linux', mode: kind.mode, instanceId: `inst-${connId}` },
+    caps: kind.caps,
+    commands: kind.commands,
+    connectedAt: 1_700_000_000_000 + i,
+  };
+  if (kind.role === 'node') session.deviceId = nodeId;
+  return { type: 'connection.joined', connId, remoteAddr: '127.0.0.1', session, isLocalClient: false };
+}
+
+const pairedNode = (nodeId) => ({
+  nodeId,
+  clientId: 'node-host',
+  clientMode: 'node',
+  platform: 'linux',
+  version: '1.0.0',
+  caps: KINDS[0].caps,
+  commands: KINDS[0].commands,
+  createdAtMs: 1_700_000_000_000,
+  approvedAtMs: 1_700_000_000_000,
+  silent: false,
+});
+
+function registrySizes(actor) {
+  const sizes = {};
+  for (const [key, value] of Object.entries(actor.getSnapshot().context)) if (value instanceof Map || value instanceof Set) sizes[key] = value.size;
+  return sizes;
+}
+
+let extra = 0;
+function pairsBatch(count) {
+  const joins = [];
+  const leaves = [];
+  for (let i = 0; i < count; i++) {
+    const seq = extra++;
+    joins.push(joinEvent(`x${seq}`, seq, `node-offline-${seq % OFFLINE_NODES}`));
+    leaves.push({ type: 'connection.left', connId: `x${seq}` });
+  }
+  return { joins, leaves };
+}
+
+function timePairs(actor, { joins, leaves }) {
+  const start = performance.now();
+  for (let i = 0; i < joins.length; i++) {
+    actor.send(joins[i]);
+    actor.send(leaves[i]);
+  }
+  return ((performance.now() - start) * 1e6) / joins.length;
+}
+
+function measureJoinLeave(n, pairs, reps) {
+  gc();
+  const nodes = [];
+  for (let i = 0; i < n; i += KINDS.length) nodes.push(pairedNode(`node-dev-${i}`));
+  for (let i = 0; i < OFFLINE_NODES; i++) nodes.push(pairedNode(`node-offline-${i}`));
+  const actor = createActor(supervisorMachine, {
+    input: {
+      self: { host: 'bench', ip: '127.0.0.1', version: 'bench', platform: process.platform, mode: 'gateway', reason: 'self', ts: Date.now() },
+      tickIntervalMs: 3_600_000,
+      pairing: { version: 1, devices: [], nodes },
+    },
+  });
+  actor.on('*', () => {}); // the gateway listens to every emitted event
+  actor.start();
+  for (let i = 0; i < n; i++) actor.send(joinEvent(`c${i}`, i, `node-dev-${i}`));
+  timePairs(actor, pairsBatch(1_000));
+  const before = registrySizes(actor);
+  const samples = [];
+  for (let rep = 0; rep < reps; rep++) {
+    const batch = pairsBatch(pairs);
+    gc();
+    samples.push(timePairs(actor, batch));
+  }
+  const after = registrySizes(actor);
+  actor.stop();
+  const leaks = Object.keys(after).filter((key) => after[key] !== before[key]).map((key) => `${key} ${before[key]} -> ${after[key]}`);
+  return { n, nsPerPair: median(samples), leaks };
+}
+
+function joinLeave({ sizes = [1_000, 10_000], pairs = 3_000, reps = 5 }) {
+  measureJoinLeave(1_000, 1_000, 2); // JIT warm-up
+  return sizes.map((n) => measureJoinLeave(n, pairs, reps));
+}
+
+serveRequests({ ed25519, joinLeave });
+process.send({ ready: true, pid: process.pid });
