@@ -44,16 +44,13 @@ export interface ClientInput {
 }
 
 /** Why the client stopped for good: each needs someone to act before trying again helps. */
-export type StopReason =
-  | 'closed-by-user'
-  | 'auth-rejected'
-  | 'pairing-required'
-  | 'protocol-error'
-  | 'credentials-revoked'
-  | 'attempts-exhausted';
+export type StopReason = 'closed-by-user' | 'auth-rejected' | 'pairing-required' | 'protocol-error' | 'attempts-exhausted';
 
-/** What the client did about a closed socket. */
-export type CloseDecision = 'reconnect' | 'back-off' | 'rate-limited' | StopReason;
+/**
+ * What the client did about a closed socket. `credentials-revoked` (4001): it stops dialling and waits
+ * for new credentials (`credentials.updated`) or a `stop`.
+ */
+export type CloseDecision = 'reconnect' | 'back-off' | 'rate-limited' | 'credentials-revoked' | StopReason;
 
 export interface CloseRecord {
   code: number;
@@ -100,6 +97,8 @@ export type ClientEvent =
   | { type: 'frame.tick' }
   | { type: 'frame.response'; id: string; ok: boolean; payload?: unknown; error?: ErrorShape }
   | { type: 'request.send'; id: string; method: string; params?: unknown }
+  /** The runtime holds new credentials: dial again with them. */
+  | { type: 'credentials.updated' }
   | { type: 'stop' };
 
 /** What the client reports as it goes, for observers (the library turns them into an Observable). */
@@ -109,6 +108,7 @@ export type ClientEmitted =
   | { type: 'challenge'; attempt: number }
   | { type: 'connected'; attempt: number; hello: HelloSummary }
   | { type: 'disconnected'; code: number; reason: string; by: CloseRecord['by']; decision: CloseDecision; delayMs?: number }
+  | { type: 'credentials.required'; code: number; reason: string }
   | { type: 'stopped'; reason: StopReason; code?: number; closeReason?: string; error?: ErrorShape };
 
 /** A request the runtime answers itself: it never reached the gateway, or its connection is gone. */
@@ -277,6 +277,15 @@ export const clientMachine = setup({
         emit({ type: 'disconnected', code: close.code, reason: close.reason, by: close.by, decision: reason });
       }
     }),
+    /** Credentials were revoked: no more dials until the runtime has new ones. */
+    askForCredentials: effects(({ context, assign, emit }) => {
+      assign({ lastDecision: 'credentials-revoked', nextDelayMs: undefined });
+      const close = context.lastClose ?? { code: CLOSE_CREDENTIALS_REVOKED, reason: '', by: 'server' as const };
+      emit({ type: 'disconnected', code: close.code, reason: close.reason, by: close.by, decision: 'credentials-revoked' });
+      emit({ type: 'credentials.required', code: close.code, reason: close.reason });
+    }),
+    /** New credentials start a fresh series of dials. */
+    resetRetries: assign({ retries: 0 }),
     reportStopped: emit(({ context }) => ({
       type: 'stopped' as const,
       reason: context.stopReason ?? 'closed-by-user',
@@ -324,7 +333,7 @@ export const clientMachine = setup({
         stop: { target: 'stopped', actions: [{ type: 'abandonSocket', params: USER_CLOSE }, { type: 'recordStop', params: 'closed-by-user' }] },
         // The decision table: the close code (and for 1008 the gateway's reason) says whether retrying can help.
         'socket.closed': [
-          { guard: 'isCredentialsRevoked', target: 'stopped', actions: ['recordServerClose', { type: 'recordStop', params: 'credentials-revoked' }] },
+          { guard: 'isCredentialsRevoked', target: 'awaitingCredentials', actions: ['recordServerClose', 'askForCredentials'] },
           { guard: 'isProtocolError', target: 'stopped', actions: ['recordServerClose', { type: 'recordStop', params: 'protocol-error' }] },
           { guard: 'isAuthRejected', target: 'stopped', actions: ['recordServerClose', { type: 'recordStop', params: 'auth-rejected' }] },
           { guard: 'isPairingRequired', target: 'stopped', actions: ['recordServerClose', { type: 'recordStop', params: 'pairing-required' }] },
@@ -399,6 +408,12 @@ export const clientMachine = setup({
     backingOff: {
       after: { reconnectDelay: 'online' },
       on: { stop: { target: 'stopped', actions: { type: 'recordStop', params: 'closed-by-user' } } },
+    },
+    awaitingCredentials: {
+      on: {
+        'credentials.updated': { target: 'online', actions: 'resetRetries' },
+        stop: { target: 'stopped', actions: { type: 'recordStop', params: 'closed-by-user' } },
+      },
     },
     stopped: {
       type: 'final',

@@ -34,14 +34,11 @@ createMachine({
         },
         "socket.closed": [
           {
-            "target": "stopped",
+            "target": "awaitingCredentials",
             "guard": "isCredentialsRevoked",
             "actions": [
               "recordServerClose",
-              {
-                "type": "recordStop",
-                "params": "credentials-revoked"
-              }
+              "askForCredentials"
             ]
           },
           {
@@ -272,6 +269,21 @@ createMachine({
       "after": {
         "reconnectDelay": {
           "target": "online"
+        }
+      }
+    },
+    "awaitingCredentials": {
+      "on": {
+        "credentials.updated": {
+          "target": "online",
+          "actions": "resetRetries"
+        },
+        "stop": {
+          "target": "stopped",
+          "actions": {
+            "type": "recordStop",
+            "params": "closed-by-user"
+          }
         }
       }
     },

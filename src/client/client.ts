@@ -46,7 +46,14 @@ export interface GatewayClientOptions {
 }
 
 /** Where the connection is, in one word. */
-export type ConnectionStatus = 'connecting' | 'awaiting-challenge' | 'handshaking' | 'connected' | 'backing-off' | 'stopped';
+export type ConnectionStatus =
+  | 'connecting'
+  | 'awaiting-challenge'
+  | 'handshaking'
+  | 'connected'
+  | 'backing-off'
+  | 'awaiting-credentials'
+  | 'stopped';
 
 export type HelloOk = Record<string, unknown> & { protocol: number; policy?: { tickIntervalMs?: number } };
 
@@ -95,6 +102,11 @@ export interface GatewayClient {
   readonly stopped: Promise<StopInfo>;
   /** The hello-ok of the current connection, or of the next one; rejects (`STOPPED`) if the client stops first. */
   whenConnected(): Promise<HelloOk>;
+  /**
+   * Credentials for the next dials. After a 4001 (status `awaiting-credentials`, notice
+   * `credentials.required`) the client waits for this before it dials again.
+   */
+  updateCredentials(credentials: { auth?: ConnectAuth; device?: DeviceIdentity }): void;
   request<M extends GatewayMethod>(method: M, params?: ParamsOf<M>, options?: RequestOptions): Promise<ResultOf<M>>;
   request(method: string, params?: unknown, options?: RequestOptions): Promise<unknown>;
   close(): Promise<StopInfo>;
@@ -103,6 +115,7 @@ export interface GatewayClient {
 export function statusOf(snapshot: SnapshotFrom<typeof clientMachine>): ConnectionStatus {
   if (snapshot.status !== 'active') return 'stopped';
   if (snapshot.matches('backingOff')) return 'backing-off';
+  if (snapshot.matches('awaitingCredentials')) return 'awaiting-credentials';
   if (snapshot.matches({ online: 'connected' })) return 'connected';
   if (snapshot.matches({ online: { handshake: 'handshaking' } })) return 'handshaking';
   if (snapshot.matches({ online: { handshake: 'awaitingChallenge' } })) return 'awaiting-challenge';
@@ -130,6 +143,8 @@ export function createGatewayClient(options: GatewayClientOptions): GatewayClien
   let connectId: string | undefined;
   let hello: HelloOk | undefined;
   let nextRequest = 1;
+  let auth = options.auth;
+  let device = options.device;
 
   const baseParams = (): ConnectParams => ({
     minProtocol: options.minProtocol ?? 3,
@@ -139,7 +154,7 @@ export function createGatewayClient(options: GatewayClientOptions): GatewayClien
     scopes: options.scopes ?? ['operator.read'],
     ...(options.caps ? { caps: options.caps } : {}),
     ...(options.commands ? { commands: options.commands } : {}),
-    ...(options.auth ? { auth: options.auth } : {}),
+    ...(auth ? { auth } : {}),
   });
 
   const settle = (id: string, outcome: { ok: true; value: unknown } | { ok: false; error: Error }) => {
@@ -197,7 +212,7 @@ export function createGatewayClient(options: GatewayClientOptions): GatewayClien
       },
       sendConnect: (_, { nonce }) => {
         const params = baseParams();
-        if (options.device) params.device = signDeviceProof(options.device, params, nonce, wallClock());
+        if (device) params.device = signDeviceProof(device, params, nonce, wallClock());
         socket?.send(JSON.stringify({ type: 'req', id: connectId, method: 'connect', params }));
       },
       sendRequest: (_, request) => {
@@ -277,6 +292,11 @@ export function createGatewayClient(options: GatewayClientOptions): GatewayClien
       return hello;
     },
     stopped,
+    updateCredentials(credentials) {
+      if ('auth' in credentials) auth = credentials.auth;
+      if ('device' in credentials) device = credentials.device;
+      if (actor.getSnapshot().status === 'active') actor.send({ type: 'credentials.updated' });
+    },
     whenConnected() {
       if (hello && statusOf(actor.getSnapshot()) === 'connected') return Promise.resolve(hello);
       return new Promise((resolve, reject) => {

@@ -69,7 +69,8 @@ export async function probe(args: ProbeArgs, device?: DeviceIdentity, WebSocket?
   const seen: Partial<Record<ClientNotice['type'], ClientNotice>> = {};
   client.events$.subscribe((notice) => {
     seen[notice.type] ??= notice;
-    if (notice.type === 'connected') void client.close();
+    // Connected, or asked for other credentials (4001): either way this probe is done.
+    if (notice.type === 'connected' || notice.type === 'credentials.required') void client.close();
   });
   const stop = await client.stopped;
 

@@ -231,17 +231,27 @@ describe('client library: closes it stops at', () => {
     expect(stop).toMatchObject({ reason: 'protocol-error', code: 1002, closeReason: 'protocol mismatch' });
   });
 
-  it('4001 device removed: stops and asks for new credentials; the v3 device proof was accepted before', async () => {
+  it('4001 device removed: stops dialling and asks for new credentials, then connects again with them', async () => {
     const { proxy } = await gatewayBehindProxy();
     const device = createDeviceIdentity();
-    const { client, notices } = start({ url: proxy.url, device, client: { id: 'cli', mode: 'cli' } });
-    await next(client, isConnected);
+    const { client, notices, statuses } = start({ url: proxy.url, device, client: { id: 'cli', mode: 'cli' } });
+    await client.whenConnected();
     const admin = await connectClient(gw!.url, gw!.token, { scopes: ['operator.admin'] });
     // The removal's answer is the pairing tests' business; here what counts is the client's reaction.
     admin.client.send({ type: 'req', id: 'remove-1', method: 'device.pair.remove', params: { deviceId: device.deviceId } });
-    const stop = await client.stopped;
-    expect(stop).toMatchObject({ reason: 'credentials-revoked', code: 4001, closeReason: 'device removed' });
+    const asked = await next(client, (notice) => notice.type === 'credentials.required');
+    expect(asked).toMatchObject({ code: 4001, reason: 'device removed' });
     expect(decisionsOf(notices)).toEqual([expect.objectContaining({ code: 4001, decision: 'credentials-revoked' })]);
+    expect(statuses.at(-1)).toBe('awaiting-credentials');
+    await sleep(300);
+    expect(proxy.accepted).toBe(1);
+    // A new identity (the old one was removed); auto-local pairs it silently on loopback.
+    const fresh = createDeviceIdentity();
+    client.updateCredentials({ auth: { token: gw!.token }, device: fresh });
+    const hello = await client.whenConnected();
+    expect(proxy.accepted).toBe(2);
+    const ready = await gw!.logs.waitFor((line) => line.msg === 'handshake complete' && line.deviceId === fresh.deviceId);
+    expect(ready.connId).toBe((hello.server as { connId: string }).connId);
     await admin.client.close();
   });
 });

@@ -74,7 +74,7 @@ describe('client machine: a connection', () => {
 
 describe('client machine: what a close decides', () => {
   // [code, reason, connect error before the close, decision, state after]
-  const table: Array<[number, string, ErrorShape | undefined, string, 'backingOff' | 'stopped']> = [
+  const table: Array<[number, string, ErrorShape | undefined, string, 'backingOff' | 'stopped' | 'awaitingCredentials']> = [
     [1000, '', undefined, 'reconnect', 'backingOff'],
     [1001, 'going away', undefined, 'reconnect', 'backingOff'],
     [1012, 'gateway shutting down', undefined, 'reconnect', 'backingOff'],
@@ -93,7 +93,7 @@ describe('client machine: what a close decides', () => {
     [1008, 'connect required', undefined, 'back-off', 'backingOff'],
     [1002, 'protocol mismatch', rejection('PROTOCOL'), 'protocol-error', 'stopped'],
     [1002, 'malformed frame', undefined, 'protocol-error', 'stopped'],
-    [4001, 'device removed', undefined, 'credentials-revoked', 'stopped'],
+    [4001, 'device removed', undefined, 'credentials-revoked', 'awaitingCredentials'],
   ];
 
   it.each(table)('%i "%s" (connect error %j) during the handshake: %s', (code, reason, error, decision, state) => {
@@ -107,6 +107,10 @@ describe('client machine: what a close decides', () => {
     if (state === 'stopped') {
       expect(s.actor.getSnapshot().status).toBe('done');
       expect(s.emitted.at(-1)).toMatchObject({ type: 'stopped', reason: decision, code, closeReason: reason });
+      s.clock.increment(60_000);
+      expect(s.of('openSocket')).toHaveLength(1);
+    } else if (state === 'awaitingCredentials') {
+      expect(s.emitted.at(-1)).toEqual({ type: 'credentials.required', code, reason });
       s.clock.increment(60_000);
       expect(s.of('openSocket')).toHaveLength(1);
     } else {
@@ -160,6 +164,42 @@ describe('client machine: what a close decides', () => {
     expect(classifyPolicyClose('too many failed attempts')).toBe('rate-limited');
     expect(classifyPolicyClose('slow consumer')).toBe('other');
     expect(classifyPolicyClose('whatever', rejection('DEVICE_IDENTITY_REQUIRED'))).toBe('auth-rejected');
+  });
+});
+
+describe('client machine: revoked credentials', () => {
+  it('waits without dialling until new credentials come, then dials at once with a fresh backoff', () => {
+    const s = start();
+    s.actor.send({ type: 'socket.closed', code: 1006, reason: '' });
+    s.clock.increment(s.context().nextDelayMs!);
+    s.handshake();
+    s.actor.send({ type: 'request.send', id: 'r1', method: 'health' });
+    s.actor.send({ type: 'socket.closed', code: 4001, reason: 'device removed' });
+    expect(s.of('failRequests')).toEqual([{ ids: ['r1'], code: 'DISCONNECTED', message: 'connection to the gateway lost' }]);
+    expect(s.value()).toBe('awaitingCredentials');
+    s.actor.send({ type: 'request.send', id: 'r2', method: 'health' });
+    expect(s.of('failRequests').at(-1)).toMatchObject({ ids: ['r2'], code: 'NOT_CONNECTED' });
+    s.clock.increment(600_000);
+    expect(s.of('openSocket')).toHaveLength(2);
+    s.actor.send({ type: 'credentials.updated' });
+    expect(s.of('openSocket')).toEqual([{ attempt: 1 }, { attempt: 2 }, { attempt: 3 }]);
+    expect(s.context().retries).toBe(0);
+  });
+
+  it('stops when asked to while waiting, keeping the 4001 as the last close', () => {
+    const s = start();
+    s.handshake();
+    s.actor.send({ type: 'socket.closed', code: 4001, reason: 'device removed' });
+    s.actor.send({ type: 'stop' });
+    expect(s.of('closeSocket')).toEqual([]);
+    expect(s.emitted.at(-1)).toMatchObject({ type: 'stopped', reason: 'closed-by-user', code: 4001, closeReason: 'device removed' });
+  });
+
+  it('ignores new credentials while it is not waiting for them', () => {
+    const s = start();
+    s.actor.send({ type: 'credentials.updated' });
+    expect(s.value()).toEqual({ online: { handshake: 'connecting' } });
+    expect(s.of('openSocket')).toHaveLength(1);
   });
 });
 

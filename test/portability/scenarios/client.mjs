@@ -82,12 +82,11 @@ export async function define({ scenario, assert, machinesBase }) {
     assert.equal(s.emitted.at(-1), { type: 'disconnected', code: 1006, reason: '', by: 'server', decision: 'back-off', delayMs: 100 });
   });
 
-  scenario('1008 auth, 1008 pairing, 1002 and 4001 stop for good', () => {
+  scenario('1008 auth, 1008 pairing and 1002 stop for good', () => {
     for (const [code, reason, stop] of [
       [1008, 'unauthorized: gateway token mismatch', 'auth-rejected'],
       [1008, 'pairing required', 'pairing-required'],
       [1002, 'protocol mismatch', 'protocol-error'],
-      [4001, 'device removed', 'credentials-revoked'],
     ]) {
       const s = start();
       s.gateway.open();
@@ -97,6 +96,17 @@ export async function define({ scenario, assert, machinesBase }) {
       s.clock.increment(60_000);
       assert.equal(s.sockets.length, 1, `${code}: never dialled again`);
     }
+  });
+
+  scenario('4001 waits for new credentials, then dials again', () => {
+    const s = start();
+    s.gateway.handshake();
+    s.gateway.close(4001, 'device removed');
+    assert.equal(s.emitted.at(-1), { type: 'credentials.required', code: 4001, reason: 'device removed' });
+    s.clock.increment(600_000);
+    assert.equal(s.sockets.length, 1, 'no dial without new credentials');
+    s.actor.send({ type: 'credentials.updated' });
+    assert.equal(s.sockets.length, 2, 'dialled at once with them');
   });
 
   scenario('rate limited: waits retryAfterMs though the jitter draws less', () => {
