@@ -85,6 +85,7 @@ function expectClosed(outcome: Outcome, expected: Expected, label: string): void
   expect(isChallenge(outcome.frames[0]), context).toBe(true);
   expect(outcome.code, context).toBe(expected.code);
   if (expected.reason) expect(outcome.reason, context).toMatch(expected.reason);
+  expect(Buffer.byteLength(outcome.reason), context).toBeLessThanOrEqual(120); // PROTOCOL.md: reasons are at most 120 bytes
   const answered = responses(outcome);
   if (expected.answers === undefined) expect(answered, context).toEqual([]);
   else {
