@@ -350,6 +350,7 @@ function clientEvents(context: ClientContext): ClientEvent[] {
     // One request at a time is enough to see it sent, answered, or failed by a disconnect.
     ...(context.inFlight.length === 0 ? [{ type: 'request.send', id: 'r1', method: 'health' } as const] : []),
     { type: 'frame.response', id: 'r1', ok: true, payload: { ok: true } },
+    { type: 'credentials.updated' },
     { type: 'stop' },
   ];
 }
