@@ -138,9 +138,12 @@ export function envNumber(name: string, fallback: number): number {
 /** A log destination that parses nothing and keeps only a count per message, so a long run holds no log lines. */
 export class CountingSink extends Writable {
   readonly counts = new Map<string, number>();
+  /** Lines at level error (50) or above. */
+  errors = 0;
   override _write(chunk: Buffer, _encoding: string, callback: () => void): void {
     for (const text of chunk.toString().split('\n')) {
       if (!text) continue;
+      if (/"level":(5\d|6\d)\b/.test(text)) this.errors++;
       const match = /"msg":"([^"]*)"/.exec(text);
       const msg = (match?.[1] ?? '?').replace(/conn=[0-9a-f-]+/, 'conn=*');
       this.counts.set(msg, (this.counts.get(msg) ?? 0) + 1);

@@ -331,7 +331,7 @@ describe('chaos soak', () => {
         `invokes ${figures.invokes} answered ${JSON.stringify(Object.fromEntries(figures.invokeOutcomes))}, unanswered ${unanswered.length}, twice ${twice.length}; ` +
         `left over: ${JSON.stringify(gateway.stats())}; heap after GC ${mib(heapStart)} -> ${mib(heapEnd)} (${heapEnd >= heapStart ? '+' : ''}${mib(heapEnd - heapStart)}); ` +
         `healthy client: ${health.requests} requests (max ${health.maxRequestMs} ms), ${health.handshakes} handshakes (max ${health.maxHandshakeMs} ms); ` +
-        `log lines ${JSON.stringify(Object.fromEntries(levels.filter(([, n]) => n > 0)))}`,
+        `log lines ${JSON.stringify(Object.fromEntries(levels.filter(([, n]) => n > 0)))}, ${sink.errors} at error level`,
     );
 
     expect(figures.unexpected.slice(0, 10)).toEqual([]);
@@ -342,6 +342,7 @@ describe('chaos soak', () => {
     expect(listed.sort()).toEqual([...trackedIds].sort());
     expect(health.failures).toEqual([]);
     expect(health.maxHandshakeMs).toBeLessThan(5_000);
+    expect(sink.errors).toBe(0);
     expect(sink.count('request handler failed')).toBe(0);
     expect(sink.count('handshake timeout conn=*')).toBe(figures.byBehaviour.get('stall') ?? 0);
     expect(sink.count('connection closed without a recorded cause')).toBe(0);
