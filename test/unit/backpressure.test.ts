@@ -1,0 +1,117 @@
+// The write side of a socket under backpressure, on a fake socket whose buffer the test fills and drains.
+import { describe, expect, it } from 'vitest';
+import { Backpressure, checkWatermarks, type OutboundState } from '../../src/backpressure.js';
+
+class FakeSocket {
+  bufferedAmount = 0;
+  readyState = 1;
+  readonly sent: string[] = [];
+  drainListeners: (() => void)[] = [];
+  send(data: string): void {
+    this.sent.push(data);
+    this.bufferedAmount += data.length;
+  }
+  /** The peer read everything: the buffer empties and the drain event fires. */
+  drain(): void {
+    this.bufferedAmount = 0;
+    const listeners = this.drainListeners.splice(0);
+    for (const listener of listeners) listener();
+  }
+}
+
+function setup(marks = { highWaterBytes: 100, lowWaterBytes: 20, maxBufferedBytes: 1_000 }, needDrain = true) {
+  const socket = new FakeSocket();
+  const state: OutboundState = { sink: socket };
+  const slow: number[] = [];
+  const backpressure = new Backpressure(marks, {
+    onSlowConsumer: (_, bufferedBytes) => slow.push(bufferedBytes),
+    onceDrained: (_, callback) => {
+      if (!needDrain) return false;
+      socket.drainListeners.push(callback);
+      return true;
+    },
+  });
+  return { socket, state, backpressure, slow };
+}
+
+describe('backpressure', () => {
+  it('writes everything while under the high watermark', () => {
+    const { socket, state, backpressure } = setup();
+    backpressure.offer(state, 'presence', () => 'p1');
+    backpressure.write(state, 'res');
+    expect(socket.sent).toEqual(['p1', 'res']);
+    expect(backpressure.heldCount(state)).toBe(0);
+  });
+
+  it('above the high watermark holds droppable frames, newest of each kind, and never holds the others', () => {
+    const { socket, state, backpressure } = setup();
+    backpressure.write(state, 'x'.repeat(150));
+    let rendered = 0;
+    backpressure.offer(state, 'presence', () => `p${++rendered}`);
+    backpressure.offer(state, 'health', () => 'h1');
+    backpressure.offer(state, 'presence', () => `p${++rendered}`);
+    backpressure.write(state, 'tick');
+    backpressure.write(state, 'res');
+    // Held frames are not rendered (no seq is taken) until they are sent.
+    expect(rendered).toBe(0);
+    expect(socket.sent.slice(1)).toEqual(['tick', 'res']);
+    expect(backpressure.heldCount(state)).toBe(2);
+
+    socket.drain();
+    expect(socket.sent.slice(3)).toEqual(['h1', 'p1']);
+    expect(rendered).toBe(1);
+    expect(backpressure.heldCount(state)).toBe(0);
+    // Back to normal.
+    backpressure.offer(state, 'presence', () => 'p-after');
+    expect(socket.sent.at(-1)).toBe('p-after');
+  });
+
+  it('keeps holding until the buffer is at or under the low watermark (hysteresis)', () => {
+    const { socket, state, backpressure } = setup();
+    backpressure.write(state, 'x'.repeat(150));
+    backpressure.offer(state, 'presence', () => 'p');
+    socket.bufferedAmount = 50; // under high, above low
+    expect(backpressure.mustHold(state)).toBe(true);
+    backpressure.offer(state, 'presence', () => 'p2');
+    expect(socket.sent).toHaveLength(1);
+    socket.bufferedAmount = 20;
+    backpressure.relieve(state);
+    expect(socket.sent.slice(1)).toEqual(['p2']);
+  });
+
+  it('without a drain event coming, sends held frames at the next write or relieve', () => {
+    const { socket, state, backpressure } = setup(undefined, false);
+    backpressure.write(state, 'x'.repeat(150));
+    backpressure.offer(state, 'presence', () => 'p');
+    socket.bufferedAmount = 0;
+    backpressure.write(state, 'tick');
+    expect(socket.sent.slice(1)).toEqual(['tick', 'p']);
+    backpressure.write(state, 'x'.repeat(150));
+    backpressure.offer(state, 'presence', () => 'q');
+    socket.bufferedAmount = 0;
+    backpressure.relieve(state);
+    expect(socket.sent.at(-1)).toBe('q');
+  });
+
+  it('reports a slow consumer once when the buffer passes the hard limit', () => {
+    const { state, backpressure, slow } = setup();
+    backpressure.write(state, 'x'.repeat(1_001));
+    backpressure.write(state, 'tick');
+    expect(slow).toEqual([1_001]);
+  });
+
+  it('writes nothing to a socket that is not open', () => {
+    const { socket, state, backpressure } = setup();
+    socket.readyState = 2;
+    backpressure.write(state, 'res');
+    backpressure.offer(state, 'presence', () => 'p');
+    expect(socket.sent).toEqual([]);
+    expect(backpressure.heldCount(state)).toBe(0);
+  });
+
+  it('refuses watermarks out of order', () => {
+    expect(() => checkWatermarks({ highWaterBytes: 10, lowWaterBytes: 10, maxBufferedBytes: 100 })).toThrow(RangeError);
+    expect(() => checkWatermarks({ highWaterBytes: 200, lowWaterBytes: 10, maxBufferedBytes: 100 })).toThrow(RangeError);
+    expect(() => checkWatermarks({ highWaterBytes: 100, lowWaterBytes: 0, maxBufferedBytes: 100 })).not.toThrow();
+  });
+});
