@@ -2,6 +2,7 @@
 // reconnects, backs off and stops as its close-code table says.
 import { firstValueFrom, filter, timeout } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { createLogger } from '../../src/logger.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import {
@@ -196,6 +197,41 @@ describe('client library: faults it recovers from', () => {
     const connected = await next(client, isConnected);
     expect(connected.at - limited.at).toBeGreaterThanOrEqual(delayMs - 2);
     expect(decisionsOf(notices)).toHaveLength(1);
+  });
+});
+
+describe('client library: close codes actorgate itself does not send, from a scripted server', () => {
+  /** A bare ws server that completes the handshake (any token) and then closes each connection with `code`. */
+  async function scriptedGateway(code: number, reason: string) {
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => server.once('listening', resolve));
+    let connections = 0;
+    server.on('connection', (socket) => {
+      connections++;
+      socket.send(JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: `n-${connections}`, ts: Date.now() } }));
+      socket.on('message', (data) => {
+        const frame = JSON.parse(data.toString()) as { id: string; method: string };
+        if (frame.method !== 'connect') return;
+        socket.send(JSON.stringify({ type: 'res', id: frame.id, ok: true, payload: { type: 'hello-ok', protocol: 3, server: { connId: `c-${connections}` } } }));
+        setTimeout(() => socket.close(code, reason), 20);
+      });
+    });
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    return { url: `ws://127.0.0.1:${(server.address() as { port: number }).port}`, connections: () => connections };
+  }
+
+  it.each([
+    [1000, 'bye', 'reconnect'],
+    [1001, 'going away', 'reconnect'],
+    [1011, 'internal error', 'back-off'],
+  ] as const)('%i after hello-ok: %s, then it is connected again', async (code, reason, decision) => {
+    const server = await scriptedGateway(code, reason);
+    const { client, notices } = start({ url: server.url, auth: { token: 'any' } });
+    await next(client, (notice) => notice.type === 'connected' && notice.attempt === 2);
+    expect(decisionsOf(notices)[0]).toMatchObject({ code, reason, by: 'server', decision });
+    // hello-ok without policy: the watchdog falls back to 2x 30 s, so nothing else closed it.
+    expect(notices.find((notice) => notice.type === 'connected')).toMatchObject({ hello: { protocol: 3, connId: 'c-1' } });
+    expect(server.connections()).toBe(2);
   });
 });
 
