@@ -31,20 +31,18 @@ afterEach(async () => {
   gw = undefined;
 });
 
-const idle: GatewayStats = {
-  sockets: 0,
-  ready: 0,
-  liveConnectionActors: 0,
-  supervisorChildren: 0,
-  pendingTimers: 1, // the supervisor's tick
-  presenceEntries: 0,
-  nodesConnected: 0,
-  invokesInFlight: 0,
-};
+/** The gateway's stats before anyone connected: what it must come back to. */
+let idle: GatewayStats;
+async function start(overrides: Parameters<typeof startTestGateway>[0]): Promise<TestGateway> {
+  gw = await startTestGateway(overrides);
+  idle = gw.gateway.stats();
+  expect(idle).toMatchObject({ sockets: 0, liveConnectionActors: 0, supervisorChildren: 0 });
+  return gw;
+}
 
 describe('slowloris', () => {
   it(`closes ${IDLE_SOCKETS} sockets that never send a frame at the handshake timeout with 1008, while a normal client gets in at once`, { timeout: 90_000 }, async () => {
-    gw = await startTestGateway({ handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS });
+    gw = await start({ handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS });
     const { gateway } = gw;
     const addresses = Math.ceil(IDLE_SOCKETS / PER_ADDRESS);
     const sources = Array.from({ length: IDLE_SOCKETS }, (_, i) => `127.0.${1 + Math.floor(i / PER_ADDRESS / 250)}.${2 + ((Math.floor(i / PER_ADDRESS)) % 250)}`);
@@ -98,7 +96,7 @@ describe('slowloris', () => {
 
 describe('floods', () => {
   it('refuses an address over its pre-auth budget with HTTP 503 (exactly the 33rd and later) while other addresses are served', { timeout: 60_000 }, async () => {
-    gw = await startTestGateway({ handshakeTimeoutMs: 10_000 });
+    gw = await start({ handshakeTimeoutMs: 10_000 });
     const flooder = '127.0.0.9';
     const statuses = await Promise.all(
       Array.from({ length: 200 }, async () => {
@@ -137,7 +135,7 @@ describe('floods', () => {
   });
 
   it('locks an address out after a storm of wrong tokens: 10 mismatches, then AUTH_RATE_LIMITED with retryAfterMs, even for the right token', { timeout: 60_000 }, async () => {
-    gw = await startTestGateway({ limits: { exemptLoopback: false } });
+    gw = await start({ limits: { exemptLoopback: false } });
     const attacker = '127.0.0.20';
     const STORM = 60;
     const attempt = async (token: string, localAddress: string) => {
