@@ -114,8 +114,9 @@ describe('client library: faults it recovers from', () => {
     const inFlight = client.request('health').catch((error: unknown) => error);
     const watchdog = await next(client, (notice) => notice.type === 'disconnected');
     expect(watchdog).toMatchObject({ code: 4000, reason: 'tick timeout', by: 'client', decision: 'back-off' });
-    // At most 2x150 ms after the last tick, which came at most 150 ms before the silence began.
-    expect(performance.now() - silentSince).toBeLessThan(300 + 150 + 250);
+    // 2x150 ms after the last tick, which came at most 150 ms before the silence began; the rest is
+    // slack for a loaded machine (the fallback without a tick interval would be a minute).
+    expect(performance.now() - silentSince).toBeLessThan(1_500);
     expect(await inFlight).toMatchObject({ code: 'DISCONNECTED' });
     proxy.pass();
     await next(client, (notice) => notice.type === 'connected' && notice.attempt >= 2);
