@@ -29,7 +29,19 @@ export interface ConnectionInput {
   /** Capabilities announced in the challenge (protocol 4). */
   capabilities?: string[];
   supervisor: AnyActorRef;
+  /**
+   * More than this many requests refused for the caller's role or scope within the window close the
+   * socket (1008 "too many unauthorized calls"); 0 lets them go on.
+   */
+  unauthorizedCallLimit?: number;
+  unauthorizedCallWindowMs?: number;
 }
+
+/** A caller refused this many times for its role or scope within the window is disconnected. */
+export const DEFAULT_UNAUTHORIZED_CALL_LIMIT = 30;
+export const DEFAULT_UNAUTHORIZED_CALL_WINDOW_MS = 60_000;
+/** The close a peer never sent: what a terminated socket (no close frame) is recorded as. */
+const ABNORMAL_CLOSURE = 1006;
 
 export type CloseCauseKind =
   | 'handshake-timeout'
@@ -44,6 +56,9 @@ export type CloseCauseKind =
   | 'auth-rejected'
   | 'frame-too-large'
   | 'slow-consumer'
+  | 'pong-timeout'
+  | 'unauthorized-calls'
+  | 'pairing-not-saved'
   | 'shutdown'
   | 'credentials-revoked';
 
@@ -56,8 +71,14 @@ export interface CloseCause {
   detail?: string;
 }
 
-export interface ConnectionContext extends Omit<ConnectionInput, 'capabilities'> {
+export interface ConnectionContext extends Omit<ConnectionInput, 'capabilities' | 'unauthorizedCallLimit' | 'unauthorizedCallWindowMs'> {
   capabilities: string[];
+  unauthorizedCallLimit: number;
+  unauthorizedCallWindowMs: number;
+  /** When the recent refused calls were made (epoch ms, oldest first), at most limit + 1 of them. */
+  unauthorizedCalls: number[];
+  /** The pairing-state revision that must be on disk before hello-ok (it hands over a device token). */
+  awaitedPairingRevision?: number;
   connectRequestId?: string;
   negotiatedProtocol?: number;
   session?: Session;
@@ -74,7 +95,17 @@ export type ConnectionEvent =
   | { type: 'socket.slowConsumer'; bufferedBytes: number; limit: number }
   | { type: 'socket.error'; message: string }
   | { type: 'socket.closed'; code: number; reason: string }
-  | { type: 'auth.passed'; session: Session }
+  /** The peer did not answer the last ping within a whole ping interval. */
+  | { type: 'socket.pongTimeout'; intervalMs: number }
+  /**
+   * Credentials hold. With `awaitPairingRevision`, the session hands over a device token whose pairing is
+   * not on disk yet: hello-ok waits until that revision of the pairing state is saved.
+   */
+  | { type: 'auth.passed'; session: Session; awaitPairingRevision?: number }
+  | { type: 'pairing.persisted'; revision: number }
+  | { type: 'pairing.persistFailed'; message: string }
+  /** A request of this connection was refused for its role or scope (`at`: epoch ms). */
+  | { type: 'request.unauthorized'; method: string; code: string; at: number }
   | { type: 'auth.failed'; rejection: HandshakeRejection }
   | { type: 'gateway.shutdown'; reason: string; restartExpectedMs?: number }
   | { type: 'credentials.revoked'; reason: string };
@@ -145,6 +176,12 @@ function describeClose(context: ConnectionContext): LogRecord {
       return { level: 'warn', msg: 'credentials revoked', fields };
     case 'slow-consumer':
       return { level: 'warn', msg: 'slow consumer', fields };
+    case 'pong-timeout':
+      return { level: 'warn', msg: `pong timeout conn=${context.connId}`, fields };
+    case 'unauthorized-calls':
+      return { level: 'warn', msg: 'too many unauthorized calls', fields };
+    case 'pairing-not-saved':
+      return { level: 'error', msg: 'pairing not saved', fields };
     case 'peer-closed':
     case 'shutdown':
       return { level: 'info', msg: 'connection closed', fields };
@@ -169,6 +206,8 @@ export const connectionMachine = setup({
     sendHelloOk: () => {},
     dispatchRequest: (_, _request: DispatchedRequest) => {},
     releaseConnection: () => {},
+    /** Sends `pairing.persisted` (or `pairing.persistFailed`) back once this revision is on disk. */
+    awaitPairingSaved: (_, _revision: number) => {},
 
     sendChallenge: effects(({ context, enqueue }) => {
       const payload = { nonce: context.challengeNonce, ts: context.openedAt, capabilities: context.capabilities };
@@ -186,7 +225,27 @@ export const connectionMachine = setup({
       const { minProtocol, maxProtocol } = event.params;
       return { connectRequestId: event.id, negotiatedProtocol: negotiateProtocol(minProtocol, maxProtocol) };
     }),
-    recordSession: assign(({ event }) => (event.type === 'auth.passed' ? { session: event.session } : {})),
+    recordSession: assign(({ event }) => {
+      if (event.type !== 'auth.passed') return {};
+      return event.awaitPairingRevision === undefined
+        ? { session: event.session }
+        : { session: event.session, awaitedPairingRevision: event.awaitPairingRevision };
+    }),
+    recordUnauthorizedCall: assign(({ context, event }) => {
+      if (event.type !== 'request.unauthorized') return {};
+      return { unauthorizedCalls: recentCalls(context, event.at) };
+    }),
+    rejectUnsavedPairing: effects(({ event, context, enqueue }) => {
+      if (event.type !== 'pairing.persistFailed') return;
+      if (context.connectRequestId) {
+        const error = { code: 'UNAVAILABLE' as const, message: 'could not save the pairing state; try again', retryable: true };
+        enqueue({ type: 'sendFrame', params: responseError(context.connectRequestId, error) });
+      }
+      enqueue({
+        type: 'recordCause',
+        params: { kind: 'pairing-not-saved', code: CloseCode.internalError, reason: 'pairing not saved', detail: event.message },
+      });
+    }),
     recordCause: assign((_, cause: CauseParams) => ({ closeCause: { by: 'gateway' as const, ...cause } })),
     recordPeerClose: assign(({ event }, kind: 'closed-before-connect' | 'helper-closed-before-connect' | 'peer-closed') => {
       if (event.type !== 'socket.closed') return {};
@@ -259,13 +318,24 @@ export const connectionMachine = setup({
     isSwiftPmHelperFromLoopback: ({ context }) =>
       context.isLoopback && (context.userAgent ?? '').toLowerCase().includes(SWIFTPM_HELPER_AGENT),
     hasRequestId: ({ event }) => 'id' in event && typeof event.id === 'string' && event.id.length > 0,
+    mustAwaitPairingSave: ({ event }) => event.type === 'auth.passed' && event.awaitPairingRevision !== undefined,
+    exceedsUnauthorizedCallLimit: ({ context, event }) =>
+      event.type === 'request.unauthorized' &&
+      context.unauthorizedCallLimit > 0 &&
+      recentCalls(context, event.at).length > context.unauthorizedCallLimit,
   },
   delays: {
     handshakeTimeout: ({ context }) => context.handshakeTimeoutMs,
   },
 }).createMachine({
   id: 'connection',
-  context: ({ input }) => ({ ...input, capabilities: input.capabilities ?? [] }),
+  context: ({ input }) => ({
+    ...input,
+    capabilities: input.capabilities ?? [],
+    unauthorizedCallLimit: input.unauthorizedCallLimit ?? DEFAULT_UNAUTHORIZED_CALL_LIMIT,
+    unauthorizedCallWindowMs: input.unauthorizedCallWindowMs ?? DEFAULT_UNAUTHORIZED_CALL_WINDOW_MS,
+    unauthorizedCalls: [],
+  }),
   initial: 'handshaking',
   on: {
     'socket.error': { target: '.closed', actions: 'recordSocketError' },
@@ -282,6 +352,19 @@ export const connectionMachine = setup({
           code: CloseCode.policyViolation,
           reason: 'slow consumer',
           detail: `${event.bufferedBytes} bytes buffered, limit ${event.limit}`,
+        }),
+      },
+    },
+    'socket.pongTimeout': {
+      target: '.closed',
+      actions: {
+        type: 'recordCause',
+        params: ({ event }) => ({
+          kind: 'pong-timeout',
+          code: ABNORMAL_CLOSURE,
+          reason: 'pong timeout',
+          by: 'socket',
+          detail: `no pong within ${event.intervalMs} ms`,
         }),
       },
     },
@@ -347,8 +430,23 @@ export const connectionMachine = setup({
         },
         authenticating: {
           on: {
-            'auth.passed': { target: '#connection.ready', actions: 'recordSession' },
+            'auth.passed': [
+              { guard: 'mustAwaitPairingSave', target: 'persisting', actions: 'recordSession' },
+              { target: '#connection.ready', actions: 'recordSession' },
+            ],
             'auth.failed': { target: '#connection.closed', actions: 'rejectCredentials' },
+            'frame.connect': { actions: { type: 'answerError', params: { message: 'handshake in progress' } } },
+            'frame.connectInvalid': { actions: { type: 'answerError', params: { message: 'handshake in progress' } } },
+            'frame.request': { actions: { type: 'answerError', params: { message: 'handshake in progress' } } },
+          },
+        },
+        // The device was paired on this connect (or just before it): its token goes out in hello-ok only
+        // once the pairing state holding it is on disk, so a crash cannot forget a device told it is paired.
+        persisting: {
+          entry: { type: 'awaitPairingSaved', params: ({ context }) => context.awaitedPairingRevision ?? 0 },
+          on: {
+            'pairing.persisted': { target: '#connection.ready' },
+            'pairing.persistFailed': { target: '#connection.closed', actions: 'rejectUnsavedPairing' },
             'frame.connect': { actions: { type: 'answerError', params: { message: 'handshake in progress' } } },
             'frame.connectInvalid': { actions: { type: 'answerError', params: { message: 'handshake in progress' } } },
             'frame.request': { actions: { type: 'answerError', params: { message: 'handshake in progress' } } },
@@ -361,6 +459,22 @@ export const connectionMachine = setup({
       exit: 'reportLeave',
       on: {
         'frame.request': { actions: { type: 'dispatchRequest', params: ({ event }) => event } },
+        'request.unauthorized': [
+          {
+            guard: 'exceedsUnauthorizedCallLimit',
+            target: 'closed',
+            actions: {
+              type: 'recordCause',
+              params: ({ context, event }) => ({
+                kind: 'unauthorized-calls',
+                code: CloseCode.policyViolation,
+                reason: 'too many unauthorized calls',
+                detail: `${context.unauthorizedCallLimit + 1} refused within ${context.unauthorizedCallWindowMs} ms, last ${event.method} (${event.code})`,
+              }),
+            },
+          },
+          { actions: 'recordUnauthorizedCall' },
+        ],
         'frame.connect': { actions: { type: 'answerError', params: { message: 'already connected' } } },
         'frame.connectInvalid': { actions: { type: 'answerError', params: { message: 'already connected' } } },
         'frame.malformed': [
@@ -398,3 +512,12 @@ export const connectionMachine = setup({
 });
 
 export type ConnectionMachine = typeof connectionMachine;
+
+/** The refused calls still inside the window once one more is made at `at`, at most limit + 1 of them. */
+export function recentCalls(context: Pick<ConnectionContext, 'unauthorizedCalls' | 'unauthorizedCallLimit' | 'unauthorizedCallWindowMs'>, at: number): number[] {
+  const windowStart = at - context.unauthorizedCallWindowMs;
+  const recent = context.unauthorizedCalls.filter((time) => time > windowStart);
+  recent.push(at);
+  const keep = Math.max(1, context.unauthorizedCallLimit + 1);
+  return recent.length > keep ? recent.slice(recent.length - keep) : recent;
+}

@@ -1,6 +1,7 @@
 // One operator's command on a node, from request to its single answer.
 // The supervisor spawns it, delivers the request to the node, and forwards the node's result or its
-// disconnection; whatever happens first settles it, exactly once, with `invoke.settled` to the parent.
+// disconnection, or the gateway's shutdown; whatever happens first settles it, exactly once, with
+// `invoke.settled` to the parent.
 import { assign, sendParent, setup } from 'xstate';
 import type { ErrorShape } from './protocol.js';
 
@@ -23,7 +24,9 @@ export interface InvokeContext extends InvokeInput {
 export type InvokeEvent =
   | { type: 'invoke.delivered' }
   | { type: 'invoke.result'; ok: boolean; payloadJSON?: string; error?: { code?: string; message?: string } }
-  | { type: 'node.disconnected' };
+  | { type: 'node.disconnected' }
+  /** The gateway stops: the caller is answered now rather than left to its timeout. */
+  | { type: 'gateway.shutdown' };
 
 export interface InvokeSettled {
   type: 'invoke.settled';
@@ -58,6 +61,12 @@ export const invokeMachine = setup({
         error: { code: 'UNAVAILABLE' as const, message: `node ${context.nodeId} disconnected`, retryable: true },
       },
     })),
+    recordShutdown: assign(() => ({
+      outcome: {
+        ok: false as const,
+        error: { code: 'UNAVAILABLE' as const, message: 'gateway shutting down', retryable: true },
+      },
+    })),
     recordTimeout: assign(({ context }) => ({
       outcome: {
         ok: false as const,
@@ -88,6 +97,7 @@ export const invokeMachine = setup({
       after: { invokeTimeout: { target: 'timedOut', actions: 'recordTimeout' } },
       on: {
         'node.disconnected': { target: 'failed', actions: 'recordNodeGone' },
+        'gateway.shutdown': { target: 'failed', actions: 'recordShutdown' },
       },
       initial: 'requested',
       states: {

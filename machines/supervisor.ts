@@ -4,7 +4,7 @@
 // broadcast; it says so with emitted events, which the runtime turns into frames.
 // Registries are Maps mutated in place so that a join or a leave costs O(1) whatever the number
 // of connections (copying a registry per join made 10k joins take seconds).
-import { assign, emit, enqueueActions, raise, setup } from 'xstate';
+import { assign, emit, enqueueActions, raise, setup, stateIn } from 'xstate';
 import { invokeMachine, type InvokeOutcome, type InvokeSettled } from './invoke.js';
 import { allowedCommands, connectedNode, nodeIdOf, nodeSessionOf, type NodeSession } from './nodes.js';
 import {
@@ -82,6 +82,19 @@ export interface SupervisorContext {
   invokes: Map<string, InvokeRecord>;
   invokesByNodeConn: Map<string, Set<string>>;
   stateVersion: StateVersion;
+  /** Which revision of the pairing state is on disk, and what waits for a newer one. Mutated in place. */
+  persistence: PairingPersistence;
+}
+
+/**
+ * Every change of the pairing state is a new revision, emitted as `pairing.changed` for the runtime to
+ * save; it answers with `pairing.persisted` (or `pairing.persistFailed`). What announces a change (the
+ * approve's answer, `*.pair.resolved`) is held until the revision holding it is on disk.
+ */
+export interface PairingPersistence {
+  revision: number;
+  persisted: number;
+  held: Array<{ revision: number; emitted: SupervisorEmitted }>;
 }
 
 /** A request from a ready connection; the supervisor answers it with a `reply` to the same ids. */
@@ -120,6 +133,12 @@ export type SupervisorEvent =
   | { type: 'device.pair.expired'; requestId: string }
   | { type: 'node.pair.expired'; requestId: string }
   | { type: 'node.connected'; connId: string; nodeId: string; isLocalClient: boolean }
+  /** The pairing state up to this revision is on disk. */
+  | { type: 'pairing.persisted'; revision: number }
+  /** Saving this revision failed (and no later save covers it). */
+  | { type: 'pairing.persistFailed'; revision: number; message: string }
+  /** The gateway stops: invokes in flight are answered UNAVAILABLE, ticks stop, new invokes are refused. */
+  | { type: 'gateway.shutdown'; reason: string; restartExpectedMs?: number }
   | InvokeSettled;
 
 /** Who a broadcast is for: every ready client, or operators holding a scope (admin holds all). */
@@ -131,7 +150,7 @@ export type SupervisorEmitted =
   | { type: 'broadcast'; audience: Audience; event: string; payload: unknown }
   | { type: 'deliver'; connId: string; event: string; payload: unknown }
   | ({ type: 'reply' } & FromRequest & ({ ok: true; payload: unknown } | { ok: false; error: ErrorShape }))
-  | { type: 'pairing.changed'; state: PairingState }
+  | { type: 'pairing.changed'; state: PairingState; revision: number }
   | { type: 'credentials.revoked'; connIds: string[]; reason: string };
 
 const DEFAULT_MAX_PRESENCE_ENTRIES = 200;
@@ -211,8 +230,38 @@ function pendingDevicePairOf(context: SupervisorContext, deviceId: string) {
   return pendingRequestFor(context.pendingDevicePairs, (request) => request.deviceId === deviceId);
 }
 
+/** A new revision of the pairing state, to be saved. */
 function pairingChanged(context: SupervisorContext): SupervisorEmitted {
-  return { type: 'pairing.changed', state: pairingStateOf(context) };
+  context.persistence.revision += 1;
+  return { type: 'pairing.changed', state: pairingStateOf(context), revision: context.persistence.revision };
+}
+
+/** Emits now when the current pairing revision is on disk, else once it is. */
+function emitWhenSaved(context: SupervisorContext, enqueue: Pick<PairingEffects, 'emit'>, emitted: SupervisorEmitted): void {
+  const { persistence } = context;
+  if (persistence.persisted >= persistence.revision) enqueue.emit(emitted);
+  else persistence.held.push({ revision: persistence.revision, emitted });
+}
+
+/** Pairing effects whose announcements wait for the current revision to be on disk. */
+function whenSaved(context: SupervisorContext, effects: PairingEffects): PairingEffects {
+  return {
+    cancel: (id) => effects.cancel(id),
+    raise: (event, options) => effects.raise(event, options),
+    emit: (emitted) => emitWhenSaved(context, effects, emitted),
+  };
+}
+
+/** Takes the held emissions of revisions up to `revision` out of the queue. */
+function takeHeld(persistence: PairingPersistence, revision: number): SupervisorEmitted[] {
+  const released: SupervisorEmitted[] = [];
+  const still: PairingPersistence['held'] = [];
+  for (const held of persistence.held) {
+    if (held.revision <= revision) released.push(held.emitted);
+    else still.push(held);
+  }
+  persistence.held = still;
+  return released;
 }
 
 /** The effects pairing helpers enqueue; structurally what `enqueueActions` hands its callback. */
@@ -371,9 +420,9 @@ export const supervisorMachine = setup({
       const node = context.nodes.get(event.connId);
       if (!node) return;
       context.pairedNodes.set(node.nodeId, pairedNodeFrom(node, context.now(), true));
-      const pending = pendingNodePairOf(context, node.nodeId);
-      closeRequestPairedSilently('node', context.pendingNodePairs, pending, { nodeId: node.nodeId }, context.now(), enqueue);
       enqueue.emit(pairingChanged(context));
+      const pending = pendingNodePairOf(context, node.nodeId);
+      closeRequestPairedSilently('node', context.pendingNodePairs, pending, { nodeId: node.nodeId }, context.now(), whenSaved(context, enqueue));
     }),
     refreshPendingNodePair: assign(({ context, event }) => {
       if (event.type !== 'node.connected') return {};
@@ -405,25 +454,28 @@ export const supervisorMachine = setup({
         const node = pairedNodeFrom(declared, now, false);
         context.pairedNodes.set(node.nodeId, node);
         enqueue.emit(pairingChanged(context));
-        if (event.type === 'node.pair.approve') enqueue.emit(reply(event, { requestId, node }));
+        if (event.type === 'node.pair.approve') emitWhenSaved(context, enqueue, reply(event, { requestId, node }));
       } else if (event.type === 'node.pair.reject') {
         enqueue.emit(reply(event, { requestId, nodeId: request.nodeId, decision }));
       }
-      enqueue.emit({ type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: resolved });
+      // An approval is announced once it is on disk; a rejection or an expiry changes nothing on disk,
+      // but still waits behind an earlier change not yet saved, so that announcements keep their order.
+      emitWhenSaved(context, enqueue, { type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: resolved });
       const nodeConnId = context.nodeConnById.get(request.nodeId);
-      if (nodeConnId !== undefined) enqueue.emit({ type: 'deliver', connId: nodeConnId, event: 'node.pair.resolved', payload: resolved });
+      if (nodeConnId !== undefined) emitWhenSaved(context, enqueue, { type: 'deliver', connId: nodeConnId, event: 'node.pair.resolved', payload: resolved });
     }),
     /** Forgets an approved node; its live connections lose their credentials (4001) and reconnect as new. */
     removeNode: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'node.pair.remove') return;
       context.pairedNodes.delete(event.nodeId);
       enqueue.emit(pairingChanged(context));
-      const resolved = { requestId: '', nodeId: event.nodeId, decision: 'removed', ts: context.now() };
-      enqueue.emit({ type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: resolved });
+      // Access ends at once; the answer and the announcement wait until the removal is on disk.
       const connIds: string[] = [];
       for (const node of context.nodes.values()) if (node.nodeId === event.nodeId) connIds.push(node.connId);
       if (connIds.length > 0) enqueue.emit({ type: 'credentials.revoked', connIds, reason: 'node removed' });
-      enqueue.emit(reply(event, { nodeId: event.nodeId }));
+      const resolved = { requestId: '', nodeId: event.nodeId, decision: 'removed', ts: context.now() };
+      emitWhenSaved(context, enqueue, { type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: resolved });
+      emitWhenSaved(context, enqueue, reply(event, { nodeId: event.nodeId }));
     }),
     refuseUnknownNode: emit(({ event }) => {
       const request = event as Extract<SupervisorEvent, { type: 'node.pair.remove' }>;
@@ -558,10 +610,10 @@ export const supervisorMachine = setup({
     pairDeviceSilently: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'device.pair.silentlyApproved') return;
       context.pairedDevices.set(event.device.deviceId, event.device);
+      enqueue.emit(pairingChanged(context));
       const { deviceId } = event.device;
       const pending = pendingDevicePairOf(context, deviceId);
-      closeRequestPairedSilently('device', context.pendingDevicePairs, pending, { deviceId }, context.now(), enqueue);
-      enqueue.emit(pairingChanged(context));
+      closeRequestPairedSilently('device', context.pendingDevicePairs, pending, { deviceId }, context.now(), whenSaved(context, enqueue));
     }),
     resolveDevicePair: enqueueActions(({ context, event, enqueue }, decision: 'approved' | 'rejected' | 'expired') => {
       if (event.type !== 'device.pair.approve' && event.type !== 'device.pair.reject' && event.type !== 'device.pair.expired') return;
@@ -576,12 +628,12 @@ export const supervisorMachine = setup({
         const device: PairedDevice = { ...identity, token: event.token, createdAtMs: now, approvedAtMs: now, silent: false };
         context.pairedDevices.set(device.deviceId, device);
         enqueue.emit(pairingChanged(context));
-        enqueue.emit(reply(event, { requestId, device: publicDevice(device) }));
+        emitWhenSaved(context, enqueue, reply(event, { requestId, device: publicDevice(device) }));
       } else if (event.type === 'device.pair.reject') {
         enqueue.emit(reply(event, { requestId, deviceId: request.deviceId, decision }));
       }
       const resolved = { requestId, deviceId: request.deviceId, decision, ts: now };
-      enqueue.emit({ type: 'broadcast', audience: 'operator.pairing', event: 'device.pair.resolved', payload: resolved });
+      emitWhenSaved(context, enqueue, { type: 'broadcast', audience: 'operator.pairing', event: 'device.pair.resolved', payload: resolved });
     }),
     removeDevice: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'device.pair.remove') return;
@@ -590,8 +642,38 @@ export const supervisorMachine = setup({
       const connIds: string[] = [];
       for (const [connId, record] of context.connections) if (record.deviceId === event.deviceId) connIds.push(connId);
       if (connIds.length > 0) enqueue.emit({ type: 'credentials.revoked', connIds, reason: 'device removed' });
-      enqueue.emit(reply(event, { deviceId: event.deviceId, removed: true, revokedConnections: connIds.length }));
+      emitWhenSaved(context, enqueue, reply(event, { deviceId: event.deviceId, removed: true, revokedConnections: connIds.length }));
     }),
+    // Persistence and lifecycle --------------------------------------------------------------------
+    releaseSaved: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'pairing.persisted') return;
+      const { persistence } = context;
+      if (event.revision > persistence.persisted) persistence.persisted = event.revision;
+      for (const emitted of takeHeld(persistence, persistence.persisted)) enqueue.emit(emitted);
+    }),
+    /** The change is in memory but not on disk: its answers become errors, its announcements still go. */
+    refuseUnsaved: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'pairing.persistFailed') return;
+      for (const emitted of takeHeld(context.persistence, event.revision)) {
+        if (emitted.type !== 'reply' || !emitted.ok) {
+          enqueue.emit(emitted);
+          continue;
+        }
+        enqueue.emit(
+          refuse(emitted, { code: 'UNAVAILABLE', message: `could not save the pairing state: ${event.message}`, retryable: true }),
+        );
+      }
+    }),
+    failInvokesForShutdown: enqueueActions(({ context, enqueue }) => {
+      for (const invokeId of context.invokes.keys()) enqueue.sendTo(invokeId, { type: 'gateway.shutdown' });
+    }),
+    refuseInvokeShuttingDown: emit(({ event }) =>
+      refuse(event as Extract<SupervisorEvent, { type: 'node.invoke.requested' }>, {
+        code: 'UNAVAILABLE',
+        message: 'gateway shutting down',
+        retryable: true,
+      }),
+    ),
     refuseUnknownDevice: emit(({ event }) => {
       const request = event as Extract<SupervisorEvent, { type: 'device.pair.remove' }>;
       return refuse(request, {
@@ -669,11 +751,21 @@ export const supervisorMachine = setup({
     invokes: new Map(),
     invokesByNodeConn: new Map(),
     stateVersion: { presence: 1, health: 1 },
+    persistence: { revision: 0, persisted: 0, held: [] },
   }),
   // Each concern is a region of its own; an event that concerns several (a join, a leave) is taken by each,
   // in this order, with every guard judged on the registries as they were before the event.
   type: 'parallel',
   states: {
+    lifecycle: {
+      initial: 'running',
+      states: {
+        running: {
+          on: { 'gateway.shutdown': { target: 'stopping', actions: 'failInvokesForShutdown' } },
+        },
+        stopping: {},
+      },
+    },
     connections: {
       initial: 'tracking',
       states: {
@@ -709,7 +801,9 @@ export const supervisorMachine = setup({
           after: {
             tickInterval: { target: 'ticking', reenter: true, actions: 'broadcastTick' },
           },
+          on: { 'gateway.shutdown': 'stopped' },
         },
+        stopped: {},
       },
     },
     nodes: {
@@ -720,6 +814,7 @@ export const supervisorMachine = setup({
             'connection.joined': { guard: 'isNodeConnection', actions: ['registerNodeSession', 'checkNodePairing'] },
             'connection.left': { actions: ['releaseNodeSession', 'failInvokesOfNode'] },
             'node.invoke.requested': [
+              { guard: stateIn({ lifecycle: 'stopping' }), actions: 'refuseInvokeShuttingDown' },
               { guard: 'nodeIsNotConnected', actions: 'refuseInvokeNodeNotConnected' },
               { guard: 'nodeIsNotApproved', actions: 'refuseInvokeNodeNotApproved' },
               { guard: 'commandIsNotAllowed', actions: 'refuseInvokeCommandNotAllowed' },
@@ -757,6 +852,17 @@ export const supervisorMachine = setup({
             ],
             'node.pair.expired': { guard: 'nodePairRequestIsPending', actions: { type: 'resolveNodePair', params: 'expired' } },
             'node.pair.remove': [{ guard: 'nodeIsNotPaired', actions: 'refuseUnknownNode' }, { actions: 'removeNode' }],
+          },
+        },
+      },
+    },
+    persistence: {
+      initial: 'awaitingSaves',
+      states: {
+        awaitingSaves: {
+          on: {
+            'pairing.persisted': { actions: 'releaseSaved' },
+            'pairing.persistFailed': { actions: 'refuseUnsaved' },
           },
         },
       },

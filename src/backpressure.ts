@@ -50,8 +50,8 @@ export interface BackpressureHooks {
   onSlowConsumer(state: OutboundState, bufferedBytes: number, limit: number): void;
   /** Calls back once when the socket's write buffer has drained; false when no drain is coming. */
   onceDrained(state: OutboundState, callback: () => void): boolean;
-  /** Droppable frames were held back (for logs and stats). */
-  onHeld?(state: OutboundState, kind: string): void;
+  /** The socket starts holding droppable frames (once per episode, for logs). */
+  onCongested?(state: OutboundState, bufferedBytes: number): void;
 }
 
 export function checkWatermarks(marks: Watermarks): void {
@@ -100,9 +100,12 @@ export class Backpressure {
   /** Holds a droppable frame as the newest of its kind, to be sent once the socket drains. */
   hold(state: OutboundState, kind: string, render: () => string): void {
     if (state.sink.readyState !== OPEN) return;
-    (state.held ??= new Map()).delete(kind); // re-inserted last: held frames go out in the order of their newest
+    if (state.held === undefined) {
+      state.held = new Map();
+      this.hooks.onCongested?.(state, state.sink.bufferedAmount);
+    }
+    state.held.delete(kind); // re-inserted last: held frames go out in the order of their newest
     state.held.set(kind, render);
-    this.hooks.onHeld?.(state, kind);
     this.watchDrain(state);
   }
 

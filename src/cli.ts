@@ -40,6 +40,18 @@ Options of start (each also settable as ACTORGATE_<NAME>, e.g. ACTORGATE_PORT):
   --auth-lockout-ms <n>         how long a locked-out address is refused (300000)
   --auth-rate-limit-loopback    rate-limit loopback clients too; they are exempt by default
                                 (ACTORGATE_AUTH_RATE_LIMIT_LOOPBACK=1)
+  --max-connections <n>         sockets open at once from everyone; more get HTTP 503 (10000; 0 for no cap)
+  --trusted-proxies <list>      reverse proxies (addresses, CIDR ranges, comma-separated) whose
+                                X-Forwarded-For names the client (none)
+  --unauthorized-call-limit <n> requests refused for role or scope within the window; one more closes
+                                the socket 1008 (30; 0 for no limit)
+  --unauthorized-call-window-ms <n>  the window those refusals are counted in (60000)
+  --high-water-bytes <n>        buffered bytes above which presence is coalesced to the newest (1048576)
+  --low-water-bytes <n>         buffered bytes at or under which held frames are sent (262144)
+  --max-buffered-bytes <n>      buffered bytes above which a peer is closed 1008 slow consumer (52428800)
+  --ping-interval-ms <n>        ping every socket this often; a peer that misses a whole interval is
+                                terminated (30000; 0 for no pings)
+  --shutdown-timeout-ms <n>     after SIGINT/SIGTERM the process exits within this long (5000)
 `;
 
 /** Serves the gateway until a signal stops it. */

@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AuthMode } from './auth/shared-secret.js';
 import type { PairingMode } from './gateway.js';
+import { checkWatermarks } from './backpressure.js';
 import { DEFAULT_LIMITS, type LimitsConfig } from './limits.js';
 import type { LogLevelName } from './logger.js';
+import { TrustedProxies } from './network.js';
 
 export interface StartConfig {
   host: string;
@@ -25,8 +27,14 @@ export interface StartConfig {
   inspect: boolean;
   /** Port of that relay (HTTP bridge page and WebSocket) on 127.0.0.1; 0 picks a free one. */
   inspectPort: number;
-  /** Per-address limits: unauthenticated sockets, and the lockout after failed authentications. */
+  /** Connection limits: per address, for the whole gateway, per socket (refused calls, write buffer). */
   limits: LimitsConfig;
+  /** Every socket is pinged this often; a peer that misses a whole interval is terminated. 0: no pings. */
+  pingIntervalMs: number;
+  /** Reverse proxies (addresses, CIDR ranges) whose X-Forwarded-For names the client. */
+  trustedProxies: string[];
+  /** After SIGINT/SIGTERM the process exits within this long, whether peers answer or not. */
+  shutdownTimeoutMs: number;
 }
 
 export const DEFAULTS = {
@@ -40,6 +48,8 @@ export const DEFAULTS = {
   pairingRequestTtlMs: 300_000,
   inspectPort: 8080,
   limits: DEFAULT_LIMITS,
+  pingIntervalMs: 30_000,
+  shutdownTimeoutMs: 5_000,
 };
 
 export class ConfigError extends Error {}
@@ -63,6 +73,15 @@ const START_OPTIONS = {
   'auth-failure-window-ms': { type: 'string' },
   'auth-lockout-ms': { type: 'string' },
   'auth-rate-limit-loopback': { type: 'boolean' },
+  'max-connections': { type: 'string' },
+  'trusted-proxies': { type: 'string' },
+  'unauthorized-call-limit': { type: 'string' },
+  'unauthorized-call-window-ms': { type: 'string' },
+  'high-water-bytes': { type: 'string' },
+  'low-water-bytes': { type: 'string' },
+  'max-buffered-bytes': { type: 'string' },
+  'ping-interval-ms': { type: 'string' },
+  'shutdown-timeout-ms': { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof START_OPTIONS;
@@ -95,6 +114,20 @@ function oneOf<T extends string>(name: string, text: string, allowed: readonly T
     throw new ConfigError(`--${name} must be one of ${allowed.join(', ')}, got "${text}"`);
   }
   return text as T;
+}
+
+/** `--trusted-proxies 10.0.0.5,10.1.0.0/16,::1`: addresses and CIDR ranges, comma-separated. */
+function trustedProxyList(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  const entries = text.split(',').map((entry) => entry.trim()).filter((entry) => entry.length > 0);
+  for (const entry of entries) {
+    try {
+      TrustedProxies.validate(entry);
+    } catch {
+      throw new ConfigError(`--trusted-proxies takes IP addresses and CIDR ranges, comma-separated; "${entry}" is neither`);
+    }
+  }
+  return entries;
 }
 
 export function parseStartConfig(argv: string[], env: NodeJS.ProcessEnv): StartConfig {
@@ -134,8 +167,28 @@ export function parseStartConfig(argv: string[], env: NodeJS.ProcessEnv): StartC
       authFailureWindowMs: bounded('auth-failure-window-ms', limits.authFailureWindowMs, 1, 86_400_000),
       authLockoutMs: bounded('auth-lockout-ms', limits.authLockoutMs, 1, 86_400_000),
       exemptLoopback: !(flag('auth-rate-limit-loopback') ?? false),
+      // 0 lifts the cap.
+      maxConnections: bounded('max-connections', limits.maxConnections, 0, 10_000_000),
+      // 0 lets refused calls go on.
+      unauthorizedCallLimit: bounded('unauthorized-call-limit', limits.unauthorizedCallLimit, 0, 1_000_000),
+      unauthorizedCallWindowMs: bounded('unauthorized-call-window-ms', limits.unauthorizedCallWindowMs, 1, 86_400_000),
+      highWaterBytes: bounded('high-water-bytes', limits.highWaterBytes, 1, 2 ** 40),
+      lowWaterBytes: bounded('low-water-bytes', limits.lowWaterBytes, 0, 2 ** 40),
+      maxBufferedBytes: bounded('max-buffered-bytes', limits.maxBufferedBytes, 1, 2 ** 40),
     },
+    // 0 turns pings off (a dead peer is then found only by TCP).
+    pingIntervalMs: bounded('ping-interval-ms', DEFAULTS.pingIntervalMs, 0, 3_600_000),
+    trustedProxies: trustedProxyList(pick('trusted-proxies')),
+    shutdownTimeoutMs: bounded('shutdown-timeout-ms', DEFAULTS.shutdownTimeoutMs, 100, 600_000),
   };
+  try {
+    checkWatermarks(config.limits);
+  } catch {
+    const { lowWaterBytes, highWaterBytes, maxBufferedBytes } = config.limits;
+    throw new ConfigError(
+      `--low-water-bytes (${lowWaterBytes}) must be below --high-water-bytes (${highWaterBytes}), which must not exceed --max-buffered-bytes (${maxBufferedBytes})`,
+    );
+  }
   const token = pick('token');
   const password = pick('password');
   if (token !== undefined) config.token = token;

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { createActor, type ActorRefFrom, type InspectionEvent } from 'xstate';
 import { connectionMachine, type ConnectionContext, type LogRecord } from '../machines/connection.js';
-import { EMPTY_PAIRING_STATE, type PairingMode } from '../machines/pairing.js';
+import { EMPTY_PAIRING_STATE, pairingStateOf, type PairingMode, type PairingState } from '../machines/pairing.js';
 import { eventFrame, responseError, responseOk, truncateCloseReason, type OutboundFrame } from '../machines/protocol.js';
 import { listPresence, supervisorMachine } from '../machines/supervisor.js';
 import { admit } from './auth/admission.js';
@@ -16,7 +16,8 @@ import { newDeviceToken } from './auth/device-pairing.js';
 import type { DeviceCrypto } from './auth/device-proof.js';
 import { nodeDeviceCrypto } from './auth/node-crypto.js';
 import type { AuthConfig } from './auth/shared-secret.js';
-import { broadcastsOf, emittedBy, fanOut, type Recipient } from './broadcasts.js';
+import { Backpressure, DROPPABLE_EVENTS, type OutboundState, type Watermarks } from './backpressure.js';
+import { broadcastsOf, emittedBy, reaches, type Recipient } from './broadcasts.js';
 import { createCountingClock } from './clock.js';
 import { helloOk } from './hello.js';
 import type { Logger } from './logger.js';
@@ -27,11 +28,13 @@ import {
   LogThrottle,
   PreauthCounter,
   addressKey,
+  unauthorizedCallCode,
   type LimitsConfig,
 } from './limits.js';
 import { handleRequest } from './methods.js';
-import { isLoopbackAddress } from './network.js';
+import { TrustedProxies, clientAddress, isLoopbackAddress, sanitizeHeaderValue } from './network.js';
 import { binaryFrameEvent, decodeTextFrame } from './protocol/decode.js';
+import { DurabilityTracker } from './store/durability.js';
 import { pairingStore } from './store/pairing-store.js';
 import { GATEWAY_VERSION } from './version.js';
 
@@ -40,7 +43,10 @@ export type { LimitsConfig, PairingMode };
 export const PRE_AUTH_MAX_PAYLOAD = 64 * 1024;
 export const MAX_PAYLOAD = 25 * 1024 * 1024;
 export const MAX_BUFFERED_BYTES = 50 * 1024 * 1024;
-const SHUTDOWN_GRACE_MS = 2_000;
+/** How long peers get to answer the 1012 close before their sockets are terminated. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 2_000;
+/** Every socket is pinged this often; one that has not answered the previous ping by then is terminated. */
+export const DEFAULT_PING_INTERVAL_MS = 30_000;
 
 /** The gateway could not listen where it was asked to (port in use, no permission, no such address). */
 export class ListenError extends Error {
@@ -78,6 +84,12 @@ export interface GatewayOptions {
   limits?: Partial<LimitsConfig>;
   /** A peer with more than this many bytes waiting to be written is closed as a slow consumer (50 MiB). */
   maxBufferedBytes?: number;
+  /** One timer pings every socket this often; a peer that misses a whole interval is terminated. 0: no pings. */
+  pingIntervalMs?: number;
+  /** Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client. */
+  trustedProxies?: string[];
+  /** How long `close()` lets peers answer the 1012 close before terminating them (2 s). */
+  shutdownGraceMs?: number;
 }
 
 export type SupervisorActor = ActorRefFrom<typeof supervisorMachine>;
@@ -88,15 +100,15 @@ interface ReadySocket extends Recipient {
   connection: LiveConnection;
 }
 
-interface LiveConnection {
+interface LiveConnection extends OutboundState {
   ws: WebSocket;
   actor: ConnectionActor;
   /** False once the machine reached `closed`: later socket events have nobody to go to. */
   live: boolean;
-  /** Set once the socket was found above the buffered-bytes limit. */
-  slow?: boolean;
   /** The address this socket counts against as unauthenticated, until it is ready or closed. */
   preauthAddr: string | undefined;
+  /** Pinged by the last round of the ping timer and not heard from since. */
+  awaitingPong?: boolean;
 }
 
 /** What a gateway holds right now: what tests and operators check to prove nothing is left behind. */
@@ -125,12 +137,32 @@ export interface Gateway {
   /** Sockets from this address that have not completed the handshake (what the per-address cap counts). */
   unauthenticatedCount(remoteAddr: string): number;
   stats(): GatewayStats;
-  close(reason?: string): Promise<void>;
+  /**
+   * Stops: the supervisor and every connection get `gateway.shutdown` (invokes in flight are answered
+   * UNAVAILABLE, ready clients get a `shutdown` event, then every socket a 1012 close), peers that do not
+   * answer within the grace are terminated, and pending pairing writes are flushed.
+   */
+  close(reason?: string, options?: { restartExpectedMs?: number }): Promise<void>;
 }
 
 function resolveLimits(overrides: Partial<LimitsConfig> = {}): LimitsConfig {
   const defined = Object.entries(overrides).filter(([, value]) => value !== undefined);
   return { ...DEFAULT_LIMITS, ...(Object.fromEntries(defined) as Partial<LimitsConfig>) };
+}
+
+/** The watermarks in force: a hard limit set alone pulls the high and low marks under it. */
+function resolveWatermarks(limits: LimitsConfig, maxBufferedBytes: number): Watermarks {
+  const highWaterBytes = Math.min(limits.highWaterBytes, maxBufferedBytes);
+  const lowWaterBytes = limits.lowWaterBytes < highWaterBytes ? limits.lowWaterBytes : Math.floor(highWaterBytes / 4);
+  return { highWaterBytes, lowWaterBytes, maxBufferedBytes };
+}
+
+/** ws keeps the TCP socket private; its drain event says the write buffer is empty again. */
+function onceSocketDrained(ws: WebSocket, callback: () => void): boolean {
+  const raw = (ws as unknown as { _socket?: Duplex & { writableNeedDrain?: boolean } })._socket;
+  if (!raw?.writableNeedDrain) return false;
+  raw.once('drain', callback);
+  return true;
 }
 
 /** Refuses an upgrade before the WebSocket handshake, as a plain HTTP answer. */
@@ -139,6 +171,7 @@ function refuseUpgrade(socket: Duplex): void {
 }
 
 const PREAUTH_REJECTION = 'too many unauthenticated connections';
+const GLOBAL_REJECTION = 'too many connections';
 
 /** ws keeps the payload limit on its receiver; raising it after the handshake lifts the pre-auth cap. */
 function raisePayloadLimit(ws: WebSocket, limit: number): void {
@@ -155,12 +188,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const clock = createCountingClock();
   const readySockets = new Map<string, ReadySocket>();
   let closing = false;
-  const maxBufferedBytes = options.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
   const pairingMode = options.pairingMode ?? 'auto-local';
   const store = options.stateDir === undefined ? undefined : pairingStore(options.stateDir);
   const limits = resolveLimits(options.limits);
+  const maxBufferedBytes = options.maxBufferedBytes ?? options.limits?.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
+  const pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+  const trustedProxies = new TrustedProxies(options.trustedProxies ?? []);
+  /** Upgrades admitted and not yet handed to a connection: they count against the global cap. */
+  let upgrading = 0;
   const preauth = new PreauthCounter(limits.maxPreauthPerAddress);
   const preauthRejectionLog = new LogThrottle();
+  const globalRejectionLog = new LogThrottle();
   const authLimiter = new AuthFailureLimiter({
     maxFailures: limits.authMaxFailures,
     windowMs: limits.authFailureWindowMs,
@@ -195,6 +233,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...(options.inspect ? { inspect: options.inspect } : {}),
   });
 
+  // Every change of the pairing state is saved, and the supervisor hears when it is on disk.
+  const durability = new DurabilityTracker<PairingState>(
+    store ? (state) => store.save(state) : async () => {},
+    () => {
+      const context = supervisor.getSnapshot().context;
+      return { revision: context.persistence.revision, state: pairingStateOf(context) };
+    },
+    {
+      onPersisted: (revision) => supervisor.send({ type: 'pairing.persisted', revision }),
+      onFailed: (revision, error) => {
+        logger.error({ err: error, event: 'pairing.save_failed', revision }, 'could not save pairing state');
+        supervisor.send({ type: 'pairing.persistFailed', revision, message: error instanceof Error ? error.message : String(error) });
+      },
+    },
+  );
+
   const admission = {
     auth: options.auth,
     crypto,
@@ -216,19 +270,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const presence = () => listPresence(supervisor.getSnapshot().context);
 
   /**
-   * Writes to a socket; a peer that lets more than maxBufferedBytes pile up is closed as a slow consumer
-   * rather than have frames dropped (ticks included) or the gateway's memory grow.
+   * Writes to sockets. Responses, ticks and targeted events are never dropped; presence is coalesced to
+   * the newest while a socket is above its high watermark; a peer that lets more than maxBufferedBytes
+   * pile up is closed as a slow consumer rather than have the gateway's memory grow.
    */
-  const write = (connection: LiveConnection, data: string) => {
-    const { ws } = connection;
-    if (ws.readyState !== ws.OPEN) return;
-    ws.send(data);
-    if (ws.bufferedAmount > maxBufferedBytes && !connection.slow) {
-      connection.slow = true;
-      const event = { type: 'socket.slowConsumer' as const, bufferedBytes: ws.bufferedAmount, limit: maxBufferedBytes };
-      queueMicrotask(() => connection.live && connection.actor.send(event));
-    }
-  };
+  const backpressure = new Backpressure(resolveWatermarks(limits, maxBufferedBytes), {
+    onSlowConsumer: (state, bufferedBytes, limit) => {
+      const connection = state as LiveConnection;
+      queueMicrotask(() => connection.live && connection.actor.send({ type: 'socket.slowConsumer', bufferedBytes, limit }));
+    },
+    onceDrained: (state, callback) => onceSocketDrained((state as LiveConnection).ws, callback),
+    onCongested: (state, bufferedBytes) => {
+      const { actor } = state as LiveConnection;
+      const { connId, remoteAddr } = actor.getSnapshot().context;
+      logger.debug({ connId, remoteAddr, event: 'backpressure.holding', bufferedBytes }, 'socket congested: coalescing presence until it drains');
+    },
+  });
+  const write = (connection: LiveConnection, data: string) => backpressure.write(connection, data);
 
   const send = (connId: string, frame: OutboundFrame) => {
     const connection = connections.get(connId);
@@ -257,8 +315,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             isLocalClient: context.isLoopback && !context.origin,
           };
           const result = admit(request, applicant, admission);
-          self.send(result.ok ? { type: 'auth.passed', session: result.session } : { type: 'auth.failed', rejection: result.rejection });
+          if (!result.ok) {
+            self.send({ type: 'auth.failed', rejection: result.rejection });
+            return;
+          }
+          // A device token goes out only once the pairing that issued it is on disk.
+          const revision = supervisor.getSnapshot().context.persistence.revision;
+          const unsaved = result.session.deviceToken !== undefined && !durability.isDurable(revision);
+          self.send(unsaved ? { type: 'auth.passed', session: result.session, awaitPairingRevision: revision } : { type: 'auth.passed', session: result.session });
         }),
+      awaitPairingSaved: ({ context, self }, revision) => {
+        durability.whenDurable(revision).then(
+          () => connections.get(context.connId)?.live && self.send({ type: 'pairing.persisted', revision }),
+          (error: unknown) =>
+            connections.get(context.connId)?.live &&
+            self.send({ type: 'pairing.persistFailed', message: error instanceof Error ? error.message : String(error) }),
+        );
+      },
       sendHelloOk: ({ context }) => {
         const connection = connections.get(context.connId);
         const session = context.session;
@@ -291,7 +364,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           logger.error({ connId: context.connId, method: request.method, err: error }, 'request handler failed');
           response = responseError(request.id, { code: 'UNAVAILABLE', message: 'internal error' });
         }
-        if (response) send(context.connId, response);
+        if (!response) return;
+        send(context.connId, response);
+        const refused = response.ok ? undefined : unauthorizedCallCode(response.error);
+        if (refused) connections.get(context.connId)?.actor.send({ type: 'request.unauthorized', method: request.method, code: refused, at: Date.now() });
       }),
       releaseConnection: ({ context }) => {
         const connection = connections.get(context.connId);
@@ -307,9 +383,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // Broadcasts carry a per-connection seq, so a client sees no gaps in what it is sent.
   const emitted$ = emittedBy(supervisor);
   const subscriptions = [
-    broadcastsOf(emitted$).subscribe((broadcast) =>
-      fanOut(readySockets.values(), broadcast, (socket, data) => write(socket.connection, data)),
-    ),
+    // Each socket numbers what it is actually sent: a presence frame held back takes its seq when it goes out.
+    broadcastsOf(emitted$).subscribe(({ audience, frame }) => {
+      const body = JSON.stringify(frame).slice(0, -1);
+      const droppable = DROPPABLE_EVENTS.has(frame.event);
+      for (const socket of readySockets.values()) {
+        if (!reaches(socket, audience)) continue;
+        const { connection } = socket;
+        if (droppable && backpressure.mustHold(connection)) backpressure.hold(connection, frame.event, () => `${body},"seq":${++socket.seq}}`);
+        else write(connection, `${body},"seq":${++socket.seq}}`);
+      }
+    }),
     emitted$.subscribe((emitted) => {
       switch (emitted.type) {
         case 'broadcast':
@@ -328,7 +412,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           }
           break;
         case 'pairing.changed':
-          store?.save(emitted.state).catch((error: unknown) => logger.error({ err: error, event: 'pairing.save_failed' }, 'could not save pairing state'));
+          void durability.persist(emitted.revision, emitted.state);
           break;
       }
     }),
@@ -339,8 +423,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const accept = (ws: WebSocket, request: IncomingMessage, remoteAddr: string) => {
     const connId = randomUUID();
-    const userAgent = request.headers['user-agent'];
-    const origin = request.headers.origin;
+    // Header values are kept and logged without control or format characters, and capped.
+    const userAgent = sanitizeHeaderValue(request.headers['user-agent']);
+    const origin = sanitizeHeaderValue(request.headers.origin);
     const actor = createActor(gatewayConnectionMachine, {
       input: {
         connId,
@@ -352,17 +437,25 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         openedAt: Date.now(),
         handshakeTimeoutMs: options.handshakeTimeoutMs,
         supervisor,
+        unauthorizedCallLimit: limits.unauthorizedCallLimit,
+        unauthorizedCallWindowMs: limits.unauthorizedCallWindowMs,
       },
       clock,
       ...(options.inspect ? { inspect: options.inspect } : {}),
     });
     // The upgrade handler counted this socket against its address; the connection gives the slot back.
-    const connection: LiveConnection = { ws, actor, live: true, preauthAddr: remoteAddr };
+    const connection: LiveConnection = { ws, sink: ws, actor, live: true, preauthAddr: remoteAddr };
     connections.set(connId, connection);
-    logger.debug({ connId, remoteAddr, userAgent, event: 'connection.opened' }, 'connection opened');
+    const peerAddr = request.socket.remoteAddress;
+    const forwarded = peerAddr !== remoteAddr ? { peerAddr } : {};
+    logger.debug({ connId, remoteAddr, ...forwarded, userAgent, origin, event: 'connection.opened' }, 'connection opened');
 
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      connection.awaitingPong = false;
       if (connection.live) actor.send(isBinary ? binaryFrameEvent : decodeTextFrame(data.toString()));
+    });
+    ws.on('pong', () => {
+      connection.awaitingPong = false;
     });
     ws.on('error', (error: Error & { code?: string }) => {
       if (!connection.live) return;
@@ -393,7 +486,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       refuseUpgrade(socket);
       return;
     }
-    const remoteAddr = request.socket.remoteAddress ?? 'unknown';
+    const remoteAddr = clientAddress(request.socket.remoteAddress ?? 'unknown', request.headers['x-forwarded-for'], trustedProxies);
+    if (limits.maxConnections > 0 && connections.size + upgrading >= limits.maxConnections) {
+      refuseUpgrade(socket);
+      const line = globalRejectionLog.take('*');
+      if (line.log) {
+        const fields = { event: 'upgrade.rejected', reason: GLOBAL_REJECTION, remoteAddr, count: connections.size + upgrading, limit: limits.maxConnections };
+        logger.warn(line.suppressed > 0 ? { ...fields, suppressed: line.suppressed } : fields, 'upgrade rejected');
+      }
+      return;
+    }
     const admitted = preauth.tryAcquire(remoteAddr);
     if (!admitted.ok) {
       refuseUpgrade(socket);
@@ -413,11 +515,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // The slot is taken from here: handed to the connection once ws completes the upgrade, given back
     // if the socket goes before that (a bad upgrade request, a peer that hangs up).
     let handedOver = false;
+    upgrading += 1;
     socket.once('close', () => {
-      if (!handedOver) preauth.release(remoteAddr);
+      if (handedOver) return;
+      handedOver = true;
+      upgrading -= 1;
+      preauth.release(remoteAddr);
     });
     wss.handleUpgrade(request, socket, head, (ws) => {
+      if (handedOver) return;
       handedOver = true;
+      upgrading -= 1;
       accept(ws, request, remoteAddr);
     });
   });
@@ -448,19 +556,53 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }, LIMITS_SWEEP_INTERVAL_MS);
   sweep.unref();
 
-  const close = async (reason = 'gateway stopping') => {
-    if (closing) return;
+  // One timer pings every socket: a peer still owing the previous round's pong is terminated through its
+  // connection actor (presence and node entries go with it). The round also sends frames held for
+  // congested sockets whose buffer emptied without a drain event.
+  const pinger =
+    pingIntervalMs > 0
+      ? setInterval(() => {
+          for (const connection of connections.values()) {
+            if (!connection.live) continue;
+            if (connection.awaitingPong) {
+              connection.actor.send({ type: 'socket.pongTimeout', intervalMs: pingIntervalMs });
+              continue;
+            }
+            connection.awaitingPong = true;
+            try {
+              connection.ws.ping();
+            } catch {
+              // The socket is going: its close event ends the connection.
+            }
+            backpressure.relieve(connection);
+          }
+        }, pingIntervalMs)
+      : undefined;
+  pinger?.unref();
+
+  const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+  let closed: Promise<void> | undefined;
+  const close = (reason = 'gateway stopping', closeOptions: { restartExpectedMs?: number } = {}) => (closed ??= shutdown(reason, closeOptions));
+  const shutdown = async (reason: string, { restartExpectedMs }: { restartExpectedMs?: number }) => {
     closing = true;
     clearInterval(sweep);
+    if (pinger) clearInterval(pinger);
+    const event = { type: 'gateway.shutdown' as const, reason, ...(restartExpectedMs !== undefined ? { restartExpectedMs } : {}) };
+    logger.info({ event: 'gateway.shutdown', reason, connections: connections.size, invokesInFlight: supervisor.getSnapshot().context.invokes.size }, 'shutting down');
+    // The supervisor first: invokes in flight are answered UNAVAILABLE before their callers are closed.
+    supervisor.send(event);
     for (const connection of connections.values()) {
-      if (connection.live) connection.actor.send({ type: 'gateway.shutdown', reason });
+      if (connection.live) connection.actor.send(event);
     }
-    const deadline = Date.now() + SHUTDOWN_GRACE_MS;
-    while (connections.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    const deadline = Date.now() + shutdownGraceMs;
+    while (connections.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     for (const connection of connections.values()) connection.ws.terminate();
+    // A terminated socket reports its close a moment later; its actor ends through the usual path.
+    const terminatedBy = Date.now() + 200;
+    while (connections.size > 0 && Date.now() < terminatedBy) await new Promise((resolve) => setTimeout(resolve, 5));
     for (const subscription of subscriptions) subscription.unsubscribe();
     supervisor.stop();
-    await store?.flush();
+    await store?.flush().catch((error: unknown) => logger.error({ err: error, event: 'pairing.save_failed' }, 'could not save pairing state'));
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     logger.info({ event: 'gateway.stopped', reason }, 'gateway stopped');

@@ -1,8 +1,11 @@
-// Connection limits per client address, as the reference gateway has them: a cap on sockets that have
-// not completed the handshake, and a lockout after repeated failed authentication.
+// Connection limits, per client address as the reference gateway has them (a cap on sockets that have
+// not completed the handshake, a lockout after repeated failed authentication), and for the whole
+// gateway and each socket (a cap on connections, refused calls, the write buffer's watermarks).
 // Pure logic with an injectable clock (no timers, no I/O): the gateway feeds it addresses and outcomes,
 // and sweeps it now and then; tests drive the clock by hand.
+import { DEFAULT_UNAUTHORIZED_CALL_LIMIT, DEFAULT_UNAUTHORIZED_CALL_WINDOW_MS } from '../machines/connection.js';
 import { CloseCode, type HandshakeRejection } from '../machines/protocol.js';
+import { DEFAULT_WATERMARKS } from './backpressure.js';
 import { isLoopbackAddress } from './network.js';
 
 export interface LimitsConfig {
@@ -16,6 +19,17 @@ export interface LimitsConfig {
   authLockoutMs: number;
   /** Loopback clients (127.0.0.0/8, ::1) are never locked out. */
   exemptLoopback: boolean;
+  /** Sockets open at once, handshaking or ready, from everyone; further upgrades get HTTP 503. 0: no cap. */
+  maxConnections: number;
+  /** Requests refused for the caller's role or scope within the window that close the socket (1008). 0: no limit. */
+  unauthorizedCallLimit: number;
+  unauthorizedCallWindowMs: number;
+  /** Buffered bytes above which presence and health frames are coalesced to the newest. */
+  highWaterBytes: number;
+  /** Buffered bytes at or under which the held frames are sent. */
+  lowWaterBytes: number;
+  /** Buffered bytes above which the peer is closed as a slow consumer (1008). */
+  maxBufferedBytes: number;
 }
 
 export const DEFAULT_LIMITS: LimitsConfig = {
@@ -24,7 +38,20 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   authFailureWindowMs: 60_000,
   authLockoutMs: 300_000,
   exemptLoopback: true,
+  maxConnections: 10_000,
+  unauthorizedCallLimit: DEFAULT_UNAUTHORIZED_CALL_LIMIT,
+  unauthorizedCallWindowMs: DEFAULT_UNAUTHORIZED_CALL_WINDOW_MS,
+  ...DEFAULT_WATERMARKS,
 };
+
+/** Details codes of a request refused for who the caller is: what the unauthorized-call limit counts. */
+export const UNAUTHORIZED_CALL_CODES: ReadonlySet<string> = new Set(['ROLE_NOT_ALLOWED', 'MISSING_SCOPE']);
+
+/** The `details.code` of an error response when it refused the caller's role or scope. */
+export function unauthorizedCallCode(error: { details?: unknown } | undefined): string | undefined {
+  const code = (error?.details as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && UNAUTHORIZED_CALL_CODES.has(code) ? code : undefined;
+}
 
 /** At most this many addresses are remembered by the time-based limiters; the oldest go first. */
 export const MAX_TRACKED_ADDRESSES = 10_000;

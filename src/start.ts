@@ -1,7 +1,9 @@
-// `actorgate start`: resolve credentials, serve, and stop cleanly on SIGINT/SIGTERM.
+// `actorgate start`: resolve credentials, serve, and stop cleanly on SIGINT/SIGTERM: the signal becomes
+// the actors' `gateway.shutdown` event (through gateway.close), and the process exits within
+// --shutdown-timeout-ms whether peers answer their close or not.
 import type { AuthConfig } from './auth/shared-secret.js';
 import type { StartConfig } from './config.js';
-import { startGateway } from './gateway.js';
+import { DEFAULT_SHUTDOWN_GRACE_MS, startGateway } from './gateway.js';
 import { startInspector, type Inspector } from './inspect.js';
 import { createLogger } from './logger.js';
 import { loadOrCreateToken } from './state-dir.js';
@@ -46,6 +48,10 @@ export async function runStart(config: StartConfig): Promise<void> {
       pairingMode: config.pairingMode,
       pairingRequestTtlMs: config.pairingRequestTtlMs,
       limits: config.limits,
+      pingIntervalMs: config.pingIntervalMs,
+      trustedProxies: config.trustedProxies,
+      // Peers get part of the budget to answer the 1012 close; the rest is for flushing the pairing state.
+      shutdownGraceMs: Math.min(DEFAULT_SHUTDOWN_GRACE_MS, Math.floor(config.shutdownTimeoutMs / 2)),
       ...(inspector ? { inspect: inspector.inspect } : {}),
     });
   } catch (error) {
@@ -54,9 +60,18 @@ export async function runStart(config: StartConfig): Promise<void> {
   }
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal: the operator does not want to wait.
+      logger.warn({ event: 'gateway.signal', signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
     stopping = true;
-    logger.info({ event: 'gateway.signal', signal }, 'stopping');
+    logger.info({ event: 'gateway.signal', signal, shutdownTimeoutMs: config.shutdownTimeoutMs }, 'stopping');
+    // The hard deadline: whatever still hangs (a peer, the disk), the process is gone by then.
+    setTimeout(() => {
+      logger.error({ event: 'gateway.shutdown_timeout', shutdownTimeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed: exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
     gateway
       .close(`received ${signal}`)
       .finally(() => inspector?.stop())
@@ -68,6 +83,6 @@ export async function runStart(config: StartConfig): Promise<void> {
         },
       );
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 }

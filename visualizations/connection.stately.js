@@ -24,6 +24,10 @@ createMachine({
       "target": ".closed",
       "actions": "recordCause"
     },
+    "socket.pongTimeout": {
+      "target": ".closed",
+      "actions": "recordCause"
+    },
     "gateway.shutdown": {
       "target": ".closed",
       "actions": {
@@ -121,13 +125,58 @@ createMachine({
         },
         "authenticating": {
           "on": {
-            "auth.passed": {
-              "target": "#connection.ready",
-              "actions": "recordSession"
-            },
+            "auth.passed": [
+              {
+                "target": "persisting",
+                "guard": "mustAwaitPairingSave",
+                "actions": "recordSession"
+              },
+              {
+                "target": "#connection.ready",
+                "actions": "recordSession"
+              }
+            ],
             "auth.failed": {
               "target": "#connection.closed",
               "actions": "rejectCredentials"
+            },
+            "frame.connect": {
+              "actions": {
+                "type": "answerError",
+                "params": {
+                  "message": "handshake in progress"
+                }
+              }
+            },
+            "frame.connectInvalid": {
+              "actions": {
+                "type": "answerError",
+                "params": {
+                  "message": "handshake in progress"
+                }
+              }
+            },
+            "frame.request": {
+              "actions": {
+                "type": "answerError",
+                "params": {
+                  "message": "handshake in progress"
+                }
+              }
+            }
+          }
+        },
+        "persisting": {
+          "entry": [
+            "awaitPairingSaved"
+          ],
+          "on": {
+            "pairing.persisted": {
+              "target": "#connection.ready"
+            },
+            "pairing.persistFailed": {
+              "target": "#connection.closed",
+              "actions": "rejectUnsavedPairing"
             },
             "frame.connect": {
               "actions": {
@@ -170,6 +219,16 @@ createMachine({
         "frame.request": {
           "actions": "dispatchRequest"
         },
+        "request.unauthorized": [
+          {
+            "target": "closed",
+            "guard": "exceedsUnauthorizedCallLimit",
+            "actions": "recordCause"
+          },
+          {
+            "actions": "recordUnauthorizedCall"
+          }
+        ],
         "frame.connect": {
           "actions": {
             "type": "answerError",

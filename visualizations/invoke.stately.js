@@ -11,6 +11,10 @@ createMachine({
         "node.disconnected": {
           "target": "failed",
           "actions": "recordNodeGone"
+        },
+        "gateway.shutdown": {
+          "target": "failed",
+          "actions": "recordShutdown"
         }
       },
       "after": {

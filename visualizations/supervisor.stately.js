@@ -5,6 +5,20 @@ createMachine({
   "id": "supervisor",
   "type": "parallel",
   "states": {
+    "lifecycle": {
+      "initial": "running",
+      "states": {
+        "running": {
+          "on": {
+            "gateway.shutdown": {
+              "target": "stopping",
+              "actions": "failInvokesForShutdown"
+            }
+          }
+        },
+        "stopping": {}
+      }
+    },
     "connections": {
       "initial": "tracking",
       "states": {
@@ -49,6 +63,11 @@ createMachine({
       "initial": "ticking",
       "states": {
         "ticking": {
+          "on": {
+            "gateway.shutdown": {
+              "target": "stopped"
+            }
+          },
           "after": {
             "tickInterval": {
               "target": "ticking",
@@ -56,7 +75,8 @@ createMachine({
               "reenter": true
             }
           }
-        }
+        },
+        "stopped": {}
       }
     },
     "nodes": {
@@ -78,6 +98,10 @@ createMachine({
               ]
             },
             "node.invoke.requested": [
+              {
+                "guard": "stateIn({\"lifecycle\":\"stopping\"})",
+                "actions": "refuseInvokeShuttingDown"
+              },
               {
                 "guard": "nodeIsNotConnected",
                 "actions": "refuseInvokeNodeNotConnected"
@@ -182,6 +206,21 @@ createMachine({
                 "actions": "removeNode"
               }
             ]
+          }
+        }
+      }
+    },
+    "persistence": {
+      "initial": "awaitingSaves",
+      "states": {
+        "awaitingSaves": {
+          "on": {
+            "pairing.persisted": {
+              "actions": "releaseSaved"
+            },
+            "pairing.persistFailed": {
+              "actions": "refuseUnsaved"
+            }
           }
         }
       }

@@ -46,6 +46,7 @@ function connectionInput(overrides: Partial<ConnectionInput>): () => ConnectionI
     openedAt: 1_000,
     handshakeTimeoutMs: 10_000,
     supervisor: startSupervisor(),
+    unauthorizedCallLimit: 1,
     ...overrides,
   });
 }
@@ -68,6 +69,11 @@ const connectionEvents: ConnectionEvent[] = [
   { type: 'socket.error', message: 'ECONNRESET' },
   { type: 'socket.closed', code: 1006, reason: '' },
   { type: 'auth.passed', session: session('ui') },
+  { type: 'auth.passed', session: { ...session('ui', 'device-1'), deviceToken: 'device-1-token' }, awaitPairingRevision: 1 },
+  { type: 'pairing.persisted', revision: 1 },
+  { type: 'pairing.persistFailed', message: 'EIO: i/o error' },
+  { type: 'socket.pongTimeout', intervalMs: 30_000 },
+  { type: 'request.unauthorized', method: 'device.pair.approve', code: 'MISSING_SCOPE', at: 2_000 },
   { type: 'auth.failed', rejection },
   { type: 'gateway.shutdown', reason: 'restart', restartExpectedMs: 5_000 },
   { type: 'credentials.revoked', reason: 'device removed' },
@@ -95,6 +101,7 @@ const connectionModel = defineModel({
         sendHelloOk: () => record('sendHelloOk'),
         dispatchRequest: (_, request) => record('dispatchRequest', request),
         releaseConnection: () => record('releaseConnection'),
+        awaitPairingSaved: (_, revision) => record('awaitPairingSaved', revision),
       },
     }),
 });
@@ -240,6 +247,28 @@ function nodeEvents(context: SupervisorContext): SupervisorEvent[] {
   return events;
 }
 
+/** The runtime's answers to a pairing change: the newest revision saved, or its save failed. */
+function persistenceEvents(context: SupervisorContext): SupervisorEvent[] {
+  const { revision, persisted } = context.persistence;
+  if (revision <= persisted) return [];
+  return [
+    { type: 'pairing.persisted', revision },
+    { type: 'pairing.persistFailed', revision, message: 'EIO: i/o error' },
+  ];
+}
+
+/** Once stopping, only what still reaches the nodes region: invokes asked for and settled. */
+function shutdownEvents(context: SupervisorContext, stopping: boolean): SupervisorEvent[] {
+  if (!stopping) return context.invokes.size > 0 ? [{ type: 'gateway.shutdown', reason: 'restart', restartExpectedMs: 5_000 }] : [];
+  const events: SupervisorEvent[] = [
+    { type: 'node.invoke.requested', nodeId: 'node-1', command: 'system.run', timeoutMs: 10_000, ...OPERATOR },
+  ];
+  for (const invokeId of context.invokes.keys()) {
+    events.push({ type: 'invoke.settled', invokeId, outcome: { ok: false, error: { code: 'UNAVAILABLE', message: 'gateway shutting down' } } });
+  }
+  return events;
+}
+
 /** Device pairing: the operator's device asking, an operator deciding, the device connecting twice. */
 function deviceEvents(context: SupervisorContext): SupervisorEvent[] {
   const events: SupervisorEvent[] = presenceEvents(context).filter((event) => !('connId' in event && event.connId === 'cli-1'));
@@ -278,8 +307,17 @@ const supervisorModel = defineModel({
     { name: 'nodes, auto-local pairing', create: modelSupervisorInput({ pairingMode: 'auto-local' }) },
     { name: 'devices, manual pairing', create: modelSupervisorInput({ pairingMode: 'manual' }) },
   ],
-  events: ({ context }, input): SupervisorEvent[] =>
-    input.startsWith('nodes') ? nodeEvents(context) : input.startsWith('devices') ? deviceEvents(context) : presenceEvents(context),
+  events: (snapshot, input): SupervisorEvent[] => {
+    const { context } = snapshot;
+    // A change not yet on disk is answered before anything else happens: held announcements would
+    // otherwise pile up without bound (the interleavings add no transition).
+    const saving = persistenceEvents(context);
+    if (saving.length > 0) return saving;
+    if (snapshot.matches({ lifecycle: 'stopping' })) return shutdownEvents(context, true);
+    if (input.startsWith('nodes')) return [...nodeEvents(context), ...shutdownEvents(context, false)];
+    if (input.startsWith('devices')) return deviceEvents(context);
+    return presenceEvents(context);
+  },
   // What the guards read, registries as sorted key lists (their order is never read but for eviction,
   // which only the presence cap 1 input reaches, with one entry); the state version only ever grows.
   contextKey: (context) => ({
@@ -292,6 +330,11 @@ const supervisorModel = defineModel({
     invokes: sortedPairs(context.invokes, (record) => record.nodeConnId),
     pairedDevices: sortedKeys(context.pairedDevices),
     pendingDevicePairs: sortedPairs(context.pendingDevicePairs, (request) => request.deviceId),
+    // Revisions only grow: what tells states apart is whether one is unsaved, and what waits for it.
+    unsaved: context.persistence.revision > context.persistence.persisted,
+    held: context.persistence.held.map(({ emitted }) =>
+      [emitted.type, 'event' in emitted ? emitted.event : '', 'connId' in emitted ? emitted.connId : ''].join(':'),
+    ),
   }),
 });
 
@@ -314,6 +357,7 @@ const invokeModel = defineModel({
     { type: 'invoke.result', ok: true, payloadJSON: '{"exitCode":0}' },
     { type: 'invoke.result', ok: false, error: { code: 'EXEC_FAILED', message: 'exit code 1' } },
     { type: 'node.disconnected' },
+    { type: 'gateway.shutdown' },
   ],
 });
 

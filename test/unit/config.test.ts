@@ -56,3 +56,62 @@ describe('start configuration', () => {
     expect(parseStartConfig(['--port', '8080'], {}).port).toBe(8080);
   });
 });
+
+describe('hardening configuration', () => {
+  it('defaults: 10000 connections, 30 refused calls per 60 s, 1 MiB / 256 KiB / 50 MiB buffers, pings every 30 s, 5 s to exit', () => {
+    const config = parseStartConfig([], {});
+    expect(config.limits).toMatchObject({
+      maxConnections: 10_000,
+      unauthorizedCallLimit: 30,
+      unauthorizedCallWindowMs: 60_000,
+      highWaterBytes: 1_048_576,
+      lowWaterBytes: 262_144,
+      maxBufferedBytes: 52_428_800,
+    });
+    expect(config).toMatchObject({ pingIntervalMs: 30_000, shutdownTimeoutMs: 5_000, trustedProxies: [] });
+  });
+
+  it('reads every flag and its ACTORGATE_* variable, flags winning', () => {
+    const env = {
+      ACTORGATE_MAX_CONNECTIONS: '500',
+      ACTORGATE_TRUSTED_PROXIES: '10.0.0.5, 10.1.0.0/16,::1',
+      ACTORGATE_UNAUTHORIZED_CALL_LIMIT: '5',
+      ACTORGATE_UNAUTHORIZED_CALL_WINDOW_MS: '10000',
+      ACTORGATE_HIGH_WATER_BYTES: '65536',
+      ACTORGATE_LOW_WATER_BYTES: '16384',
+      ACTORGATE_MAX_BUFFERED_BYTES: '1048576',
+      ACTORGATE_PING_INTERVAL_MS: '0',
+      ACTORGATE_SHUTDOWN_TIMEOUT_MS: '2000',
+    };
+    const fromEnv = parseStartConfig([], env);
+    expect(fromEnv.limits).toMatchObject({
+      maxConnections: 500,
+      unauthorizedCallLimit: 5,
+      unauthorizedCallWindowMs: 10_000,
+      highWaterBytes: 65_536,
+      lowWaterBytes: 16_384,
+      maxBufferedBytes: 1_048_576,
+    });
+    expect(fromEnv).toMatchObject({ pingIntervalMs: 0, shutdownTimeoutMs: 2_000, trustedProxies: ['10.0.0.5', '10.1.0.0/16', '::1'] });
+    const flags = ['--max-connections', '0', '--trusted-proxies', '192.168.1.1', '--ping-interval-ms', '15000', '--unauthorized-call-limit', '0'];
+    expect(parseStartConfig(flags, env)).toMatchObject({
+      limits: { maxConnections: 0, unauthorizedCallLimit: 0 },
+      pingIntervalMs: 15_000,
+      trustedProxies: ['192.168.1.1'],
+    });
+  });
+
+  it('refuses bad values with a clear message', () => {
+    expect(() => parseStartConfig(['--trusted-proxies', '10.0.0.1,proxy.internal'], {})).toThrow(
+      '--trusted-proxies takes IP addresses and CIDR ranges, comma-separated; "proxy.internal" is neither',
+    );
+    expect(() => parseStartConfig(['--trusted-proxies', '10.0.0.0/33'], {})).toThrow(ConfigError);
+    expect(() => parseStartConfig(['--low-water-bytes', '2000000'], {})).toThrow(
+      '--low-water-bytes (2000000) must be below --high-water-bytes (1048576), which must not exceed --max-buffered-bytes (52428800)',
+    );
+    expect(() => parseStartConfig(['--high-water-bytes', '60000000'], {})).toThrow(ConfigError);
+    expect(() => parseStartConfig(['--max-connections=-1'], {})).toThrow('--max-connections must be an integer from 0 to 10000000, got "-1"');
+    expect(() => parseStartConfig(['--shutdown-timeout-ms', '10'], {})).toThrow(ConfigError);
+    expect(() => parseStartConfig(['--ping-interval-ms', 'often'], {})).toThrow(ConfigError);
+  });
+});

@@ -282,6 +282,12 @@ describe('limit flags', () => {
       authFailureWindowMs: 60_000,
       authLockoutMs: 300_000,
       exemptLoopback: true,
+      maxConnections: 10_000,
+      unauthorizedCallLimit: 30,
+      unauthorizedCallWindowMs: 60_000,
+      highWaterBytes: 1024 * 1024,
+      lowWaterBytes: 256 * 1024,
+      maxBufferedBytes: 50 * 1024 * 1024,
     });
   });
 
@@ -294,6 +300,7 @@ describe('limit flags', () => {
       ACTORGATE_AUTH_RATE_LIMIT_LOOPBACK: '1',
     };
     expect(parseStartConfig([], env).limits).toEqual({
+      ...DEFAULT_LIMITS,
       maxPreauthPerAddress: 8,
       authMaxFailures: 5,
       authFailureWindowMs: 30_000,

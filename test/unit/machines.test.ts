@@ -30,7 +30,7 @@ function startSupervisor(options: { maxPresenceEntries?: number; clock?: Simulat
   return { actor, emitted };
 }
 
-function startConnection(clock = new SimulatedClock()) {
+function startConnection(clock = new SimulatedClock(), extra: { unauthorizedCallLimit?: number; unauthorizedCallWindowMs?: number } = {}) {
   const { actor: supervisor } = startSupervisor();
   const effects: [string, unknown][] = [];
   const machine = connectionMachine.provide({
@@ -41,6 +41,7 @@ function startConnection(clock = new SimulatedClock()) {
       log: (_, record) => void effects.push(['log', record]),
       checkCredentials: (_, request) => void effects.push(['check', request.requestId]),
       sendHelloOk: () => void effects.push(['hello', null]),
+      awaitPairingSaved: (_, revision) => void effects.push(['awaitSave', revision]),
     },
   });
   const actor = createActor(machine, {
@@ -53,6 +54,7 @@ function startConnection(clock = new SimulatedClock()) {
       openedAt: 0,
       handshakeTimeoutMs: 10_000,
       supervisor,
+      ...extra,
     },
   }).start();
   return { actor, effects, clock, supervisor };
@@ -130,6 +132,84 @@ describe('connection machine', () => {
     actor.send({ type: 'socket.error', message: 'ECONNRESET' });
     expect(effects.map(([kind]) => kind)).toContain('terminate');
     expect(effects.map(([kind]) => kind)).not.toContain('close');
+  });
+});
+
+describe('connection machine: hardening', () => {
+  const closeOf = (effects: [string, unknown][]) => effects.filter(([kind]) => kind === 'close' || kind === 'terminate');
+  const logOf = (effects: [string, unknown][]) => effects.filter(([kind]) => kind === 'log').map(([, record]) => record as { msg: string; fields?: Record<string, unknown> });
+
+  it('terminates a peer that missed its pong, logging pong timeout, and leaves the supervisor', () => {
+    const { actor, effects, supervisor } = startConnection();
+    actor.send(connect);
+    actor.send({ type: 'auth.passed', session: session({ instanceId: 'i-1' }) });
+    expect(supervisor.getSnapshot().context.presence.size).toBe(1);
+    actor.send({ type: 'socket.pongTimeout', intervalMs: 30_000 });
+    expect(actor.getSnapshot().status).toBe('done');
+    expect(closeOf(effects)).toEqual([['terminate', null]]);
+    expect(logOf(effects).at(-1)).toMatchObject({ msg: 'pong timeout conn=c1', fields: { cause: 'pong-timeout', code: 1006, detail: 'no pong within 30000 ms' } });
+    expect(supervisor.getSnapshot().context.presence.size).toBe(0);
+  });
+
+  it('closes 1008 once more calls than the limit are refused within the window, not before', () => {
+    const { actor, effects } = startConnection(new SimulatedClock(), { unauthorizedCallLimit: 3, unauthorizedCallWindowMs: 1_000 });
+    actor.send(connect);
+    actor.send({ type: 'auth.passed', session: session() });
+    const refused = (at: number) => actor.send({ type: 'request.unauthorized', method: 'device.pair.approve', code: 'MISSING_SCOPE', at });
+    refused(0);
+    refused(100);
+    refused(200);
+    // The first one leaves the window: still three within it.
+    refused(1_050);
+    expect(actor.getSnapshot().value).toBe('ready');
+    expect(actor.getSnapshot().context.unauthorizedCalls).toEqual([100, 200, 1_050]);
+    refused(1_060);
+    expect(actor.getSnapshot().status).toBe('done');
+    expect(closeOf(effects)).toEqual([['close', { code: 1008, reason: 'too many unauthorized calls' }]]);
+    expect(logOf(effects).at(-1)).toMatchObject({
+      msg: 'too many unauthorized calls',
+      fields: { cause: 'unauthorized-calls', detail: '4 refused within 1000 ms, last device.pair.approve (MISSING_SCOPE)' },
+    });
+  });
+
+  it('never closes for refused calls with a limit of 0', () => {
+    const { actor } = startConnection(new SimulatedClock(), { unauthorizedCallLimit: 0 });
+    actor.send(connect);
+    actor.send({ type: 'auth.passed', session: session() });
+    for (let at = 0; at < 100; at++) actor.send({ type: 'request.unauthorized', method: 'node.list', code: 'ROLE_NOT_ALLOWED', at });
+    expect(actor.getSnapshot().value).toBe('ready');
+    expect(actor.getSnapshot().context.unauthorizedCalls).toHaveLength(1);
+  });
+
+  it('sends hello-ok with a fresh device token only once the pairing state is saved', () => {
+    const { actor, effects } = startConnection();
+    actor.send(connect);
+    actor.send({ type: 'auth.passed', session: session({ deviceId: 'd1', deviceToken: 'tok' }), awaitPairingRevision: 7 });
+    expect(actor.getSnapshot().value).toEqual({ handshaking: 'persisting' });
+    expect(effects.filter(([kind]) => kind === 'awaitSave')).toEqual([['awaitSave', 7]]);
+    actor.send({ type: 'frame.request', id: 'early', method: 'health' });
+    expect(effects.filter(([kind]) => kind === 'hello')).toEqual([]);
+    actor.send({ type: 'pairing.persisted', revision: 7 });
+    expect(actor.getSnapshot().value).toBe('ready');
+    expect(effects.filter(([kind]) => kind === 'hello')).toHaveLength(1);
+  });
+
+  it('answers UNAVAILABLE and closes 1011 when the pairing state could not be saved', () => {
+    const { actor, effects } = startConnection();
+    actor.send(connect);
+    actor.send({ type: 'auth.passed', session: session({ deviceId: 'd1', deviceToken: 'tok' }), awaitPairingRevision: 1 });
+    actor.send({ type: 'pairing.persistFailed', message: 'ENOSPC' });
+    expect(effects.filter(([kind]) => kind === 'hello')).toEqual([]);
+    expect(effects).toContainEqual(['send', { type: 'res', id: 'r1', ok: false, error: { code: 'UNAVAILABLE', message: 'could not save the pairing state; try again', retryable: true } }]);
+    expect(closeOf(effects)).toEqual([['close', { code: 1011, reason: 'pairing not saved' }]]);
+  });
+
+  it('still times out the handshake while waiting for the save', () => {
+    const { actor, effects, clock } = startConnection();
+    actor.send(connect);
+    actor.send({ type: 'auth.passed', session: session({ deviceId: 'd1', deviceToken: 'tok' }), awaitPairingRevision: 1 });
+    clock.increment(10_000);
+    expect(closeOf(effects)).toEqual([['close', { code: 1008, reason: 'handshake timeout' }]]);
   });
 });
 

@@ -9,7 +9,11 @@ import { supervisorMachine, type SupervisorEmitted, type SupervisorEvent, type S
 const T0 = 1_700_000_000_000;
 const TTL_MS = 60_000;
 
-function start(input: Partial<SupervisorInput> = {}) {
+/**
+ * A supervisor under test. Unless `saves: 'manual'`, every pairing change is reported saved at once
+ * (as the runtime does once its write is durable), so what waits for it comes right after.
+ */
+function start(input: Partial<SupervisorInput> = {}, { saves = 'immediate' }: { saves?: 'immediate' | 'manual' } = {}) {
   const clock = new SimulatedClock();
   let lastId = 0;
   const actor = createActor(supervisorMachine, {
@@ -26,6 +30,7 @@ function start(input: Partial<SupervisorInput> = {}) {
   });
   const emitted: SupervisorEmitted[] = [];
   actor.on('*', (event) => void emitted.push(event));
+  if (saves === 'immediate') actor.on('pairing.changed', ({ revision }) => actor.send({ type: 'pairing.persisted', revision }));
   actor.start();
   return {
     actor,
@@ -311,7 +316,7 @@ describe('supervisor node pairing', () => {
     delete node.ts;
     const resolved = { requestId: 'id-1', nodeId: 'node-1', decision: 'approved', ts: T0 + 1_000 };
     expect(s.take()).toEqual([
-      { type: 'pairing.changed', state: { version: 1, devices: [], nodes: [node] } },
+      { type: 'pairing.changed', state: { version: 1, devices: [], nodes: [node] }, revision: 1 },
       { type: 'reply', ...OPERATOR, ok: true, payload: { requestId: 'id-1', node } },
       { type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: resolved },
       { type: 'deliver', connId: 'node-a', event: 'node.pair.resolved', payload: resolved },
@@ -401,7 +406,7 @@ describe('supervisor device pairing', () => {
     s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', token: 'secret-token', ...OPERATOR });
     const device = { ...identity, createdAtMs: T0, approvedAtMs: T0, silent: false };
     expect(s.take()).toEqual([
-      { type: 'pairing.changed', state: { version: 1, devices: [{ ...device, token: 'secret-token' }], nodes: [] } },
+      { type: 'pairing.changed', state: { version: 1, devices: [{ ...device, token: 'secret-token' }], nodes: [] }, revision: 1 },
       { type: 'reply', ...OPERATOR, ok: true, payload: { requestId: 'id-1', device } },
       { type: 'broadcast', audience: 'operator.pairing', event: 'device.pair.resolved', payload: { requestId: 'id-1', deviceId: 'device-1', decision: 'approved', ts: T0 } },
     ]);
@@ -439,7 +444,7 @@ describe('supervisor device pairing', () => {
     s.take();
     s.send({ type: 'device.pair.remove', deviceId: 'device-1', ...OPERATOR });
     expect(s.take()).toEqual([
-      { type: 'pairing.changed', state: { version: 1, devices: [], nodes: [] } },
+      { type: 'pairing.changed', state: { version: 1, devices: [], nodes: [] }, revision: 2 },
       { type: 'credentials.revoked', connIds: ['ui-1', 'ui-2'], reason: 'device removed' },
       { type: 'reply', ...OPERATOR, ok: true, payload: { deviceId: 'device-1', removed: true, revokedConnections: 2 } },
     ]);
@@ -489,8 +494,8 @@ describe('supervisor pairing edge cases', () => {
     joinNode(s, 'node-local', { isLocalClient: true });
     expect(s.context().pendingNodePairs.size).toBe(0);
     expect(s.take().filter((event) => event.type !== 'presence.changed')).toMatchObject([
-      { type: 'broadcast', event: 'node.pair.resolved', payload: { requestId: 'id-1', decision: 'approved' } },
       { type: 'pairing.changed' },
+      { type: 'broadcast', event: 'node.pair.resolved', payload: { requestId: 'id-1', decision: 'approved' } },
     ]);
     s.clock.increment(TTL_MS);
     expect(s.take()).toEqual([]);
@@ -508,8 +513,8 @@ describe('supervisor pairing edge cases', () => {
     });
     expect(s.context().pendingDevicePairs.size).toBe(0);
     expect(s.take()).toMatchObject([
-      { type: 'broadcast', event: 'device.pair.resolved', payload: { requestId: 'id-1', decision: 'approved' } },
       { type: 'pairing.changed' },
+      { type: 'broadcast', event: 'device.pair.resolved', payload: { requestId: 'id-1', decision: 'approved' } },
     ]);
     s.clock.increment(TTL_MS);
     expect(s.take()).toEqual([]);
@@ -523,13 +528,91 @@ describe('supervisor node removal', () => {
     s.take();
     s.send({ type: 'node.pair.remove', nodeId: 'node-1', ...OPERATOR });
     expect(s.context().pairedNodes.has('node-1')).toBe(false);
+    // Access ends at once; the answer and the announcement follow once the removal is saved.
     expect(s.take()).toEqual([
-      { type: 'pairing.changed', state: { version: 1, devices: [], nodes: [] } },
-      { type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: { requestId: '', nodeId: 'node-1', decision: 'removed', ts: T0 } },
+      { type: 'pairing.changed', state: { version: 1, devices: [], nodes: [] }, revision: 1 },
       { type: 'credentials.revoked', connIds: ['node-a'], reason: 'node removed' },
+      { type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: { requestId: '', nodeId: 'node-1', decision: 'removed', ts: T0 } },
       { type: 'reply', ...OPERATOR, ok: true, payload: { nodeId: 'node-1' } },
     ]);
     s.send({ type: 'node.pair.remove', nodeId: 'node-1', ...OPERATOR });
     expect(s.take()).toMatchObject([{ type: 'reply', ok: false, error: { message: 'unknown nodeId', details: { code: 'NODE_NOT_FOUND' } } }]);
+  });
+});
+
+describe('supervisor: an approval is announced only once it is on disk', () => {
+  const identity = { deviceId: 'device-1', role: 'operator' as const, scopes: ['operator.read'], clientId: 'control-ui', clientMode: 'ui' };
+
+  it('holds the approve answer and the resolved event until the revision holding them is saved', () => {
+    const s = start({ pairingMode: 'manual' }, { saves: 'manual' });
+    s.send({ type: 'device.pair.requested', request: identity });
+    s.send({ type: 'device.pair.requested', request: { ...identity, deviceId: 'device-2' } });
+    s.take();
+    s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', token: 'token-1', ...OPERATOR });
+    expect(s.take().map((event) => event.type)).toEqual(['pairing.changed']);
+    s.send({ type: 'device.pair.approve', pairRequestId: 'id-2', token: 'token-2', requestId: 'op-req-2', connId: 'op' });
+    expect(s.take()).toMatchObject([{ type: 'pairing.changed', revision: 2 }]);
+    expect(s.context().persistence).toMatchObject({ revision: 2, persisted: 0 });
+
+    // Saves complete in order; each releases what waited for it, and only that.
+    s.send({ type: 'pairing.persisted', revision: 1 });
+    expect(s.take()).toMatchObject([
+      { type: 'reply', requestId: 'op-req', ok: true, payload: { requestId: 'id-1' } },
+      { type: 'broadcast', event: 'device.pair.resolved', payload: { requestId: 'id-1', decision: 'approved' } },
+    ]);
+    s.send({ type: 'pairing.persisted', revision: 2 });
+    expect(s.take()).toMatchObject([
+      { type: 'reply', requestId: 'op-req-2', ok: true },
+      { type: 'broadcast', event: 'device.pair.resolved', payload: { requestId: 'id-2' } },
+    ]);
+    // A late report of an older save changes nothing.
+    s.send({ type: 'pairing.persisted', revision: 1 });
+    expect(s.take()).toEqual([]);
+    expect(s.context().persistence).toEqual({ revision: 2, persisted: 2, held: [] });
+  });
+
+  it('answers UNAVAILABLE (retryable) when the save failed, and still announces the change', () => {
+    const s = start({ pairingMode: 'manual' }, { saves: 'manual' });
+    joinNode(s, 'node-a');
+    s.take();
+    s.send({ type: 'node.pair.approve', pairRequestId: 'id-1', ...OPERATOR });
+    expect(s.take().map((event) => event.type)).toEqual(['pairing.changed']);
+    s.send({ type: 'pairing.persistFailed', revision: 1, message: 'ENOSPC: no space left on device' });
+    expect(s.take()).toMatchObject([
+      { type: 'reply', ...OPERATOR, ok: false, error: { code: 'UNAVAILABLE', retryable: true, message: expect.stringContaining('ENOSPC') } },
+      { type: 'broadcast', event: 'node.pair.resolved' },
+      { type: 'deliver', connId: 'node-a', event: 'node.pair.resolved' },
+    ]);
+  });
+
+  it('revokes a removed device at once, and answers the remove once it is saved', () => {
+    const s = start({ pairingMode: 'manual', pairing: { version: 1, devices: [{ ...identity, token: 't', createdAtMs: T0, approvedAtMs: T0, silent: false }], nodes: [] } }, { saves: 'manual' });
+    s.send({ type: 'connection.joined', connId: 'ui-1', remoteAddr: '127.0.0.1', session: operatorSession('device-1') });
+    s.take();
+    s.send({ type: 'device.pair.remove', deviceId: 'device-1', ...OPERATOR });
+    expect(s.take().map((event) => event.type)).toEqual(['pairing.changed', 'credentials.revoked']);
+    s.send({ type: 'pairing.persisted', revision: 1 });
+    expect(s.take()).toMatchObject([{ type: 'reply', ok: true, payload: { removed: true } }]);
+  });
+});
+
+describe('supervisor shutdown', () => {
+  it('answers invokes in flight UNAVAILABLE, refuses new ones, and stops ticking', () => {
+    const s = withConnectedNode();
+    requestInvoke(s);
+    s.take();
+    s.send({ type: 'gateway.shutdown', reason: 'restart', restartExpectedMs: 1_000 });
+    expect(callerReply(s)).toEqual([
+      { type: 'reply', ...OPERATOR, ok: false, error: { code: 'UNAVAILABLE', message: 'gateway shutting down', retryable: true } },
+    ]);
+    expect(s.context().invokes.size).toBe(0);
+    expect(s.actor.getSnapshot().children).toEqual({});
+    requestInvoke(s);
+    expect(s.take()).toEqual([
+      { type: 'reply', ...OPERATOR, ok: false, error: { code: 'UNAVAILABLE', message: 'gateway shutting down', retryable: true } },
+    ]);
+    expect(s.actor.getSnapshot().value).toMatchObject({ lifecycle: 'stopping', keepalive: 'stopped' });
+    s.clock.increment(48 * 3_600_000);
+    expect(s.take()).toEqual([]);
   });
 });

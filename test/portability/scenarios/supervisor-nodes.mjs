@@ -26,6 +26,8 @@ export async function define({ scenario, assert, machinesBase }) {
     });
     const emitted = [];
     actor.on('*', (event) => emitted.push(event));
+    // The runtime reports each pairing change saved; what waits for it (answers, announcements) follows.
+    actor.on('pairing.changed', ({ revision }) => actor.send({ type: 'pairing.persisted', revision }));
     actor.start();
     return {
       actor,
@@ -142,7 +144,7 @@ export async function define({ scenario, assert, machinesBase }) {
     s.take();
     s.send({ type: 'device.pair.remove', deviceId: 'device-1', ...OPERATOR });
     assert.equal(s.take(), [
-      { type: 'pairing.changed', state: { version: 1, devices: [], nodes: [] } },
+      { type: 'pairing.changed', state: { version: 1, devices: [], nodes: [] }, revision: 2 },
       { type: 'credentials.revoked', connIds: ['ui-1'], reason: 'device removed' },
       { type: 'reply', ...OPERATOR, ok: true, payload: { deviceId: 'device-1', removed: true, revokedConnections: 1 } },
     ]);

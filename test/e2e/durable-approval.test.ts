@@ -1,0 +1,137 @@
+// An approval is on disk before the client is told: the hello-ok carrying a device token, and the answer
+// to an operator's approve, go out only once pairing.json holds the device (or node). A save that fails
+// is answered UNAVAILABLE (retryable) instead of a token the next start would not know.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { PairingState } from '../../machines/pairing.js';
+import { TestClient, connectClient, connectParams, type Frame } from '../helpers/client.js';
+import { createDevice, signDevice, type TestDevice } from '../helpers/device.js';
+import { TEST_TOKEN } from '../helpers/gateway.js';
+import { cleanUp, startHardened, track } from '../helpers/hardened.js';
+
+afterEach(cleanUp);
+const root = mkdtempSync(join(tmpdir(), 'actorgate-durable-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+const freshDir = () => {
+  const dir = join(root, randomUUID());
+  mkdirSync(dir);
+  return dir;
+};
+
+/** What is on disk right now, read synchronously the moment a frame arrives. */
+const onDisk = (stateDir: string): PairingState => JSON.parse(readFileSync(join(stateDir, 'pairing.json'), 'utf8')) as PairingState;
+
+/** Connects a device; reads pairing.json synchronously in the very callback that delivers the connect response. */
+async function connectDevice(url: string, device: TestDevice, stateDir: string) {
+  const client = track(await TestClient.open(url));
+  const nonce = await client.challengeNonce();
+  const params = connectParams({
+    auth: { token: TEST_TOKEN },
+    scopes: ['operator.read'],
+    client: { id: 'openclaw-control-ui', version: '1.0.0', platform: 'linux', mode: 'ui', instanceId: randomUUID() },
+  });
+  params.device = signDevice(device, params, nonce);
+  let diskAtResponse: PairingState | undefined;
+  client.ws.on('message', (data) => {
+    const frame = JSON.parse(data.toString()) as Frame;
+    if (frame.type === 'res' && frame.ok === true && diskAtResponse === undefined) {
+      try {
+        diskAtResponse = onDisk(stateDir);
+      } catch {
+        diskAtResponse = { version: 1, devices: [], nodes: [] };
+      }
+    }
+  });
+  const response = await client.request('connect', params);
+  return { client, response, diskAtResponse };
+}
+
+describe('silent pairing (auto-local)', () => {
+  it('sends hello-ok with a device token only once pairing.json holds the device, for many devices at once', async () => {
+    const stateDir = freshDir();
+    const { gateway, url } = await startHardened({ stateDir, pairingMode: 'auto-local' });
+    const devices = Array.from({ length: 12 }, () => createDevice());
+    const results = await Promise.all(devices.map((device) => connectDevice(url, device, stateDir)));
+    for (const [index, { response, diskAtResponse }] of results.entries()) {
+      const token = (response.payload as { auth: { deviceToken?: string } }).auth.deviceToken;
+      expect(token).toEqual(expect.any(String));
+      const saved = diskAtResponse!.devices.find((entry) => entry.deviceId === devices[index]!.id);
+      expect(saved?.token).toBe(token);
+    }
+    expect(gateway.stats().ready).toBe(12);
+  });
+
+  it('a paired device reconnecting gets its token at once (nothing left to save)', async () => {
+    const stateDir = freshDir();
+    const { url, logs } = await startHardened({ stateDir, pairingMode: 'auto-local' });
+    const device = createDevice();
+    const first = await connectDevice(url, device, stateDir);
+    const again = await connectDevice(url, device, stateDir);
+    expect((again.response.payload as { auth: { deviceToken: string } }).auth.deviceToken).toBe(
+      (first.response.payload as { auth: { deviceToken: string } }).auth.deviceToken,
+    );
+    expect(logs.lines.filter((line) => line.event === 'connection.ready')).toHaveLength(2);
+  });
+});
+
+describe('operator approval (manual)', () => {
+  it('answers device.pair.approve and node.pair.approve only once the approval is on disk', async () => {
+    const stateDir = freshDir();
+    const { url } = await startHardened({ stateDir, pairingMode: 'manual' });
+    const operator = track((await connectClient(url, TEST_TOKEN, { scopes: ['operator.admin'] })).client);
+    let diskAtAnswer: PairingState | undefined;
+    operator.ws.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as Frame;
+      if (frame.type === 'res' && typeof frame.id === 'string' && frame.id === 'approve') diskAtAnswer = onDisk(stateDir);
+    });
+    const approve = async (method: string, requestId: string) => {
+      operator.send({ type: 'req', id: 'approve', method, params: { requestId } });
+      const answer = await operator.next((frame) => frame.type === 'res' && frame.id === 'approve');
+      operator.frames.splice(operator.frames.indexOf(answer), 1);
+      return answer;
+    };
+
+    const device = createDevice();
+    const refused = await connectDevice(url, device, stateDir);
+    const requestId = (refused.response.error as { details: { requestId: string } }).details.requestId;
+    expect((await approve('device.pair.approve', requestId)).ok).toBe(true);
+    expect(diskAtAnswer!.devices.map((entry) => entry.deviceId)).toEqual([device.id]);
+
+    track(
+      (
+        await connectClient(url, TEST_TOKEN, {
+          role: 'node',
+          scopes: [],
+          client: { id: 'build-box', version: '1.0.0', platform: 'linux', mode: 'node' },
+          commands: ['system.run'],
+        })
+      ).client,
+    );
+    const nodeRequest = (await operator.event('node.pair.requested')).payload as { requestId: string };
+    expect((await approve('node.pair.approve', nodeRequest.requestId)).ok).toBe(true);
+    expect(diskAtAnswer!.nodes.map((entry) => entry.nodeId)).toEqual(['build-box']);
+  });
+});
+
+describe('a save that fails', () => {
+  it('refuses the connect with UNAVAILABLE (retryable) and 1011, and the approve with UNAVAILABLE', async () => {
+    const stateDir = join(freshDir(), 'state');
+    const { gateway, url, logs } = await startHardened({ stateDir, pairingMode: 'auto-local' });
+    // The state dir becomes a file: every write into it fails.
+    writeFileSync(stateDir, 'not a directory');
+    const device = createDevice();
+    const client = track(await TestClient.open(url));
+    const nonce = await client.challengeNonce();
+    const params = connectParams({ auth: { token: TEST_TOKEN }, client: { id: 'openclaw-control-ui', version: '1.0.0', platform: 'linux', mode: 'ui' } });
+    params.device = signDevice(device, params, nonce);
+    const response = await client.request('connect', params);
+    expect(response).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE', retryable: true } });
+    expect(await client.closed).toEqual({ code: 1011, reason: 'pairing not saved' });
+    expect(await logs.waitFor((line) => line.event === 'pairing.save_failed')).toMatchObject({ level: 50 });
+    expect(await logs.waitFor((line) => line.cause === 'pairing-not-saved')).toMatchObject({ msg: 'pairing not saved', code: 1011 });
+    expect(gateway.stats().ready).toBe(0);
+  });
+});
