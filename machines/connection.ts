@@ -40,6 +40,10 @@ export interface ConnectionInput {
 /** A caller refused this many times for its role or scope within the window is disconnected. */
 export const DEFAULT_UNAUTHORIZED_CALL_LIMIT = 30;
 export const DEFAULT_UNAUTHORIZED_CALL_WINDOW_MS = 60_000;
+// Shared by every connection that has none of its own (most): no array allocated per connection.
+const NO_CAPABILITIES: string[] = Object.freeze([]) as unknown as string[];
+const NO_CALLS: number[] = Object.freeze([]) as unknown as number[];
+
 /** The close a peer never sent: what a terminated socket (no close frame) is recorded as. */
 const ABNORMAL_CLOSURE = 1006;
 
@@ -331,10 +335,10 @@ export const connectionMachine = setup({
   id: 'connection',
   context: ({ input }) => ({
     ...input,
-    capabilities: input.capabilities ?? [],
+    capabilities: input.capabilities ?? NO_CAPABILITIES,
     unauthorizedCallLimit: input.unauthorizedCallLimit ?? DEFAULT_UNAUTHORIZED_CALL_LIMIT,
     unauthorizedCallWindowMs: input.unauthorizedCallWindowMs ?? DEFAULT_UNAUTHORIZED_CALL_WINDOW_MS,
-    unauthorizedCalls: [],
+    unauthorizedCalls: NO_CALLS,
   }),
   initial: 'handshaking',
   on: {

@@ -8,7 +8,6 @@ import { assign, emit, enqueueActions, raise, setup, stateIn } from 'xstate';
 import { invokeMachine, type InvokeOutcome, type InvokeSettled } from './invoke.js';
 import { allowedCommands, connectedNode, nodeIdOf, nodeSessionOf, type NodeSession } from './nodes.js';
 import {
-  pairingStateOf,
   pendingRequestFor,
   publicDevice,
   type PairedDevice,
@@ -150,7 +149,8 @@ export type SupervisorEmitted =
   | { type: 'broadcast'; audience: Audience; event: string; payload: unknown }
   | { type: 'deliver'; connId: string; event: string; payload: unknown }
   | ({ type: 'reply' } & FromRequest & ({ ok: true; payload: unknown } | { ok: false; error: ErrorShape }))
-  | { type: 'pairing.changed'; state: PairingState; revision: number }
+  /** The pairing state changed: revision `revision` is to be saved (the runtime reads the state when it writes). */
+  | { type: 'pairing.changed'; revision: number }
   | { type: 'credentials.revoked'; connIds: string[]; reason: string };
 
 const DEFAULT_MAX_PRESENCE_ENTRIES = 200;
@@ -230,10 +230,13 @@ function pendingDevicePairOf(context: SupervisorContext, deviceId: string) {
   return pendingRequestFor(context.pendingDevicePairs, (request) => request.deviceId === deviceId);
 }
 
-/** A new revision of the pairing state, to be saved. */
+/**
+ * A new revision of the pairing state, to be saved. The state itself is not copied here: the runtime
+ * reads it when a write starts, so a burst of changes costs one copy per write, not one per change.
+ */
 function pairingChanged(context: SupervisorContext): SupervisorEmitted {
   context.persistence.revision += 1;
-  return { type: 'pairing.changed', state: pairingStateOf(context), revision: context.persistence.revision };
+  return { type: 'pairing.changed', revision: context.persistence.revision };
 }
 
 /** Emits now when the current pairing revision is on disk, else once it is. */

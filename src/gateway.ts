@@ -170,6 +170,13 @@ function refuseUpgrade(socket: Duplex): void {
   socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
 }
 
+/** What a connection keeps of its upgrade request. */
+interface UpgradeInfo {
+  userAgent: string | undefined;
+  origin: string | undefined;
+  peerAddr: string | undefined;
+}
+
 const PREAUTH_REJECTION = 'too many unauthenticated connections';
 const GLOBAL_REJECTION = 'too many connections';
 
@@ -241,10 +248,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return { revision: context.persistence.revision, state: pairingStateOf(context) };
     },
     {
-      onPersisted: (revision) => supervisor.send({ type: 'pairing.persisted', revision }),
+      onPersisted: (revision) => {
+        if (supervisor.getSnapshot().status === 'active') supervisor.send({ type: 'pairing.persisted', revision });
+      },
       onFailed: (revision, error) => {
         logger.error({ err: error, event: 'pairing.save_failed', revision }, 'could not save pairing state');
-        supervisor.send({ type: 'pairing.persistFailed', revision, message: error instanceof Error ? error.message : String(error) });
+        const message = error instanceof Error ? error.message : String(error);
+        if (supervisor.getSnapshot().status === 'active') supervisor.send({ type: 'pairing.persistFailed', revision, message });
       },
     },
   );
@@ -412,7 +422,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           }
           break;
         case 'pairing.changed':
-          void durability.persist(emitted.revision, emitted.state);
+          durability.persist(emitted.revision);
           break;
       }
     }),
@@ -421,11 +431,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: PRE_AUTH_MAX_PAYLOAD, clientTracking: false });
 
-  const accept = (ws: WebSocket, request: IncomingMessage, remoteAddr: string) => {
+  const accept = (ws: WebSocket, { userAgent, origin, peerAddr }: UpgradeInfo, remoteAddr: string) => {
     const connId = randomUUID();
-    // Header values are kept and logged without control or format characters, and capped.
-    const userAgent = sanitizeHeaderValue(request.headers['user-agent']);
-    const origin = sanitizeHeaderValue(request.headers.origin);
     const actor = createActor(gatewayConnectionMachine, {
       input: {
         connId,
@@ -446,7 +453,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // The upgrade handler counted this socket against its address; the connection gives the slot back.
     const connection: LiveConnection = { ws, sink: ws, actor, live: true, preauthAddr: remoteAddr };
     connections.set(connId, connection);
-    const peerAddr = request.socket.remoteAddress;
     const forwarded = peerAddr !== remoteAddr ? { peerAddr } : {};
     logger.debug({ connId, remoteAddr, ...forwarded, userAgent, origin, event: 'connection.opened' }, 'connection opened');
 
@@ -470,7 +476,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     actor.start();
   };
 
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+  // A client that sends its upgrade request's headers slowly (or nothing at all) is cut off after the
+  // handshake timeout, as one that is slow after the upgrade is; the check runs every second.
+  const httpTimeoutMs = Math.max(1_000, options.handshakeTimeoutMs);
+  const httpLimits = { headersTimeout: httpTimeoutMs, requestTimeout: httpTimeoutMs, connectionsCheckingInterval: Math.min(1_000, httpTimeoutMs) };
+  const server = createServer(httpLimits, (request: IncomingMessage, response: ServerResponse) => {
     if (request.method === 'GET' && request.url === '/healthz') {
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end(JSON.stringify({ ok: true, version: GATEWAY_VERSION, uptimeMs: Date.now() - startedAt }));
@@ -479,6 +489,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     response.writeHead(404, { 'content-type': 'application/json' });
     response.end(JSON.stringify({ ok: false, error: 'not found' }));
   });
+
+  // A connection that sends nothing at all is dropped once idle that long (ws clears it on upgrade).
+  server.setTimeout(httpTimeoutMs);
 
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', (error) => logger.debug({ err: error.message, event: 'upgrade.error' }, 'socket error during upgrade'));
@@ -512,8 +525,25 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       return;
     }
-    // The slot is taken from here: handed to the connection once ws completes the upgrade, given back
-    // if the socket goes before that (a bad upgrade request, a peer that hangs up).
+    // What the connection needs of the request, read now: nothing that lives as long as the socket
+    // (its close listener, the upgrade callback) keeps the IncomingMessage alive.
+    const info: UpgradeInfo = {
+      // Header values are kept and logged without control or format characters, and capped.
+      userAgent: sanitizeHeaderValue(request.headers['user-agent']),
+      origin: sanitizeHeaderValue(request.headers.origin),
+      peerAddr: request.socket.remoteAddress,
+    };
+    const handOver = holdUpgradeSlot(socket, remoteAddr);
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      if (handOver()) accept(ws, info, remoteAddr);
+    });
+  });
+
+  /**
+   * The slot is taken from here: handed to the connection once ws completes the upgrade (`handOver()`
+   * says true once), given back if the socket goes before that (a bad upgrade request, a peer that hangs up).
+   */
+  function holdUpgradeSlot(socket: Duplex, remoteAddr: string): () => boolean {
     let handedOver = false;
     upgrading += 1;
     socket.once('close', () => {
@@ -522,13 +552,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       upgrading -= 1;
       preauth.release(remoteAddr);
     });
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      if (handedOver) return;
+    return () => {
+      if (handedOver) return false;
       handedOver = true;
       upgrading -= 1;
-      accept(ws, request, remoteAddr);
-    });
-  });
+      return true;
+    };
+  }
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -600,9 +630,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // A terminated socket reports its close a moment later; its actor ends through the usual path.
     const terminatedBy = Date.now() + 200;
     while (connections.size > 0 && Date.now() < terminatedBy) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Every pairing change made so far is written before the gateway reports itself stopped.
+    const lastRevision = supervisor.getSnapshot().context.persistence.revision;
     for (const subscription of subscriptions) subscription.unsubscribe();
     supervisor.stop();
-    await store?.flush().catch((error: unknown) => logger.error({ err: error, event: 'pairing.save_failed' }, 'could not save pairing state'));
+    await durability.whenDurable(lastRevision).catch(() => undefined); // a failure was logged by the tracker's hook
+    await store?.flush().catch(() => undefined);
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     logger.info({ event: 'gateway.stopped', reason }, 'gateway stopped');

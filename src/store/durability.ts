@@ -1,12 +1,15 @@
 // Which revision of the pairing state is on disk. The supervisor numbers every change of its pairing
-// state (a revision); the runtime saves each one and reports back when it is durable, so that nothing
+// state (a revision); the runtime saves and reports back when a revision is durable, so that nothing
 // that depends on a change (an approve's answer, a hello-ok carrying a device token) goes out before
 // the change would survive a crash.
+//
+// One write at a time, of the newest state: changes that come while a write runs are coalesced into the
+// next write, and the state is taken (copied) only when a write starts, not once per change.
 
 export interface DurabilityHooks {
-  /** A save holding `revision` (or a later one) is durable. */
+  /** Revisions up to `revision` are on disk. */
   onPersisted(revision: number): void;
-  /** The save of `revision` failed and no later save covers it; it is retried when someone waits for it. */
+  /** The write holding `revision` failed; it is written again when someone waits for it or a newer change comes. */
   onFailed(revision: number, error: unknown): void;
 }
 
@@ -19,14 +22,15 @@ interface Waiter {
 export class DurabilityTracker<S> {
   /** Revisions up to this one are on disk; revision 0 is the state loaded at start. */
   private durable = 0;
-  /** The newest revision handed to `save`. */
+  /** The newest revision someone asked to be saved. */
   private requested = 0;
+  private writing = false;
   private waiters: Waiter[] = [];
 
   constructor(
-    /** Saves a state durably (temp file, fsync, rename); resolves once it, or a later one, is on disk. */
+    /** Saves a state durably (temp file, fsync, rename). */
     private readonly save: (state: S) => Promise<void>,
-    /** The newest revision and its state, for a retry after a failed save. */
+    /** The newest revision and its state, taken when a write starts. */
     private readonly current: () => { revision: number; state: S },
     private readonly hooks: DurabilityHooks,
   ) {}
@@ -39,41 +43,17 @@ export class DurabilityTracker<S> {
     return revision <= this.durable;
   }
 
-  /** Saves `state`, the pairing state at `revision`. */
-  persist(revision: number, state: S): Promise<void> {
+  /** The pairing state changed to `revision`: it is written, with whatever changed after it, soon. */
+  persist(revision: number): void {
     if (revision > this.requested) this.requested = revision;
-    let saved: Promise<void>;
-    try {
-      saved = this.save(state);
-    } catch (error) {
-      saved = Promise.reject(error);
-    }
-    return saved.then(
-      () => {
-        if (revision > this.durable) this.durable = revision;
-        this.settleWaiters();
-        this.hooks.onPersisted(revision);
-      },
-      (error: unknown) => {
-        // A later save, already requested, holds this revision's changes too: its outcome decides.
-        if (this.requested > revision) return;
-        this.failWaiters(revision, error);
-        this.hooks.onFailed(revision, error);
-      },
-    );
+    if (!this.writing) void this.drain();
   }
 
-  /**
-   * Resolves once `revision` is durable; rejects when its save failed and no later save covers it. A
-   * revision whose save failed earlier is saved again (with the newest state) for this waiter.
-   */
+  /** Resolves once `revision` is on disk; rejects when the write holding it failed. */
   whenDurable(revision: number): Promise<void> {
     if (revision <= this.durable) return Promise.resolve();
     const waiting = new Promise<void>((resolve, reject) => this.waiters.push({ revision, resolve, reject }));
-    if (revision > this.requested || !this.inFlight()) {
-      const { revision: newest, state } = this.current();
-      void this.persist(Math.max(newest, revision), state);
-    }
+    this.persist(revision);
     return waiting;
   }
 
@@ -82,29 +62,42 @@ export class DurabilityTracker<S> {
     return this.waiters.length;
   }
 
-  /** A save of a revision not yet durable has been requested and has not failed. */
-  private inFlight(): boolean {
-    return this.requested > this.durable;
+  private async drain(): Promise<void> {
+    this.writing = true;
+    try {
+      while (this.requested > this.durable) {
+        const { revision, state } = this.current();
+        if (revision <= this.durable) {
+          this.requested = this.durable; // nothing newer to write
+          break;
+        }
+        try {
+          await this.save(state);
+        } catch (error) {
+          // Not on disk: the waiters of this write hear it; a later change or waiter writes again.
+          this.settle(revision, error);
+          this.requested = this.waiters.reduce((newest, waiter) => Math.max(newest, waiter.revision), this.durable);
+          this.hooks.onFailed(revision, error);
+          continue;
+        }
+        if (revision > this.durable) this.durable = revision;
+        this.settle(this.durable);
+        this.hooks.onPersisted(this.durable);
+      }
+    } finally {
+      this.writing = false;
+    }
   }
 
-  private settleWaiters(): void {
+  /** Resolves the waiters of revisions up to `revision`, or rejects them with `error`. */
+  private settle(revision: number, error?: unknown): void {
     if (this.waiters.length === 0) return;
     const still: Waiter[] = [];
     for (const waiter of this.waiters) {
-      if (waiter.revision <= this.durable) waiter.resolve();
-      else still.push(waiter);
+      if (waiter.revision > revision) still.push(waiter);
+      else if (error === undefined) waiter.resolve();
+      else waiter.reject(error);
     }
     this.waiters = still;
-  }
-
-  private failWaiters(revision: number, error: unknown): void {
-    const still: Waiter[] = [];
-    for (const waiter of this.waiters) {
-      if (waiter.revision <= revision) waiter.reject(error);
-      else still.push(waiter);
-    }
-    this.waiters = still;
-    // What failed is no longer "requested": the next waiter triggers a new save.
-    this.requested = this.durable;
   }
 }

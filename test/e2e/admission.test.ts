@@ -121,3 +121,27 @@ describe('logged header values', () => {
     expect(line.origin).toBe('http://example.test');
   });
 });
+
+describe('slow upgrade requests', () => {
+  it('cuts off a connection that sends nothing, or never finishes its upgrade headers, after the handshake timeout', async () => {
+    const { gateway } = await startHardened({ handshakeTimeoutMs: 1_000 });
+    const { connect } = await import('node:net');
+    const closedAfter = (send?: string) =>
+      new Promise<number>((resolve) => {
+        const started = Date.now();
+        const socket = connect(gateway.port, '127.0.0.1', () => {
+          if (send) socket.write(send);
+        });
+        socket.on('error', () => {});
+        socket.on('close', () => resolve(Date.now() - started));
+      });
+    const [idle, partial] = await Promise.all([
+      closedAfter(),
+      closedAfter('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'),
+    ]);
+    for (const elapsed of [idle, partial]) {
+      expect(elapsed).toBeGreaterThanOrEqual(900);
+      expect(elapsed).toBeLessThan(3_500);
+    }
+  });
+});

@@ -2,7 +2,7 @@
 // reconnects, node and device pairing. Time is simulated, ids count up, emitted events are collected.
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock, createActor } from 'xstate';
-import type { PairedNode } from '../../machines/pairing.js';
+import { pairingStateOf, type PairedNode } from '../../machines/pairing.js';
 import type { Session } from '../../machines/protocol.js';
 import { supervisorMachine, type SupervisorEmitted, type SupervisorEvent, type SupervisorInput } from '../../machines/supervisor.js';
 
@@ -315,8 +315,9 @@ describe('supervisor node pairing', () => {
     delete node.requestId;
     delete node.ts;
     const resolved = { requestId: 'id-1', nodeId: 'node-1', decision: 'approved', ts: T0 + 1_000 };
+    expect(pairingStateOf(s.context())).toEqual({ version: 1, devices: [], nodes: [node] });
     expect(s.take()).toEqual([
-      { type: 'pairing.changed', state: { version: 1, devices: [], nodes: [node] }, revision: 1 },
+      { type: 'pairing.changed', revision: 1 },
       { type: 'reply', ...OPERATOR, ok: true, payload: { requestId: 'id-1', node } },
       { type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: resolved },
       { type: 'deliver', connId: 'node-a', event: 'node.pair.resolved', payload: resolved },
@@ -369,8 +370,9 @@ describe('supervisor node pairing', () => {
     const s = start({ pairingMode: 'auto-local' });
     joinNode(s, 'node-a', { isLocalClient: true });
     expect(s.take().filter((event) => event.type !== 'presence.changed')).toMatchObject([
-      { type: 'pairing.changed', state: { nodes: [{ nodeId: 'node-1', silent: true, commands: ['system.run'] }] } },
+      { type: 'pairing.changed', revision: 1 },
     ]);
+    expect(pairingStateOf(s.context())).toMatchObject({ nodes: [{ nodeId: 'node-1', silent: true, commands: ['system.run'] }] });
     joinNode(s, 'node-b', { nodeId: 'node-2' });
     expect(s.take().filter((event) => event.type !== 'presence.changed')).toMatchObject([
       { type: 'broadcast', event: 'node.pair.requested', payload: { requestId: 'id-1', nodeId: 'node-2' } },
@@ -405,8 +407,9 @@ describe('supervisor device pairing', () => {
 
     s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', token: 'secret-token', ...OPERATOR });
     const device = { ...identity, createdAtMs: T0, approvedAtMs: T0, silent: false };
+    expect(pairingStateOf(s.context())).toEqual({ version: 1, devices: [{ ...device, token: 'secret-token' }], nodes: [] });
     expect(s.take()).toEqual([
-      { type: 'pairing.changed', state: { version: 1, devices: [{ ...device, token: 'secret-token' }], nodes: [] }, revision: 1 },
+      { type: 'pairing.changed', revision: 1 },
       { type: 'reply', ...OPERATOR, ok: true, payload: { requestId: 'id-1', device } },
       { type: 'broadcast', audience: 'operator.pairing', event: 'device.pair.resolved', payload: { requestId: 'id-1', deviceId: 'device-1', decision: 'approved', ts: T0 } },
     ]);
@@ -443,8 +446,9 @@ describe('supervisor device pairing', () => {
     }
     s.take();
     s.send({ type: 'device.pair.remove', deviceId: 'device-1', ...OPERATOR });
+    expect(pairingStateOf(s.context())).toEqual({ version: 1, devices: [], nodes: [] });
     expect(s.take()).toEqual([
-      { type: 'pairing.changed', state: { version: 1, devices: [], nodes: [] }, revision: 2 },
+      { type: 'pairing.changed', revision: 2 },
       { type: 'credentials.revoked', connIds: ['ui-1', 'ui-2'], reason: 'device removed' },
       { type: 'reply', ...OPERATOR, ok: true, payload: { deviceId: 'device-1', removed: true, revokedConnections: 2 } },
     ]);
@@ -529,8 +533,9 @@ describe('supervisor node removal', () => {
     s.send({ type: 'node.pair.remove', nodeId: 'node-1', ...OPERATOR });
     expect(s.context().pairedNodes.has('node-1')).toBe(false);
     // Access ends at once; the answer and the announcement follow once the removal is saved.
+    expect(pairingStateOf(s.context())).toEqual({ version: 1, devices: [], nodes: [] });
     expect(s.take()).toEqual([
-      { type: 'pairing.changed', state: { version: 1, devices: [], nodes: [] }, revision: 1 },
+      { type: 'pairing.changed', revision: 1 },
       { type: 'credentials.revoked', connIds: ['node-a'], reason: 'node removed' },
       { type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: { requestId: '', nodeId: 'node-1', decision: 'removed', ts: T0 } },
       { type: 'reply', ...OPERATOR, ok: true, payload: { nodeId: 'node-1' } },

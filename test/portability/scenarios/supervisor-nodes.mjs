@@ -78,8 +78,9 @@ export async function define({ scenario, assert, machinesBase }) {
     const resolved = { requestId: 'id-1', nodeId: 'node-1', decision: 'approved', ts: T0 };
     const events = s.take();
     assert.equal(events.map((event) => event.type), ['pairing.changed', 'reply', 'broadcast', 'deliver']);
-    assert.equal(events[0].state.nodes.length, 1, 'one paired node');
-    assert.match(events[0].state.nodes[0], { nodeId: 'node-1', silent: false, commands: ['system.run'], approvedAtMs: T0 });
+    const nodes = [...s.context().pairedNodes.values()];
+    assert.equal(nodes.length, 1, 'one paired node');
+    assert.match(nodes[0], { nodeId: 'node-1', silent: false, commands: ['system.run'], approvedAtMs: T0 });
     assert.match(events[1], { ...OPERATOR, ok: true, payload: { requestId: 'id-1', node: { nodeId: 'node-1' } } });
     assert.equal(events[2], { type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.resolved', payload: resolved });
     assert.equal(events[3], { type: 'deliver', connId: 'node-a', event: 'node.pair.resolved', payload: resolved });
@@ -134,8 +135,9 @@ export async function define({ scenario, assert, machinesBase }) {
     s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', token: 'token-1', ...OPERATOR });
     const approved = s.take();
     assert.equal(approved.map((event) => event.type), ['pairing.changed', 'reply', 'broadcast']);
-    assert.equal(approved[0].state.devices.length, 1, 'one paired device');
-    assert.match(approved[0].state.devices[0], { deviceId: 'device-1', token: 'token-1', silent: false });
+    const devices = [...s.context().pairedDevices.values()];
+    assert.equal(devices.length, 1, 'one paired device');
+    assert.match(devices[0], { deviceId: 'device-1', token: 'token-1', silent: false });
     assert.equal(approved[1].payload.device.token, undefined, 'the reply never carries the token');
 
     const session = { protocol: 4, role: 'operator', scopes: ['operator.admin'], client: { id: 'control-ui', version: '1', platform: 'web', mode: 'ui' }, deviceId: 'device-1', caps: [], commands: [], connectedAt: T0 };
@@ -144,7 +146,7 @@ export async function define({ scenario, assert, machinesBase }) {
     s.take();
     s.send({ type: 'device.pair.remove', deviceId: 'device-1', ...OPERATOR });
     assert.equal(s.take(), [
-      { type: 'pairing.changed', state: { version: 1, devices: [], nodes: [] }, revision: 2 },
+      { type: 'pairing.changed', revision: 2 },
       { type: 'credentials.revoked', connIds: ['ui-1'], reason: 'device removed' },
       { type: 'reply', ...OPERATOR, ok: true, payload: { deviceId: 'device-1', removed: true, revokedConnections: 1 } },
     ]);
