@@ -2,6 +2,7 @@
 // never send a frame are all closed at the handshake timeout with 1008 while a normal client still gets in at once;
 // an address over its pre-auth budget gets HTTP 503 while other addresses are served; a storm of wrong tokens locks
 // its address out. Sources are spread over 127.0.0.x with `localAddress` (all of 127/8 is loopback on Linux).
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GatewayStats } from '../../src/gateway.js';
 import {
@@ -91,6 +92,46 @@ describe('slowloris', () => {
     await normal.probe.closed;
     await settles(() => gateway.stats(), idle);
     for (const source of sources.filter((_, i) => i % PER_ADDRESS === 0)) expect(gateway.unauthenticatedCount(source)).toBe(0);
+  });
+});
+
+describe('slowloris before the upgrade', () => {
+  it(`cuts off ${IDLE_SOCKETS} sockets that dribble their upgrade headers, a line at a time, soon after the handshake timeout`, { timeout: 90_000 }, async () => {
+    gw = await start({ handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS });
+    const { gateway } = gw;
+    const begun = Date.now();
+    const sockets = Array.from({ length: IDLE_SOCKETS }, (_, i) => {
+      const socket = net.connect({ port: gateway.port, host: '127.0.0.1', localAddress: `127.0.${1 + Math.floor(i / PER_ADDRESS / 250)}.${2 + (Math.floor(i / PER_ADDRESS) % 250)}` });
+      socket.on('error', () => {});
+      socket.on('connect', () => socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${gateway.port}\r\nUpgrade: websocket\r\n`));
+      const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - begun)));
+      return { socket, closed };
+    });
+    // Never finishing: one more header line every 300 ms, so the connection is never idle.
+    const dribble = setInterval(() => {
+      for (const { socket } of sockets) if (socket.writable) socket.write('X-Slow: 1\r\n');
+    }, 300);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const normal = await handshake(gw.url, gw.token);
+      leftovers.push(normal.probe);
+      const closedAfter = (await Promise.all(sockets.map(({ closed }) => closed))).sort((a, b) => a - b);
+      console.log(
+        `slowloris (HTTP): ${IDLE_SOCKETS} sockets dribbling upgrade headers cut off after ${closedAfter[0]}..${closedAfter.at(-1)} ms ` +
+          `(timeout ${HANDSHAKE_TIMEOUT_MS} ms); a normal client's handshake meanwhile took ${normal.ms} ms`,
+      );
+      expect(normal.ms).toBeLessThan(500);
+      // Node's HTTP server checks header timeouts on a coarse clock (every second here): some go a little early.
+      expect(closedAfter[0]).toBeGreaterThanOrEqual(HANDSHAKE_TIMEOUT_MS / 2);
+      expect(closedAfter.at(-1)).toBeLessThan(HANDSHAKE_TIMEOUT_MS + 5_000);
+      expect((await request(normal.probe, 'health')).ok).toBe(true);
+      normal.probe.ws.close(1000);
+      await normal.probe.closed;
+    } finally {
+      clearInterval(dribble);
+      for (const { socket } of sockets) socket.destroy();
+    }
+    await settles(() => gateway.stats(), idle);
   });
 });
 
