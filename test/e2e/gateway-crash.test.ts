@@ -222,7 +222,7 @@ describe('the gateway under kill -9 while it pairs devices', () => {
         `${refusedTokens.length} device-token reconnects refused; ${killsMidWrite} kills left a temp file (mid-write); ${Date.now() - began} ms`,
     );
     expect(starts).toBe(ROUNDS + 1);
-    expect(totalPaired).toBeGreaterThan(ROUNDS * 5);
+    expect(totalPaired).toBeGreaterThan(ROUNDS * 2); // the kills did land while devices were pairing
     expect(lost, 'devices that got hello-ok with a device token and were not paired after the restart').toEqual([]);
     expect(refusedTokens).toEqual([]);
   });
