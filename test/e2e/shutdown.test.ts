@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TestClient, connectClient, type Frame } from '../helpers/client.js';
 import { TEST_TOKEN } from '../helpers/gateway.js';
-import { cleanUp, startHardened, track } from '../helpers/hardened.js';
+import { cleanUp, startHardened, track, until } from '../helpers/hardened.js';
 
 afterEach(cleanUp);
 const stateDir = mkdtempSync(join(tmpdir(), 'actorgate-shutdown-'));
@@ -72,32 +72,48 @@ describe('gateway.close', () => {
   });
 });
 
+/** `actorgate start` in a child process, resolved once it listens; `stdout()` is what it logged so far. */
+async function startProcess(shutdownTimeoutMs: number) {
+  const bin = new URL('../../bin/actorgate.js', import.meta.url).pathname;
+  const args = ['start', '--port', '0', '--state-dir', stateDir, '--token', TEST_TOKEN, '--shutdown-timeout-ms', String(shutdownTimeoutMs)];
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let stdout = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('gateway did not start')), 10_000);
+    child.stdout!.on('data', (chunk) => {
+      stdout += chunk;
+      const listening = stdout.split('\n').find((line) => line.includes('"gateway.listening"'));
+      if (!listening) return;
+      clearTimeout(timer);
+      resolve(JSON.parse(listening).port as number);
+    });
+  });
+  return { child, exited, url: `ws://127.0.0.1:${port}`, stdout: () => stdout };
+}
+
 describe('SIGTERM', () => {
   it('exits 0 within --shutdown-timeout-ms even when a peer never answers its close', async () => {
-    const bin = new URL('../../bin/actorgate.js', import.meta.url).pathname;
-    const child = spawn(
-      process.execPath,
-      [bin, 'start', '--port', '0', '--state-dir', stateDir, '--token', TEST_TOKEN, '--shutdown-timeout-ms', '1000', '--log-level', 'info'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    let stdout = '';
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('gateway did not start')), 10_000);
-      child.stdout!.on('data', (chunk) => {
-        stdout += chunk;
-        const listening = stdout.split('\n').find((line) => line.includes('"gateway.listening"'));
-        if (!listening) return;
-        clearTimeout(timer);
-        resolve(JSON.parse(listening).port as number);
-      });
-    });
-    const stuck = track((await connectClient(`ws://127.0.0.1:${port}`, TEST_TOKEN)).client);
+    const gateway = await startProcess(1_000);
+    const stuck = track((await connectClient(gateway.url, TEST_TOKEN)).client);
     pause(stuck);
     const started = Date.now();
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    gateway.child.kill('SIGTERM');
+    expect(await gateway.exited).toBe(0);
     expect(Date.now() - started).toBeLessThan(1_000 + 500);
-    expect(stdout).toContain('"gateway.stopped"');
+    expect(gateway.stdout()).toContain('"gateway.stopped"');
+  });
+
+  it('exits 1 at once on a second signal, without waiting for the grace', async () => {
+    const gateway = await startProcess(10_000);
+    const stuck = track((await connectClient(gateway.url, TEST_TOKEN)).client);
+    pause(stuck);
+    const started = Date.now();
+    gateway.child.kill('SIGTERM');
+    await until(() => gateway.stdout().includes('"gateway.shutdown"'), 5_000, 'shutdown begun');
+    gateway.child.kill('SIGINT');
+    expect(await gateway.exited).toBe(1);
+    // The grace alone is 2 s: the second signal did not wait for it.
+    expect(Date.now() - started).toBeLessThan(1_500);
   });
 });
