@@ -32,6 +32,7 @@ export async function define({ scenario, assert, machinesBase }) {
         sendHelloOk: record('hello'),
         dispatchRequest: record('dispatch'),
         releaseConnection: record('release'),
+        awaitPairingSaved: record('awaitSave'),
       },
       ...(delays ? { delays } : {}),
     });
@@ -230,5 +231,43 @@ export async function define({ scenario, assert, machinesBase }) {
     early.actor.send({ type: 'gateway.shutdown', reason: 'restart' });
     assert.notContains(early.of('send'), { event: 'shutdown' }, 'no shutdown event before the handshake');
     expectClosed(early, { kind: 'shutdown' }, { code: 1012, reason: 'gateway shutting down' });
+  });
+
+  scenario('a new device token waits for the pairing save: hello-ok only after pairing.persisted', () => {
+    const c = start();
+    c.actor.send(connect());
+    c.actor.send({ type: 'auth.passed', session: { ...session, deviceId: 'd1', deviceToken: 'tok' }, awaitPairingRevision: 3 });
+    assert.equal(c.value(), { handshaking: 'persisting' }, 'persisting');
+    assert.equal(c.of('awaitSave'), [3], 'asked the runtime for revision 3');
+    assert.equal(c.of('hello').length, 0, 'no hello-ok yet');
+    c.actor.send({ type: 'pairing.persisted', revision: 3 });
+    assert.equal(c.value(), 'ready', 'ready once saved');
+    assert.equal(c.of('hello').length, 1, 'hello-ok sent');
+
+    const failed = start();
+    failed.actor.send(connect());
+    failed.actor.send({ type: 'auth.passed', session: { ...session, deviceId: 'd1', deviceToken: 'tok' }, awaitPairingRevision: 1 });
+    failed.actor.send({ type: 'pairing.persistFailed', message: 'EIO' });
+    assert.contains(failed.of('send'), { id: 'r1', ok: false, error: { code: 'UNAVAILABLE', retryable: true } });
+    expectClosed(failed, { kind: 'pairing-not-saved' }, { code: 1011, reason: 'pairing not saved' });
+  });
+
+  scenario('a peer that misses its pong is terminated; refused calls past the limit close 1008', () => {
+    const deaf = start();
+    deaf.actor.send(connect());
+    deaf.actor.send({ type: 'auth.passed', session });
+    deaf.actor.send({ type: 'socket.pongTimeout', intervalMs: 30_000 });
+    expectClosed(deaf, { kind: 'pong-timeout', code: 1006 }, undefined);
+    assert.equal(deaf.of('terminate').length, 1, 'terminated');
+    assert.contains(deaf.of('log'), { level: 'warn', msg: 'pong timeout conn=c1' });
+    assert.equal(deaf.supervisor.getSnapshot().context.connections.size, 0, 'leave reported');
+
+    const prying = start({ unauthorizedCallLimit: 2, unauthorizedCallWindowMs: 1_000 });
+    prying.actor.send(connect());
+    prying.actor.send({ type: 'auth.passed', session });
+    for (const at of [0, 10]) prying.actor.send({ type: 'request.unauthorized', method: 'node.list', code: 'MISSING_SCOPE', at });
+    assert.equal(prying.value(), 'ready', 'at the limit: still open');
+    prying.actor.send({ type: 'request.unauthorized', method: 'node.list', code: 'MISSING_SCOPE', at: 20 });
+    expectClosed(prying, { kind: 'unauthorized-calls' }, { code: 1008, reason: 'too many unauthorized calls' });
   });
 }

@@ -151,4 +151,29 @@ export async function define({ scenario, assert, machinesBase }) {
       { type: 'reply', ...OPERATOR, ok: true, payload: { deviceId: 'device-1', removed: true, revokedConnections: 1 } },
     ]);
   });
+  scenario('an approve is answered once its pairing revision is saved; shutdown answers invokes UNAVAILABLE', () => {
+    const s = start({ pairingMode: 'manual' });
+    // This supervisor's saves are reported by hand.
+    const manual = createActor(supervisorMachine, {
+      clock: new SimulatedClock(),
+      input: { self: { reason: 'self', ts: 0 }, tickIntervalMs: 3_600_000, pairingMode: 'manual', now: () => T0, createId: () => 'id-1' },
+    });
+    const emitted = [];
+    manual.on('*', (event) => emitted.push(event));
+    manual.start();
+    manual.send({ type: 'connection.joined', connId: 'node-a', remoteAddr: '203.0.113.9', session: nodeSession(), isLocalClient: false });
+    emitted.splice(0);
+    manual.send({ type: 'node.pair.approve', pairRequestId: 'id-1', ...OPERATOR });
+    assert.equal(emitted.splice(0).map((event) => event.type), ['pairing.changed'], 'only the save is asked for');
+    manual.send({ type: 'pairing.persisted', revision: 1 });
+    assert.equal(emitted.splice(0).map((event) => event.type), ['reply', 'broadcast', 'deliver'], 'then the answer and the news');
+
+    joinNode(s, 'node-a');
+    s.send({ type: 'node.pair.approve', pairRequestId: 'id-1', ...OPERATOR });
+    s.send({ type: 'node.invoke.requested', nodeId: 'node-1', command: 'system.run', timeoutMs: 5_000, ...OPERATOR });
+    s.take();
+    s.send({ type: 'gateway.shutdown', reason: 'restart' });
+    assert.match(s.take()[0], { type: 'reply', ...OPERATOR, ok: false, error: { code: 'UNAVAILABLE', message: 'gateway shutting down' } });
+    assert.equal(Object.keys(s.actor.getSnapshot().children).length, 0, 'no invoke left');
+  });
 }
