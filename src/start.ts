@@ -5,7 +5,7 @@ import type { AuthConfig } from './auth/shared-secret.js';
 import type { StartConfig } from './config.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, startGateway } from './gateway.js';
 import { startInspector, type Inspector } from './inspect.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { loadOrCreateToken } from './state-dir.js';
 
 /** The auth settings to serve with; in token mode without a token, the stored or newly generated one. */
@@ -58,31 +58,54 @@ export async function runStart(config: StartConfig): Promise<void> {
     await inspector?.stop();
     throw error;
   }
+  const stop = signalHandler({
+    close: (reason) => gateway.close(reason).finally(() => inspector?.stop()),
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    logger,
+    exit: (code) => process.exit(code),
+  });
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+export interface SignalHandlerOptions {
+  /** Stops everything: the gateway (its actors get `gateway.shutdown`), then the rest. */
+  close(reason: string): Promise<unknown>;
+  /** The hard deadline from the first signal to the exit. */
+  shutdownTimeoutMs: number;
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  exit(code: number): void;
+  /** The timer of the deadline (injectable for tests); it must not keep the process alive. */
+  setDeadline?: (callback: () => void, ms: number) => void;
+}
+
+/**
+ * What SIGINT and SIGTERM do: the first one stops the gateway and exits 0 once it stopped (1 if that
+ * failed), or 1 at the deadline, whatever still hangs (a peer, the disk); a second one exits 1 at once.
+ */
+export function signalHandler(options: SignalHandlerOptions): (signal: NodeJS.Signals) => void {
+  const { logger, exit, shutdownTimeoutMs } = options;
+  const setDeadline = options.setDeadline ?? ((callback, ms) => setTimeout(callback, ms).unref());
   let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
+  return (signal) => {
     if (stopping) {
       // A second signal: the operator does not want to wait.
       logger.warn({ event: 'gateway.signal', signal }, 'second signal: exiting now');
-      process.exit(1);
+      exit(1);
+      return;
     }
     stopping = true;
-    logger.info({ event: 'gateway.signal', signal, shutdownTimeoutMs: config.shutdownTimeoutMs }, 'stopping');
-    // The hard deadline: whatever still hangs (a peer, the disk), the process is gone by then.
-    setTimeout(() => {
-      logger.error({ event: 'gateway.shutdown_timeout', shutdownTimeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed: exiting');
-      process.exit(1);
-    }, config.shutdownTimeoutMs).unref();
-    gateway
-      .close(`received ${signal}`)
-      .finally(() => inspector?.stop())
-      .then(
-        () => process.exit(0),
-        (error: unknown) => {
-          logger.error({ err: error }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
+    logger.info({ event: 'gateway.signal', signal, shutdownTimeoutMs }, 'stopping');
+    setDeadline(() => {
+      logger.error({ event: 'gateway.shutdown_timeout', shutdownTimeoutMs }, 'shutdown deadline passed: exiting');
+      exit(1);
+    }, shutdownTimeoutMs);
+    options.close(`received ${signal}`).then(
+      () => exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        exit(1);
+      },
+    );
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
 }
