@@ -22,19 +22,20 @@ describe('server pings', () => {
   it('terminates a peer that stops answering pings, and cleans its presence and node entries', async () => {
     const { gateway, url, logs } = await startHardened({ pingIntervalMs: PING_MS });
     const watcher = track((await connectClient(url, TEST_TOKEN, { scopes: ['operator.read'] })).client);
-    // A node host and a tracked operator that never answer a ping (their sockets stay open otherwise).
-    const deafNode = await openWith(url, { autoPong: false });
+    // A node host and a tracked operator that stop answering pings once ready (their sockets stay open).
+    const deafNode = await openWith(url);
     await handshake(deafNode, {
       role: 'node',
       scopes: [],
       client: { id: 'deaf-node', version: '1.0.0', platform: 'linux', mode: 'node' },
       commands: ['system.run'],
     });
-    const deafUi = await openWith(url, { autoPong: false });
+    const deafUi = await openWith(url);
     await handshake(deafUi, { client: { id: 'deaf-ui', version: '1.0.0', platform: 'linux', mode: 'ui', instanceId: 'deaf-ui-1' } });
     expect(gateway.stats()).toMatchObject({ ready: 3, nodesConnected: 1 });
     const listed = (await watcher.request('system-presence')).payload as { instanceId?: string }[];
     expect(listed.some((entry) => entry.instanceId === 'deaf-ui-1')).toBe(true);
+    for (const deaf of [deafNode, deafUi]) (deaf.ws as unknown as { _autoPong: boolean })._autoPong = false;
 
     // Within two intervals of their last pong both are gone; the watcher answers its pings and stays.
     const [nodeClosed, uiClosed] = await Promise.all([deafNode.closed, deafUi.closed]);
