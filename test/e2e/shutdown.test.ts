@@ -94,13 +94,14 @@ async function startProcess(shutdownTimeoutMs: number) {
 
 describe('SIGTERM', () => {
   it('exits 0 within --shutdown-timeout-ms even when a peer never answers its close', async () => {
-    const gateway = await startProcess(1_000);
+    // Peers get half the budget (1 s) to answer; the rest is headroom for a loaded machine.
+    const gateway = await startProcess(2_000);
     const stuck = track((await connectClient(gateway.url, TEST_TOKEN)).client);
     pause(stuck);
     const started = Date.now();
     gateway.child.kill('SIGTERM');
     expect(await gateway.exited).toBe(0);
-    expect(Date.now() - started).toBeLessThan(1_000 + 500);
+    expect(Date.now() - started).toBeLessThan(2_000 + 500);
     expect(gateway.stdout()).toContain('"gateway.stopped"');
   });
 
