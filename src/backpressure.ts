@@ -29,16 +29,18 @@ export interface OutboundSink {
   readonly bufferedAmount: number;
   /** 1 (OPEN) while frames may be written. */
   readonly readyState: number;
-  send(data: string): void;
+  /** Buffers are sent as text frames too (`binary: false`): a broadcast is encoded once for many sockets. */
+  send(data: string | Buffer, options: { binary: boolean }): void;
 }
 
 const OPEN = 1;
+const TEXT = { binary: false };
 
 /** What the writer keeps per socket; the gateway keeps one next to each socket. */
 export interface OutboundState {
   sink: OutboundSink;
   /** Droppable frames held while congested, by kind; each renders its frame when it is finally sent. */
-  held?: Map<string, () => string>;
+  held?: Map<string, () => string | Buffer>;
   /** Waiting for the socket's drain event. */
   awaitingDrain?: boolean;
   /** Found above the hard limit once: it is being closed. */
@@ -72,9 +74,9 @@ export class Backpressure {
   }
 
   /** A frame that is never dropped: written now, whatever the buffer holds. */
-  write(state: OutboundState, data: string): void {
+  write(state: OutboundState, data: string | Buffer): void {
     if (state.sink.readyState !== OPEN) return;
-    state.sink.send(data);
+    state.sink.send(data, TEXT);
     this.afterWrite(state);
   }
 
@@ -83,7 +85,7 @@ export class Backpressure {
    * newest of its kind. `render` builds the frame when it is actually sent (so a per-socket seq is
    * taken only by frames that go out).
    */
-  offer(state: OutboundState, kind: string, render: () => string): void {
+  offer(state: OutboundState, kind: string, render: () => string | Buffer): void {
     if (this.mustHold(state)) this.hold(state, kind, render);
     else this.write(state, render());
   }
@@ -98,7 +100,7 @@ export class Backpressure {
   }
 
   /** Holds a droppable frame as the newest of its kind, to be sent once the socket drains. */
-  hold(state: OutboundState, kind: string, render: () => string): void {
+  hold(state: OutboundState, kind: string, render: () => string | Buffer): void {
     if (state.sink.readyState !== OPEN) return;
     if (state.held === undefined) {
       state.held = new Map();
@@ -118,7 +120,7 @@ export class Backpressure {
       return;
     }
     state.held = undefined;
-    for (const render of held.values()) state.sink.send(render());
+    for (const render of held.values()) state.sink.send(render(), TEXT);
     this.afterWrite(state);
   }
 

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { createActor, type ActorRefFrom, type InspectionEvent } from 'xstate';
+import { createActor, fromTransition, type ActorRefFrom, type AnyEventObject, type InspectionEvent } from 'xstate';
 import { connectionMachine, type ConnectionContext, type LogRecord } from '../machines/connection.js';
 import { EMPTY_PAIRING_STATE, pairingStateOf, type PairingMode, type PairingState } from '../machines/pairing.js';
 import { eventFrame, responseError, responseOk, truncateCloseReason, type OutboundFrame } from '../machines/protocol.js';
@@ -17,9 +17,9 @@ import type { DeviceCrypto } from './auth/device-proof.js';
 import { nodeDeviceCrypto } from './auth/node-crypto.js';
 import type { AuthConfig } from './auth/shared-secret.js';
 import { Backpressure, DROPPABLE_EVENTS, type OutboundState, type Watermarks } from './backpressure.js';
-import { broadcastsOf, emittedBy, reaches, type Recipient } from './broadcasts.js';
+import { broadcastsOf, emittedBy, encodeBroadcast, reaches, type Recipient } from './broadcasts.js';
 import { createCountingClock } from './clock.js';
-import { helloOk } from './hello.js';
+import { helloOkFrame } from './hello.js';
 import type { Logger } from './logger.js';
 import {
   AuthFailureLimiter,
@@ -296,7 +296,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       logger.debug({ connId, remoteAddr, event: 'backpressure.holding', bufferedBytes }, 'socket congested: coalescing presence until it drains');
     },
   });
-  const write = (connection: LiveConnection, data: string) => backpressure.write(connection, data);
+  const write = (connection: LiveConnection, data: string | Buffer) => backpressure.write(connection, data);
 
   const send = (connId: string, frame: OutboundFrame) => {
     const connection = connections.get(connId);
@@ -348,7 +348,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         if (connection) leavePreauth(connection);
         if (!connection || !session || !context.connectRequestId) return;
         const supervisorContext = supervisor.getSnapshot().context;
-        const hello = helloOk({
+        const hello = helloOkFrame(context.connectRequestId, {
           session,
           connId: context.connId,
           bootId,
@@ -360,7 +360,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           },
           policy: { maxPayload: MAX_PAYLOAD, maxBufferedBytes, tickIntervalMs: options.tickIntervalMs },
         });
-        send(context.connId, responseOk(context.connectRequestId, hello));
+        write(connection, hello);
         raisePayloadLimit(connection.ws, MAX_PAYLOAD);
         readySockets.set(context.connId, { connection, role: session.role, scopes: session.scopes, seq: 0 });
       },
@@ -395,13 +395,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const subscriptions = [
     // Each socket numbers what it is actually sent: a presence frame held back takes its seq when it goes out.
     broadcastsOf(emitted$).subscribe(({ audience, frame }) => {
-      const body = JSON.stringify(frame).slice(0, -1);
+      // Serialised and encoded once: sockets at the same seq share one buffer.
+      const encoded = encodeBroadcast(frame);
       const droppable = DROPPABLE_EVENTS.has(frame.event);
       for (const socket of readySockets.values()) {
         if (!reaches(socket, audience)) continue;
         const { connection } = socket;
-        if (droppable && backpressure.mustHold(connection)) backpressure.hold(connection, frame.event, () => `${body},"seq":${++socket.seq}}`);
-        else write(connection, `${body},"seq":${++socket.seq}}`);
+        if (droppable && backpressure.mustHold(connection)) backpressure.hold(connection, frame.event, () => encoded.at(++socket.seq));
+        else write(connection, encoded.at(++socket.seq));
       }
     }),
     emitted$.subscribe((emitted) => {
@@ -429,6 +430,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   ];
   supervisor.start();
 
+  // Connection actors share one actor system, this host's: a root actor would get a system of its own
+  // (its closures, maps and timer tables) per connection. The host keeps no state; a connection actor
+  // that fails reports here (its done events land here too and are ignored).
+  const connectionHost = createActor(
+    fromTransition((state: null, event: AnyEventObject) => {
+      if (event.type.startsWith('xstate.error.actor')) logger.error({ event: event.type, err: (event as { error?: unknown }).error }, 'connection actor failed');
+      return state;
+    }, null),
+    { clock, ...(options.inspect ? { inspect: options.inspect } : {}) },
+  );
+  connectionHost.start();
+
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: PRE_AUTH_MAX_PAYLOAD, clientTracking: false });
 
   const accept = (ws: WebSocket, { userAgent, origin, peerAddr }: UpgradeInfo, remoteAddr: string) => {
@@ -447,8 +460,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         unauthorizedCallLimit: limits.unauthorizedCallLimit,
         unauthorizedCallWindowMs: limits.unauthorizedCallWindowMs,
       },
-      clock,
-      ...(options.inspect ? { inspect: options.inspect } : {}),
+      parent: connectionHost,
     });
     // The upgrade handler counted this socket against its address; the connection gives the slot back.
     const connection: LiveConnection = { ws, sink: ws, actor, live: true, preauthAddr: remoteAddr };
@@ -571,6 +583,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   } catch (error) {
     for (const subscription of subscriptions) subscription.unsubscribe();
     supervisor.stop();
+    connectionHost.stop();
     throw new ListenError(options.host, options.port, error as NodeJS.ErrnoException);
   }
   const address = server.address();
@@ -634,6 +647,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const lastRevision = supervisor.getSnapshot().context.persistence.revision;
     for (const subscription of subscriptions) subscription.unsubscribe();
     supervisor.stop();
+    connectionHost.stop();
     await durability.whenDurable(lastRevision).catch(() => undefined); // a failure was logged by the tracker's hook
     await store?.flush().catch(() => undefined);
     server.closeAllConnections();
