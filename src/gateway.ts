@@ -101,6 +101,7 @@ interface ReadySocket extends Recipient {
 }
 
 interface LiveConnection extends OutboundState {
+  connId: string;
   ws: WebSocket;
   actor: ConnectionActor;
   /** False once the machine reached `closed`: later socket events have nobody to go to. */
@@ -110,6 +111,11 @@ interface LiveConnection extends OutboundState {
   /** Pinged by the last round of the ping timer and not heard from since. */
   awaitingPong?: boolean;
 }
+
+/** A socket carries its connection, so that every socket shares one set of listeners (`this` is the socket). */
+const CONNECTION = Symbol('connection');
+type TaggedSocket = WebSocket & { [CONNECTION]: LiveConnection };
+const connectionOf = (ws: WebSocket) => (ws as TaggedSocket)[CONNECTION];
 
 /** What a gateway holds right now: what tests and operators check to prove nothing is left behind. */
 export interface GatewayStats {
@@ -304,6 +310,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
 
   const logFor = (context: ConnectionContext, record: LogRecord) => {
+    if (!logger.isLevelEnabled(record.level)) return;
     const fields = { connId: context.connId, remoteAddr: context.remoteAddr, durationMs: Date.now() - context.openedAt, ...record.fields };
     logger[record.level](fields, record.msg);
   };
@@ -463,30 +470,41 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       parent: connectionHost,
     });
     // The upgrade handler counted this socket against its address; the connection gives the slot back.
-    const connection: LiveConnection = { ws, sink: ws, actor, live: true, preauthAddr: remoteAddr };
+    const connection: LiveConnection = { connId, ws, sink: ws, actor, live: true, preauthAddr: remoteAddr };
     connections.set(connId, connection);
-    const forwarded = peerAddr !== remoteAddr ? { peerAddr } : {};
-    logger.debug({ connId, remoteAddr, ...forwarded, userAgent, origin, event: 'connection.opened' }, 'connection opened');
-
-    ws.on('message', (data: RawData, isBinary: boolean) => {
-      connection.awaitingPong = false;
-      if (connection.live) actor.send(isBinary ? binaryFrameEvent : decodeTextFrame(data.toString()));
-    });
-    ws.on('pong', () => {
-      connection.awaitingPong = false;
-    });
-    ws.on('error', (error: Error & { code?: string }) => {
-      if (!connection.live) return;
-      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') actor.send({ type: 'frame.tooLarge', limit: PRE_AUTH_MAX_PAYLOAD });
-      else actor.send({ type: 'socket.error', message: error.message });
-    });
-    ws.on('close', (code: number, reason: Buffer) => {
-      if (connection.live) actor.send({ type: 'socket.closed', code, reason: reason.toString() });
-      leavePreauth(connection);
-      connections.delete(connId);
-    });
+    if (logger.isLevelEnabled('debug')) {
+      const forwarded = peerAddr !== remoteAddr ? { peerAddr } : {};
+      logger.debug({ connId, remoteAddr, ...forwarded, userAgent, origin, event: 'connection.opened' }, 'connection opened');
+    }
+    (ws as TaggedSocket)[CONNECTION] = connection;
+    ws.on('message', onSocketMessage);
+    ws.on('pong', onSocketPong);
+    ws.on('error', onSocketError);
+    ws.on('close', onSocketClose);
     actor.start();
   };
+
+  // The listeners every socket shares: per connection only the socket's tag, no closures.
+  function onSocketMessage(this: WebSocket, data: RawData, isBinary: boolean) {
+    const connection = connectionOf(this);
+    connection.awaitingPong = false;
+    if (connection.live) connection.actor.send(isBinary ? binaryFrameEvent : decodeTextFrame(data.toString()));
+  }
+  function onSocketPong(this: WebSocket) {
+    connectionOf(this).awaitingPong = false;
+  }
+  function onSocketError(this: WebSocket, error: Error & { code?: string }) {
+    const connection = connectionOf(this);
+    if (!connection.live) return;
+    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') connection.actor.send({ type: 'frame.tooLarge', limit: PRE_AUTH_MAX_PAYLOAD });
+    else connection.actor.send({ type: 'socket.error', message: error.message });
+  }
+  function onSocketClose(this: WebSocket, code: number, reason: Buffer) {
+    const connection = connectionOf(this);
+    if (connection.live) connection.actor.send({ type: 'socket.closed', code, reason: reason.toString() });
+    leavePreauth(connection);
+    connections.delete(connection.connId);
+  }
 
   // A client that sends its upgrade request's headers slowly (or nothing at all) is cut off after the
   // handshake timeout, as one that is slow after the upgrade is; the check runs every second.
