@@ -25,7 +25,7 @@ export const ROW_SPECS = [
   ['mem.rss.2', (p) => `RSS per idle authenticated conn, ${p.holds[1] / 1000}k (KB)`, (r) => r.mem.samples[1].rssPerConn / KB, 1, 'lower', { op: '<=', value: 2 }],
   ['mem.heap.2', '  heap per conn (KB)', (r) => r.mem.samples[1].heapPerConn / KB, 1, 'lower'],
   ['mem.total.2', (p) => `  server RSS in all with ${p.holds[1] / 1000}k conns (MB)`, (r) => r.mem.samples[1].rss / MB, 1, 'lower', { op: '<', value: 200, absolute: true }],
-  ['rtt.p50', (p) => `health round trip p50, ${p.rtt.connections / 1000}k conns, ${p.rtt.rate / 1000}k req/s (ms)`, (r) => r.net.rtt.p50, 3, 'lower'],
+  ['rtt.p50', (p) => `health round trip, ${p.rtt.connections / 1000}k conns, ${p.rtt.rate / 1000}k req/s: p50 (ms)`, (r) => r.net.rtt.p50, 3, 'lower'],
   ['rtt.p99', '  p99 (ms)', (r) => r.net.rtt.p99, 3, 'lower', { op: '<=', value: 1.5 }],
   ['rtt.cpu', '  server CPU per request (ms)', (r) => r.net.rtt.cpuMsPerOp, 4, 'lower'],
   ['fanout.cpu', (p) => `presence fan-out to ${p.fanout.connections / 1000}k: server CPU (ms, net)`, (r) => r.net.fanout.netCpuMsPerFanout, 3, 'lower', { op: '<=', value: 1.2 }],
@@ -140,9 +140,15 @@ export function renderTable(rows, { reference }) {
 
 /** The ratios with targets (and the CPU ratios) as a horizontal bar chart, SVG text. */
 export function renderSvg(rows, { title, subtitle }) {
-  const shown = rows.filter((row) => Number.isFinite(row.ratio) && (row.target ? !row.target.absolute : /cpu/.test(row.id)));
-  const left = 330;
-  const width = 860;
+  // Indented rows (CPU per handshake, p99, ...) are named after the row they belong to.
+  let parent = '';
+  const named = rows.map((row) => {
+    if (!row.label.startsWith(' ')) parent = row.label.replace(/ \(.*\)$/, '').replace(/: p50$/, '');
+    return { ...row, chartLabel: row.label.startsWith(' ') ? `${parent}: ${row.label.trim()}` : row.label };
+  });
+  const shown = named.filter((row) => Number.isFinite(row.ratio) && (row.target ? !row.target.absolute : /cpu/.test(row.id)));
+  const left = 430;
+  const width = 960;
   const barArea = width - left - 90;
   const rowHeight = 26;
   const top = 64;
@@ -163,7 +169,7 @@ export function renderSvg(rows, { title, subtitle }) {
   shown.forEach((row, i) => {
     const y = top + i * rowHeight;
     const color = row.pass === undefined ? '#8aa4c8' : row.pass ? '#4c9a5b' : '#c8553d';
-    parts.push(`<text x="${left - 8}" y="${y + 15}" text-anchor="end">${escape(row.label.trim())}</text>`);
+    parts.push(`<text x="${left - 8}" y="${y + 15}" text-anchor="end" font-size="11">${escape(row.chartLabel.trim())}</text>`);
     parts.push(`<rect x="${left}" y="${y + 4}" width="${Math.max(1, x(row.ratio) - left)}" height="${rowHeight - 9}" fill="${color}"/>`);
     parts.push(`<text x="${x(row.ratio) + 4}" y="${y + 15}">${row.ratio.toFixed(2)}${row.ratio > maxRatio ? ' (off scale)' : ''}</text>`);
     if (row.target) {
