@@ -138,17 +138,25 @@ function verifySignature(
 }
 
 function payloadFieldsOf(input: DeviceProofInput, deviceId: string): DeviceAuthPayloadFields {
+  return signedFieldsOf(input, { deviceId, nonce: input.device.nonce ?? '', signedAtMs: input.device.signedAt });
+}
+
+/** What a device signs for these connect params: the client signs it, the gateway rebuilds it to verify. */
+export function signedFieldsOf(
+  connect: Pick<DeviceProofInput, 'client' | 'role' | 'scopes' | 'auth'>,
+  proof: { deviceId: string; nonce: string; signedAtMs: number },
+): DeviceAuthPayloadFields {
   return {
-    deviceId,
-    clientId: input.client.id,
-    clientMode: input.client.mode,
-    role: input.role ?? DEFAULT_ROLE,
-    scopes: input.scopes ?? [],
-    signedAtMs: input.device.signedAt,
-    token: signedToken(input.auth),
-    nonce: input.device.nonce ?? '',
-    platform: input.client.platform,
-    deviceFamily: input.client.deviceFamily,
+    deviceId: proof.deviceId,
+    clientId: connect.client.id,
+    clientMode: connect.client.mode,
+    role: connect.role ?? DEFAULT_ROLE,
+    scopes: connect.scopes ?? [],
+    signedAtMs: proof.signedAtMs,
+    token: signedToken(connect.auth),
+    nonce: proof.nonce,
+    platform: connect.client.platform,
+    deviceFamily: connect.client.deviceFamily,
   };
 }
 

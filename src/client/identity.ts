@@ -2,7 +2,7 @@
 // Portable: @noble/ed25519 and @noble/hashes only, no Node imports.
 import * as ed from '@noble/ed25519';
 import { nobleDeviceCrypto } from '../auth/noble-crypto.js';
-import { base64UrlDecode, base64UrlEncode, buildDeviceAuthPayload, deriveDeviceId, signedToken } from '../auth/device-proof.js';
+import { base64UrlDecode, base64UrlEncode, buildDeviceAuthPayload, deriveDeviceId, signedFieldsOf } from '../auth/device-proof.js';
 import type { ConnectParams, DeviceProofParams } from '../../machines/protocol.js';
 
 export interface DeviceIdentity {
@@ -65,18 +65,7 @@ export function identityFromJson(value: unknown): DeviceIdentity {
 
 /** The v3 device proof for these connect params, answering the challenge `nonce`. */
 export function signDeviceProof(identity: DeviceIdentity, params: ConnectParams, nonce: string, signedAt: number): DeviceProofParams {
-  const payload = buildDeviceAuthPayload('v3', {
-    deviceId: identity.deviceId,
-    clientId: params.client.id,
-    clientMode: params.client.mode,
-    role: params.role ?? 'operator',
-    scopes: params.scopes ?? [],
-    signedAtMs: signedAt,
-    token: signedToken(params.auth),
-    nonce,
-    platform: params.client.platform,
-    deviceFamily: params.client.deviceFamily,
-  });
+  const payload = buildDeviceAuthPayload('v3', signedFieldsOf(params, { deviceId: identity.deviceId, nonce, signedAtMs: signedAt }));
   const signature = ed.sign(new TextEncoder().encode(payload), identity.secretKey);
   return {
     id: identity.deviceId,

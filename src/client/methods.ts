@@ -1,23 +1,9 @@
 // Typed requests: the gateway's methods with their params (as PROTOCOL.md gives them) and results.
+import type { NodeListEntry } from '../../machines/nodes.js';
 import type { PresenceEntry } from '../../machines/protocol.js';
 
-export interface NodeEntry {
-  nodeId: string;
-  displayName?: string;
-  platform?: string;
-  version?: string;
-  clientId?: string;
-  clientMode?: string;
-  deviceFamily?: string;
-  caps: string[];
-  commands: string[];
-  pathEnv?: string;
-  approvalState: string;
-  paired: boolean;
-  connected: boolean;
-  connectedAtMs?: number;
-  lastSeenAtMs?: number;
-}
+/** A node as `node.list` and `node.describe` give it. */
+export type NodeEntry = NodeListEntry;
 
 export interface GatewayMethods {
   health: { params: undefined | Record<string, never>; result: { ok: boolean; [key: string]: unknown } };
