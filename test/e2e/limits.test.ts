@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient, connectClient, connectParams } from '../helpers/client.js';
 import { createDevice, signDevice } from '../helpers/device.js';
 import { LEVEL, LogCapture, TEST_TOKEN } from '../helpers/gateway.js';
+import { upgradeStatus } from '../helpers/hardened.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway.js';
 import { createLogger } from '../../src/logger.js';
 
@@ -39,23 +40,6 @@ async function open(url: string): Promise<TestClient> {
   opened.push(client);
   await client.challenge();
   return client;
-}
-
-/** The HTTP status an upgrade gets: 101 when the socket opens (it is closed again at once). */
-function upgradeStatus(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.once('open', () => {
-      ws.terminate();
-      resolve(101);
-    });
-    ws.once('unexpected-response', (request, response) => {
-      response.resume();
-      request.destroy();
-      resolve(response.statusCode ?? 0);
-    });
-    ws.once('error', (error) => reject(error));
-  });
 }
 
 async function until(condition: () => boolean, timeoutMs = 1_000): Promise<void> {

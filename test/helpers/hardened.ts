@@ -55,9 +55,9 @@ export async function openWith(url: string, options: WebSocket.ClientOptions = {
 }
 
 /** The HTTP status an upgrade gets: 101 when the socket opens (it is closed again at once). */
-export function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
+export function upgradeStatus(url: string, headers: Record<string, string> = {}, localAddress?: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers });
+    const ws = new WebSocket(url, { headers, ...(localAddress ? { localAddress } : {}) });
     ws.once('open', () => {
       ws.terminate();
       resolve(101);
