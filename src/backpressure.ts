@@ -15,9 +15,14 @@ export interface Watermarks {
   maxBufferedBytes: number;
 }
 
+/**
+ * A presence frame is not queued behind more than 64 KiB of unsent data (about one full presence list):
+ * the newest is held instead and sent once the socket is down to 16 KiB (Node's own socket high-water
+ * mark, so a socket above it always has a drain event coming).
+ */
 export const DEFAULT_WATERMARKS: Watermarks = {
-  highWaterBytes: 1024 * 1024,
-  lowWaterBytes: 256 * 1024,
+  highWaterBytes: 64 * 1024,
+  lowWaterBytes: 16 * 1024,
   maxBufferedBytes: 50 * 1024 * 1024,
 };
 

@@ -1,7 +1,7 @@
 // The supervisor's emitted events as streams: broadcasts become frames for an audience, presence
-// changes that land in the same moment are sent once (the newest snapshot), and each ready socket
+// changes within a short trailing window are sent once (the newest snapshot), and each ready socket
 // numbers what it is sent with its own seq.
-import { Observable, asyncScheduler, auditTime, filter, map, merge, share } from 'rxjs';
+import { Observable, asyncScheduler, audit, filter, map, merge, share, timer } from 'rxjs';
 import type { AnyActorRef } from 'xstate';
 import { eventFrame, type EventFrame, type Role } from '../machines/protocol.js';
 import type { Audience, SupervisorEmitted } from '../machines/supervisor.js';
@@ -44,20 +44,33 @@ function toBroadcast(emitted: SupervisorEmitted): Broadcast | undefined {
 }
 
 /**
- * Every broadcast to send. Presence snapshots that follow each other within `presenceWindowMs` go out
- * once, as the newest (its stateVersion is the highest): a burst of joins costs one presence frame per
- * socket instead of one per join, and every join and leave is still in the next frame sent.
+ * Every broadcast to send. Presence is coalesced over a trailing window: the first change starts it, and
+ * at its end the newest snapshot (the highest stateVersion) goes out once, so a burst of joins costs one
+ * presence frame per socket per window instead of one per join, and every join and leave is still in the
+ * next frame sent. `presenceWindowMs` is the window's length, or a function read as each window opens.
  */
-export function broadcastsOf(emitted$: Observable<SupervisorEmitted>, presenceWindowMs = 0): Observable<Broadcast> {
+export function broadcastsOf(emitted$: Observable<SupervisorEmitted>, presenceWindowMs: number | (() => number) = 0): Observable<Broadcast> {
+  const windowMs = typeof presenceWindowMs === 'number' ? () => presenceWindowMs : presenceWindowMs;
   const presence$ = emitted$.pipe(
     filter((emitted) => emitted.type === 'presence.changed'),
-    auditTime(presenceWindowMs, asyncScheduler),
+    audit(() => timer(windowMs(), asyncScheduler)),
   );
   const others$ = emitted$.pipe(filter((emitted) => emitted.type !== 'presence.changed'));
   return merge(presence$, others$).pipe(
     map(toBroadcast),
     filter((broadcast): broadcast is Broadcast => broadcast !== undefined),
   );
+}
+
+/**
+ * The presence window in force: at least `minMs`, stretched so that fanning the last presence frame out
+ * to every ready socket once per window stays within `bytesPerSecond`, and never past `maxMs`. A few
+ * clients get presence within `minMs`; a storm of joins among hundreds costs a bounded byte rate instead
+ * of one full list per join per client.
+ */
+export function presenceWindowFor(minMs: number, readySockets: number, frameBytes: number, bytesPerSecond: number, maxMs: number): number {
+  const paced = Math.ceil((readySockets * frameBytes * 1000) / bytesPerSecond);
+  return Math.max(minMs, Math.min(maxMs, paced));
 }
 
 export function reaches(recipient: Recipient, audience: Audience): boolean {
@@ -74,6 +87,8 @@ export interface EncodedBroadcast {
   at(seq: number): Buffer;
   /** Distinct seqs encoded so far. */
   readonly encodings: number;
+  /** The frame's size without its seq. */
+  readonly bytes: number;
 }
 
 export function encodeBroadcast(frame: EventFrame): EncodedBroadcast {
@@ -91,6 +106,7 @@ export function encodeBroadcast(frame: EventFrame): EncodedBroadcast {
     get encodings() {
       return bySeq.size;
     },
+    bytes: body.length,
   };
 }
 

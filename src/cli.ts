@@ -46,8 +46,11 @@ Options of start (each also settable as ACTORGATE_<NAME>, e.g. ACTORGATE_PORT):
   --unauthorized-call-limit <n> requests refused for role or scope within the window; one more closes
                                 the socket 1008 (30; 0 for no limit)
   --unauthorized-call-window-ms <n>  the window those refusals are counted in (60000)
-  --high-water-bytes <n>        buffered bytes above which presence is coalesced to the newest (1048576)
-  --low-water-bytes <n>         buffered bytes at or under which held frames are sent (262144)
+  --presence-window-ms <n>      presence changes within this window go out as one frame, the newest;
+                                it stretches (up to 1 s) to keep a storm's fan-out under 32 MiB/s (50)
+  --high-water-bytes <n>        buffered bytes above which presence is held, the newest only, until
+                                the socket drains (65536)
+  --low-water-bytes <n>         buffered bytes at or under which held frames are sent (16384)
   --max-buffered-bytes <n>      buffered bytes above which a peer is closed 1008 slow consumer (52428800)
   --ping-interval-ms <n>        ping every socket this often; a peer that misses a whole interval is
                                 terminated (30000; 0 for no pings)

@@ -35,6 +35,8 @@ export interface StartConfig {
   trustedProxies: string[];
   /** After SIGINT/SIGTERM the process exits within this long, whether peers answer or not. */
   shutdownTimeoutMs: number;
+  /** Presence changes within this window go out as one frame (the window stretches in storms). */
+  presenceWindowMs: number;
 }
 
 export const DEFAULTS = {
@@ -50,6 +52,7 @@ export const DEFAULTS = {
   limits: DEFAULT_LIMITS,
   pingIntervalMs: 30_000,
   shutdownTimeoutMs: 5_000,
+  presenceWindowMs: 50,
 };
 
 export class ConfigError extends Error {}
@@ -82,6 +85,7 @@ const START_OPTIONS = {
   'max-buffered-bytes': { type: 'string' },
   'ping-interval-ms': { type: 'string' },
   'shutdown-timeout-ms': { type: 'string' },
+  'presence-window-ms': { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof START_OPTIONS;
@@ -180,6 +184,8 @@ export function parseStartConfig(argv: string[], env: NodeJS.ProcessEnv): StartC
     pingIntervalMs: bounded('ping-interval-ms', DEFAULTS.pingIntervalMs, 0, 3_600_000),
     trustedProxies: trustedProxyList(pick('trusted-proxies')),
     shutdownTimeoutMs: bounded('shutdown-timeout-ms', DEFAULTS.shutdownTimeoutMs, 100, 600_000),
+    // 0: only the changes that land in the same tick are merged (the window still stretches in storms).
+    presenceWindowMs: bounded('presence-window-ms', DEFAULTS.presenceWindowMs, 0, 10_000),
   };
   try {
     checkWatermarks(config.limits);

@@ -17,7 +17,7 @@ import type { DeviceCrypto } from './auth/device-proof.js';
 import { nodeDeviceCrypto } from './auth/node-crypto.js';
 import type { AuthConfig } from './auth/shared-secret.js';
 import { Backpressure, DROPPABLE_EVENTS, type OutboundState, type Watermarks } from './backpressure.js';
-import { broadcastsOf, emittedBy, encodeBroadcast, reaches, type Recipient } from './broadcasts.js';
+import { broadcastsOf, emittedBy, encodeBroadcast, presenceWindowFor, reaches, type Recipient } from './broadcasts.js';
 import { createCountingClock } from './clock.js';
 import { helloOkFrame } from './hello.js';
 import type { Logger } from './logger.js';
@@ -47,6 +47,15 @@ export const MAX_BUFFERED_BYTES = 50 * 1024 * 1024;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 2_000;
 /** Every socket is pinged this often; one that has not answered the previous ping by then is terminated. */
 export const DEFAULT_PING_INTERVAL_MS = 30_000;
+/**
+ * Presence changes are coalesced over a trailing window of at least this long: a join storm costs a frame
+ * per window, not per join, and a lone join reaches everyone within it.
+ */
+export const DEFAULT_PRESENCE_WINDOW_MS = 50;
+/** The window stretches so that presence fan-out stays under this many bytes a second (in a storm)... */
+export const PRESENCE_BYTES_PER_SECOND = 32 * 1024 * 1024;
+/** ...but never past this long: presence is at most this late. */
+export const MAX_PRESENCE_WINDOW_MS = 1_000;
 
 /** The gateway could not listen where it was asked to (port in use, no permission, no such address). */
 export class ListenError extends Error {
@@ -90,6 +99,11 @@ export interface GatewayOptions {
   trustedProxies?: string[];
   /** How long `close()` lets peers answer the 1012 close before terminating them (2 s). */
   shutdownGraceMs?: number;
+  /**
+   * Presence changes within this many ms of the first one go out as one frame, the newest snapshot, at the
+   * end of the window (DEFAULT_PRESENCE_WINDOW_MS; 0: only those landing in the same tick).
+   */
+  presenceWindowMs?: number;
 }
 
 export type SupervisorActor = ActorRefFrom<typeof supervisorMachine>;
@@ -399,11 +413,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   // Broadcasts carry a per-connection seq, so a client sees no gaps in what it is sent.
   const emitted$ = emittedBy(supervisor);
+  const minPresenceWindowMs = options.presenceWindowMs ?? DEFAULT_PRESENCE_WINDOW_MS;
+  /** The size of the last presence frame sent: with the number of ready sockets, what the next window costs. */
+  let presenceFrameBytes = 0;
+  const presenceWindowMs = () =>
+    presenceWindowFor(minPresenceWindowMs, readySockets.size, presenceFrameBytes, PRESENCE_BYTES_PER_SECOND, Math.max(minPresenceWindowMs, MAX_PRESENCE_WINDOW_MS));
   const subscriptions = [
     // Each socket numbers what it is actually sent: a presence frame held back takes its seq when it goes out.
-    broadcastsOf(emitted$).subscribe(({ audience, frame }) => {
+    broadcastsOf(emitted$, presenceWindowMs).subscribe(({ audience, frame }) => {
       // Serialised and encoded once: sockets at the same seq share one buffer.
       const encoded = encodeBroadcast(frame);
+      if (frame.event === 'presence') presenceFrameBytes = encoded.bytes;
       const droppable = DROPPABLE_EVENTS.has(frame.event);
       for (const socket of readySockets.values()) {
         if (!reaches(socket, audience)) continue;

@@ -49,6 +49,7 @@ export async function runStart(config: StartConfig): Promise<void> {
       pairingRequestTtlMs: config.pairingRequestTtlMs,
       limits: config.limits,
       pingIntervalMs: config.pingIntervalMs,
+      presenceWindowMs: config.presenceWindowMs,
       trustedProxies: config.trustedProxies,
       // Peers get part of the budget to answer the 1012 close; the rest is for flushing the pairing state.
       shutdownGraceMs: Math.min(DEFAULT_SHUTDOWN_GRACE_MS, Math.floor(config.shutdownTimeoutMs / 2)),

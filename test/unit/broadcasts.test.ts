@@ -3,7 +3,7 @@
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { SupervisorEmitted } from '../../machines/supervisor.js';
-import { broadcastsOf, encodeBroadcast, fanOut, type Broadcast, type Recipient } from '../../src/broadcasts.js';
+import { broadcastsOf, encodeBroadcast, fanOut, presenceWindowFor, type Broadcast, type Recipient } from '../../src/broadcasts.js';
 
 const presence = (version: number): SupervisorEmitted => ({
   type: 'presence.changed',
@@ -30,6 +30,35 @@ describe('broadcastsOf', () => {
     await new Promise((resolve) => setTimeout(resolve, 5));
     expect(seen.at(-1)!.frame.stateVersion).toEqual({ presence: 5, health: 1 });
     subscription.unsubscribe();
+  });
+
+  it('coalesces presence over a trailing window whose length is read as each window opens', async () => {
+    const emitted$ = new Subject<SupervisorEmitted>();
+    const seen: Broadcast[] = [];
+    let windowMs = 60;
+    const subscription = broadcastsOf(emitted$, () => windowMs).subscribe((broadcast) => seen.push(broadcast));
+    const opened = Date.now();
+    emitted$.next(presence(2));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    emitted$.next(presence(3)); // within the window opened by 2: merged
+    expect(seen).toHaveLength(0);
+    while (seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(Date.now() - opened).toBeGreaterThanOrEqual(55);
+    expect(seen.map((b) => b.frame.stateVersion)).toEqual([{ presence: 3, health: 1 }]);
+    windowMs = 0;
+    emitted$.next(presence(4));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(seen.at(-1)!.frame.stateVersion).toEqual({ presence: 4, health: 1 });
+    subscription.unsubscribe();
+  });
+
+  it('stretches the presence window with the fan-out cost, between its floor and its cap', () => {
+    const mib = 1024 * 1024;
+    expect(presenceWindowFor(50, 3, 1_000, 32 * mib, 1_000)).toBe(50);
+    // 200 sockets x 40 KiB = 7.8 MiB a frame: 245 ms at 32 MiB/s.
+    expect(presenceWindowFor(50, 200, 40 * 1024, 32 * mib, 1_000)).toBe(245);
+    expect(presenceWindowFor(50, 10_000, 40 * 1024, 32 * mib, 1_000)).toBe(1_000);
+    expect(presenceWindowFor(0, 0, 0, 32 * mib, 1_000)).toBe(0);
   });
 
   it('keeps operator-scoped broadcasts for operators holding the scope', () => {

@@ -58,17 +58,20 @@ describe('start configuration', () => {
 });
 
 describe('hardening configuration', () => {
-  it('defaults: 10000 connections, 30 refused calls per 60 s, 1 MiB / 256 KiB / 50 MiB buffers, pings every 30 s, 5 s to exit', () => {
+  it('defaults: 10000 connections, 30 refused calls per 60 s, 64 KiB / 16 KiB / 50 MiB buffers, pings every 30 s, 5 s to exit', () => {
     const config = parseStartConfig([], {});
     expect(config.limits).toMatchObject({
       maxConnections: 10_000,
       unauthorizedCallLimit: 30,
       unauthorizedCallWindowMs: 60_000,
-      highWaterBytes: 1_048_576,
-      lowWaterBytes: 262_144,
+      highWaterBytes: 65_536,
+      lowWaterBytes: 16_384,
       maxBufferedBytes: 52_428_800,
     });
-    expect(config).toMatchObject({ pingIntervalMs: 30_000, shutdownTimeoutMs: 5_000, trustedProxies: [] });
+    expect(config).toMatchObject({ pingIntervalMs: 30_000, shutdownTimeoutMs: 5_000, trustedProxies: [], presenceWindowMs: 50 });
+    expect(parseStartConfig(['--presence-window-ms', '0'], {}).presenceWindowMs).toBe(0);
+    expect(parseStartConfig([], { ACTORGATE_PRESENCE_WINDOW_MS: '200' }).presenceWindowMs).toBe(200);
+    expect(() => parseStartConfig(['--presence-window-ms', '-1'], {})).toThrow(ConfigError);
   });
 
   it('reads every flag and its ACTORGATE_* variable, flags winning', () => {
@@ -107,7 +110,7 @@ describe('hardening configuration', () => {
     );
     expect(() => parseStartConfig(['--trusted-proxies', '10.0.0.0/33'], {})).toThrow(ConfigError);
     expect(() => parseStartConfig(['--low-water-bytes', '2000000'], {})).toThrow(
-      '--low-water-bytes (2000000) must be below --high-water-bytes (1048576), which must not exceed --max-buffered-bytes (52428800)',
+      '--low-water-bytes (2000000) must be below --high-water-bytes (65536), which must not exceed --max-buffered-bytes (52428800)',
     );
     expect(() => parseStartConfig(['--high-water-bytes', '60000000'], {})).toThrow(ConfigError);
     expect(() => parseStartConfig(['--max-connections=-1'], {})).toThrow('--max-connections must be an integer from 0 to 10000000, got "-1"');

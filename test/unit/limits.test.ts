@@ -285,8 +285,8 @@ describe('limit flags', () => {
       maxConnections: 10_000,
       unauthorizedCallLimit: 30,
       unauthorizedCallWindowMs: 60_000,
-      highWaterBytes: 1024 * 1024,
-      lowWaterBytes: 256 * 1024,
+      highWaterBytes: 64 * 1024,
+      lowWaterBytes: 16 * 1024,
       maxBufferedBytes: 50 * 1024 * 1024,
     });
   });

@@ -1,0 +1,120 @@
+// A join storm of tracked clients must cost bounded traffic, memory and time. Every join changes presence, and a
+// presence frame carries the whole list (up to 200 entries): sent to everyone after every join, a storm of n
+// joins costs O(n^3) bytes (200 joins once took 6.4 s, ~1 GB of RSS and 453 MiB of presence frames). The gateway
+// coalesces presence over a trailing window and never queues a presence frame behind an unsent one, so the
+// storm costs a few frames per client; every client still ends on the newest snapshot, with gapless seqs.
+// Size: ACTORGATE_STORM_BOUNDED_CLIENTS (200).
+import { randomUUID } from 'node:crypto';
+import type WebSocket from 'ws';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startGateway, type Gateway } from '../../src/gateway.js';
+import { createLogger } from '../../src/logger.js';
+import { CountingSink, envNumber, handshake, mib, settles, until, type Json } from '../helpers/chaos.js';
+
+const CLIENTS = envNumber('ACTORGATE_STORM_BOUNDED_CLIENTS', 200);
+const TOKEN = 'storm-token';
+// Before the fix (one frame per join to everyone): 3.1-3.4 s, 3.6 MiB for the busiest client, ~490 MiB in all,
+// RSS +120-145 MiB. After: ~0.5 s, 0.1 MiB, ~20 MiB, RSS +50-60 MiB.
+/** Presence bytes one client may receive in the storm: a couple of dozen full lists (200 entries are ~40 KiB). */
+const MAX_PRESENCE_BYTES_PER_CLIENT = 1024 * 1024;
+/** Presence bytes all clients together may receive. */
+const MAX_PRESENCE_BYTES = 64 * 1024 * 1024;
+/** Growth of this process's RSS (gateway and clients together) over the storm. */
+const MAX_RSS_GROWTH = 200 * 1024 * 1024;
+/** From the first dial to every client holding the full list, with room for a loaded 2-core machine. */
+const MAX_STORM_MS = 10_000;
+
+let gateway: Gateway | undefined;
+afterAll(async () => {
+  await gateway?.close('storm finished');
+});
+
+interface Watcher {
+  instanceId: string;
+  ws: WebSocket;
+  latest: Set<string> | undefined;
+  lastSeq: number | undefined;
+  gaps: string[];
+  presenceFrames: number;
+  presenceBytes: number;
+}
+
+/** Handshakes with its own instance id; counts the presence frames and bytes it receives, keeps the newest list. */
+async function join(url: string, instanceId: string): Promise<Watcher> {
+  const client = { id: 'storm', version: '1.0.0', platform: 'linux', mode: 'test', instanceId };
+  const { probe, hello } = await handshake(url, TOKEN, { client }, { timeoutMs: 30_000 });
+  const watcher: Watcher = { instanceId, ws: probe.ws, latest: undefined, lastSeq: undefined, gaps: [], presenceFrames: 0, presenceBytes: 0 };
+  const list = (entries: Json[]) => new Set(entries.filter((entry) => entry.reason !== 'self').map((entry) => entry.instanceId as string));
+  watcher.latest = list((hello.snapshot as Json).presence as Json[]);
+  const see = (frame: Json, bytes: number) => {
+    if (typeof frame.seq === 'number') {
+      if (watcher.lastSeq !== undefined && frame.seq !== watcher.lastSeq + 1) watcher.gaps.push(`${watcher.lastSeq} -> ${frame.seq}`);
+      watcher.lastSeq = frame.seq;
+    }
+    if (frame.type === 'event' && frame.event === 'presence') {
+      watcher.presenceFrames++;
+      watcher.presenceBytes += bytes;
+      watcher.latest = list((frame.payload as { presence: Json[] }).presence);
+    }
+  };
+  // Frames that came in the same read as hello-ok were recorded by the probe.
+  probe.ws.removeAllListeners('message');
+  for (const frame of probe.frames.splice(0)) see(frame, JSON.stringify(frame).length);
+  probe.ws.on('message', (data: Buffer) => see(JSON.parse(data.toString()) as Json, data.length));
+  return watcher;
+}
+
+describe('a presence join storm is bounded', () => {
+  it(`${CLIENTS} tracked clients join at once: bounded bytes per client, memory and time; everyone ends on the full list`, { timeout: 60_000 }, async () => {
+    gateway = await startGateway({
+      host: '127.0.0.1',
+      port: 0,
+      auth: { mode: 'token', token: TOKEN },
+      handshakeTimeoutMs: 30_000,
+      tickIntervalMs: 60_000,
+      logger: createLogger('info', new CountingSink()),
+      limits: { maxPreauthPerAddress: 0 },
+    });
+    const idle = gateway.stats();
+    const ids = Array.from({ length: CLIENTS }, () => randomUUID());
+    const truth = new Set(ids);
+    const rssBefore = process.memoryUsage().rss;
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 25);
+    const began = Date.now();
+    let watchers: Watcher[] = [];
+    try {
+      watchers = await Promise.all(ids.map((id) => join(gateway!.url, id)));
+      const joinedMs = Date.now() - began;
+      const full = (w: Watcher) => w.latest !== undefined && w.latest.size === truth.size && [...truth].every((id) => w.latest!.has(id));
+      await until(() => watchers.every(full), MAX_STORM_MS, 'every client holding the full presence list').catch((error: Error) => {
+        const stale = watchers.filter((w) => !full(w));
+        throw new Error(`${error.message}: ${stale.length} stale, e.g. one lists ${stale[0]?.latest?.size} of ${truth.size}`);
+      });
+      const stormMs = Date.now() - began;
+      // Nothing more arrives once the storm is over: what was counted is the storm's whole cost.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      clearInterval(sampler);
+      rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+
+      const bytes = watchers.map((w) => w.presenceBytes);
+      const frames = watchers.map((w) => w.presenceFrames);
+      const total = bytes.reduce((sum, n) => sum + n, 0);
+      console.log(
+        `bounded presence storm: ${CLIENTS} tracked clients joined in ${joinedMs} ms, all hold the full list after ${stormMs} ms; ` +
+          `presence frames per client ${Math.min(...frames)}..${Math.max(...frames)}, bytes per client up to ${mib(Math.max(...bytes))}, ` +
+          `${mib(total)} in all; RSS +${mib(rssPeak - rssBefore)} at the peak`,
+      );
+      expect(watchers.flatMap((w) => w.gaps)).toEqual([]);
+      expect(Math.max(...bytes)).toBeLessThanOrEqual(MAX_PRESENCE_BYTES_PER_CLIENT);
+      expect(total).toBeLessThanOrEqual(MAX_PRESENCE_BYTES);
+      expect(rssPeak - rssBefore).toBeLessThanOrEqual(MAX_RSS_GROWTH);
+      expect(stormMs).toBeLessThanOrEqual(MAX_STORM_MS);
+      await settles(() => gateway!.stats(), { ...idle, sockets: CLIENTS, ready: CLIENTS, liveConnectionActors: CLIENTS, presenceEntries: CLIENTS }, 10_000);
+    } finally {
+      clearInterval(sampler);
+      for (const watcher of watchers) watcher.ws.terminate();
+    }
+    await settles(() => gateway!.stats(), idle, 10_000);
+  });
+});
