@@ -31,7 +31,7 @@ import {
   unauthorizedCallCode,
   type LimitsConfig,
 } from './limits.js';
-import { handleRequest } from './methods.js';
+import { PARAMS_TOO_DEEP, handleRequest } from './methods.js';
 import { TrustedProxies, clientAddress, isLoopbackAddress, sanitizeHeaderValue } from './network.js';
 import { binaryFrameEvent, decodeTextFrame } from './protocol/decode.js';
 import { DurabilityTracker } from './store/durability.js';
@@ -397,6 +397,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         }
         if (!response) return;
         send(context.connId, response);
+        // Refused before any handler touched the params: a client cannot turn these into error lines.
+        if ((response.error?.details as { code?: unknown } | undefined)?.code === PARAMS_TOO_DEEP && logger.isLevelEnabled('debug')) {
+          logger.debug({ connId: context.connId, remoteAddr: context.remoteAddr, event: 'request.refused', method: request.method, detail: response.error?.message }, 'request refused');
+        }
         const refused = response.ok ? undefined : unauthorizedCallCode(response.error);
         if (refused) connections.get(context.connId)?.actor.send({ type: 'request.unauthorized', method: request.method, code: refused, at: Date.now() });
       }),

@@ -32,6 +32,12 @@ export const GATEWAY_EVENTS = [
 ] as const;
 
 export const DEFAULT_INVOKE_TIMEOUT_MS = 30_000;
+/**
+ * Request params may nest at most this deep (objects and arrays; the params value itself is level 1).
+ * Deeper params are refused INVALID_REQUEST before any handler serialises them: JSON.stringify overflows
+ * the stack at some thousands of levels, and no method needs anything near this.
+ */
+export const MAX_PARAMS_DEPTH = 128;
 const MAX_INVOKE_TIMEOUT_MS = 10 * 60_000;
 
 export type OperatorScope = 'operator.read' | 'operator.write' | 'operator.pairing' | 'operator.admin';
@@ -252,6 +258,23 @@ function firstError(check: TypeCheck<TSchema>, value: unknown): string {
   return error ? `${error.path || '/'}: ${error.message}` : 'invalid params';
 }
 
+/** Whether `value` nests objects or arrays more than `maxDepth` deep; iterative, and stops at the first too deep. */
+export function nestsDeeperThan(value: unknown, maxDepth: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const stack: [object, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (depth > maxDepth) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+/** The `details.code` of a request refused for params nested deeper than MAX_PARAMS_DEPTH. */
+export const PARAMS_TOO_DEEP = 'PARAMS_TOO_DEEP';
+
 /** Answers a request now, or returns undefined when the supervisor will answer it. */
 export function handleRequest(request: DispatchedRequest, context: MethodContext): ResponseFrame | undefined {
   const spec = Object.hasOwn(methods, request.method) ? methods[request.method] : undefined;
@@ -270,6 +293,9 @@ export function handleRequest(request: DispatchedRequest, context: MethodContext
     );
   }
   const params = request.params ?? {};
+  if (nestsDeeperThan(params, MAX_PARAMS_DEPTH)) {
+    return responseError(request.id, invalidRequest('params too deeply nested', { code: PARAMS_TOO_DEEP, maxDepth: MAX_PARAMS_DEPTH }));
+  }
   if (spec.params && !spec.params.Check(params)) {
     return responseError(request.id, invalidRequest(`invalid ${request.method} params: ${firstError(spec.params, params)}`));
   }

@@ -1,7 +1,7 @@
 // Bad input after the handshake: every method, called by an operator and by a node with params of every
 // wrong shape, gets one clear answer, the socket stays open, and everyone else keeps being served.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GATEWAY_METHODS } from '../../src/methods.js';
+import { GATEWAY_METHODS, MAX_PARAMS_DEPTH } from '../../src/methods.js';
 import { connectClient, type Frame, type TestClient } from '../helpers/client.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
@@ -80,5 +80,39 @@ describe('every method with params of the wrong shape', () => {
     expect(answer.ok).toBe(false);
     expect(operator.ws.readyState).toBe(operator.ws.OPEN);
     expect((await operator.request('health')).ok).toBe(true);
+  });
+});
+
+describe('params nested too deep', () => {
+  const nested = (depth: number) => `${'['.repeat(depth - 1)}${']'.repeat(depth - 1)}`;
+  const invoke = (id: string, depth: number) =>
+    `{"type":"req","id":"${id}","method":"node.invoke","params":{"nodeId":"fuzzed-node","command":"system.which","idempotencyKey":"${id}","params":${nested(depth)}}}`;
+
+  it('are refused INVALID_REQUEST before any handler serialises them, logged at debug without a stack, and the socket stays open', async () => {
+    const before = gw.logs.lines.length;
+    for (const [index, depth] of [20_000, 200_000, MAX_PARAMS_DEPTH + 1].entries()) {
+      const id = `deep-${index}`;
+      operator.send(invoke(id, depth));
+      const answer = await operator.next((frame) => frame.type === 'res' && frame.id === id, 10_000);
+      expect(answer).toMatchObject({
+        ok: false,
+        error: { code: 'INVALID_REQUEST', message: 'params too deeply nested', details: { code: 'PARAMS_TOO_DEEP', maxDepth: MAX_PARAMS_DEPTH } },
+      });
+    }
+    // At the limit the params pass (the node is not approved here, so the invoke is refused for that instead).
+    operator.send(invoke('at-limit', MAX_PARAMS_DEPTH));
+    const atLimit = await operator.next((frame) => frame.type === 'res' && frame.id === 'at-limit', 10_000);
+    expect((atLimit.error as { details?: { code?: string } }).details?.code).not.toBe('PARAMS_TOO_DEEP');
+    expect(operator.ws.readyState).toBe(operator.ws.OPEN);
+    expect((await operator.request('health')).ok).toBe(true);
+
+    const lines = gw.logs.lines.slice(before);
+    expect(lines.filter((line) => (line.level as number) >= 50)).toEqual([]);
+    const refused = lines.filter((line) => line.event === 'request.refused');
+    expect(refused).toHaveLength(3);
+    for (const line of refused) {
+      expect(line).toMatchObject({ level: 20, method: 'node.invoke', detail: 'params too deeply nested', connId: expect.any(String) });
+      expect(line.err).toBeUndefined();
+    }
   });
 });

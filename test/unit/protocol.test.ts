@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { negotiateProtocol, truncateCloseReason } from '../../machines/protocol.js';
+import { MAX_PARAMS_DEPTH, nestsDeeperThan } from '../../src/methods.js';
 import { decodeTextFrame } from '../../src/protocol/decode.js';
 import { GATEWAY_VERSION } from '../../src/version.js';
 
@@ -53,5 +54,20 @@ describe('version', () => {
   it('matches package.json', () => {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
     expect(GATEWAY_VERSION).toBe(pkg.version);
+  });
+});
+
+describe('params depth', () => {
+  it('tells params nested deeper than the limit, without recursing', () => {
+    expect(nestsDeeperThan(null, 1)).toBe(false);
+    expect(nestsDeeperThan('text', 0)).toBe(false);
+    expect(nestsDeeperThan({}, 1)).toBe(false);
+    expect(nestsDeeperThan({ a: [1, { b: 2 }] }, 3)).toBe(false);
+    expect(nestsDeeperThan({ a: [1, { b: 2 }] }, 2)).toBe(true);
+    expect(nestsDeeperThan([[], [[]], {}], 3)).toBe(false);
+    expect(nestsDeeperThan([[], [[[]]], {}], 3)).toBe(true);
+    const deep = JSON.parse('['.repeat(100_000) + ']'.repeat(100_000));
+    expect(nestsDeeperThan(deep, MAX_PARAMS_DEPTH)).toBe(true);
+    expect(nestsDeeperThan(JSON.parse('['.repeat(MAX_PARAMS_DEPTH) + ']'.repeat(MAX_PARAMS_DEPTH)), MAX_PARAMS_DEPTH)).toBe(false);
   });
 });
