@@ -97,7 +97,8 @@ export type ConnectionEvent =
   | { type: 'frame.tooLarge'; bytes?: number; limit: number }
   /** The peer reads slower than it is sent to: its socket buffered more than the limit. */
   | { type: 'socket.slowConsumer'; bufferedBytes: number; limit: number }
-  | { type: 'socket.error'; message: string }
+  /** `code`/`reason`: the close the peer sees (a protocol error ws failed the socket with, 1006 for a reset); 1011 without. */
+  | { type: 'socket.error'; message: string; code?: number; reason?: string }
   | { type: 'socket.closed'; code: number; reason: string }
   /** The peer did not answer the last ping within a whole ping interval. */
   | { type: 'socket.pongTimeout'; intervalMs: number }
@@ -173,7 +174,8 @@ function describeClose(context: ConnectionContext): LogRecord {
     case 'closed-before-connect':
       return { level: 'warn', msg: 'closed before connect', fields };
     case 'helper-closed-before-connect':
-      return { level: 'debug', msg: 'closed before connect (swiftpm helper)', fields };
+      // Noise, counted apart: one info line per helper, with an event of its own.
+      return { level: 'info', msg: 'closed before connect (swiftpm helper)', fields: { ...fields, event: 'connection.helper_closed' } };
     case 'socket-error':
       return { level: 'warn', msg: 'socket error', fields };
     case 'credentials-revoked':
@@ -257,7 +259,7 @@ export const connectionMachine = setup({
     }),
     recordSocketError: assign(({ event }) => {
       if (event.type !== 'socket.error') return {};
-      const cause: CloseCause = { kind: 'socket-error', code: CloseCode.internalError, reason: 'socket error', by: 'socket', detail: event.message };
+      const cause: CloseCause = { kind: 'socket-error', code: event.code ?? CloseCode.internalError, reason: event.reason ?? 'socket error', by: 'socket', detail: event.message };
       return { closeCause: cause };
     }),
     answerError: effects<{ message: string; details?: unknown }>(({ event, enqueue }, error) => {
@@ -345,7 +347,8 @@ export const connectionMachine = setup({
     'socket.error': { target: '.closed', actions: 'recordSocketError' },
     'frame.tooLarge': {
       target: '.closed',
-      actions: { type: 'recordCause', params: { kind: 'frame-too-large', code: CloseCode.messageTooBig, reason: 'frame too large' } },
+      // ws has already closed it 1009 with no reason: the log says what the peer saw.
+      actions: { type: 'recordCause', params: ({ event }) => ({ kind: 'frame-too-large', code: CloseCode.messageTooBig, reason: '', detail: `frame above ${event.limit} bytes` }) },
     },
     'socket.slowConsumer': {
       target: '.closed',

@@ -185,6 +185,27 @@ function onceSocketDrained(ws: WebSocket, callback: () => void): boolean {
   return true;
 }
 
+/**
+ * The close code ws fails a socket with for each protocol error it detects (it closes at once, with no
+ * reason): what the peer sees, and so what the log says.
+ */
+export const WS_ERROR_CLOSE_CODES: Readonly<Record<string, number>> = {
+  WS_ERR_INVALID_UTF8: 1007,
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: 1009,
+  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: 1009,
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: 1008,
+  WS_ERR_INVALID_OPCODE: 1002,
+  WS_ERR_UNEXPECTED_RSV_1: 1002,
+  WS_ERR_UNEXPECTED_RSV_2_3: 1002,
+  WS_ERR_EXPECTED_FIN: 1002,
+  WS_ERR_EXPECTED_MASK: 1002,
+  WS_ERR_UNEXPECTED_MASK: 1002,
+  WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH: 1002,
+  WS_ERR_INVALID_CLOSE_CODE: 1002,
+};
+/** A socket that ends without a close frame (a reset): the code a peer's WebSocket reports. */
+const ABNORMAL_CLOSURE = 1006;
+
 /** Refuses an upgrade before the WebSocket handshake, as a plain HTTP answer. */
 function refuseUpgrade(socket: Duplex): void {
   socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -325,7 +346,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const logFor = (context: ConnectionContext, record: LogRecord) => {
     if (!logger.isLevelEnabled(record.level)) return;
-    const fields = { connId: context.connId, remoteAddr: context.remoteAddr, durationMs: Date.now() - context.openedAt, ...record.fields };
+    const fields: Record<string, unknown> = { connId: context.connId, remoteAddr: context.remoteAddr, durationMs: Date.now() - context.openedAt, ...record.fields };
+    const event = fields.event;
+    if (event === 'connection.closed' || event === 'connection.helper_closed') {
+      // Whether the handshake had completed (the socket leaves readySockets only after this line).
+      fields.ready = readySockets.has(context.connId);
+      if (fields.cause === 'handshake-timeout') fields.handshakeTimeoutMs = context.handshakeTimeoutMs;
+    }
     logger[record.level](fields, record.msg);
   };
 
@@ -475,7 +502,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: PRE_AUTH_MAX_PAYLOAD, clientTracking: false });
 
-  const accept = (ws: WebSocket, { userAgent, origin, peerAddr }: UpgradeInfo, remoteAddr: string) => {
+  const accept = (ws: WebSocket, { userAgent, origin, peerAddr }: UpgradeInfo, remoteAddr: string): LiveConnection => {
     const connId = randomUUID();
     const actor = createActor(gatewayConnectionMachine, {
       input: {
@@ -506,6 +533,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ws.on('error', onSocketError);
     ws.on('close', onSocketClose);
     actor.start();
+    return connection;
   };
 
   // The listeners every socket shares: per connection only the socket's tag, no closures.
@@ -520,8 +548,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   function onSocketError(this: WebSocket, error: Error & { code?: string }) {
     const connection = connectionOf(this);
     if (!connection.live) return;
-    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') connection.actor.send({ type: 'frame.tooLarge', limit: PRE_AUTH_MAX_PAYLOAD });
-    else connection.actor.send({ type: 'socket.error', message: error.message });
+    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+      connection.actor.send({ type: 'frame.tooLarge', limit: readySockets.has(connection.connId) ? MAX_PAYLOAD : PRE_AUTH_MAX_PAYLOAD });
+      return;
+    }
+    // ws fails the socket itself on a protocol error, with its RFC 6455 code and no reason: log what the peer saw.
+    const code = error.code === undefined ? undefined : WS_ERROR_CLOSE_CODES[error.code];
+    connection.actor.send(code === undefined ? { type: 'socket.error', message: error.message } : { type: 'socket.error', message: error.message, code, reason: '' });
+  }
+  /**
+   * Errors of the TCP socket itself (a reset, a broken pipe). ws does not report them; once the socket has a
+   * connection they end it as a socket error (the peer saw no close frame: 1006), before that they are logged
+   * at debug (a request that never became a WebSocket).
+   */
+  function onRawSocketError(this: Duplex & { [CONNECTION]?: LiveConnection }, error: Error) {
+    const connection = this[CONNECTION];
+    if (connection?.live) connection.actor.send({ type: 'socket.error', message: error.message, code: ABNORMAL_CLOSURE, reason: '' });
+    else logger.debug({ err: error.message, event: 'upgrade.error', ...(connection ? { connId: connection.connId } : {}) }, 'socket error during upgrade');
   }
   function onSocketClose(this: WebSocket, code: number, reason: Buffer) {
     const connection = connectionOf(this);
@@ -548,7 +591,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   server.setTimeout(httpTimeoutMs);
 
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', (error) => logger.debug({ err: error.message, event: 'upgrade.error' }, 'socket error during upgrade'));
+    socket.on('error', onRawSocketError);
     if (closing) {
       refuseUpgrade(socket);
       return;
@@ -589,7 +632,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     };
     const handOver = holdUpgradeSlot(socket, remoteAddr);
     wss.handleUpgrade(request, socket, head, (ws) => {
-      if (handOver()) accept(ws, info, remoteAddr);
+      if (handOver()) (socket as Duplex & { [CONNECTION]?: LiveConnection })[CONNECTION] = accept(ws, info, remoteAddr);
     });
   });
 
@@ -630,14 +673,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
-  logger.info({ event: 'gateway.listening', host: options.host, port, auth: options.auth.mode }, 'gateway listening');
+  logger.info({ event: 'gateway.listening', host: options.host, port, auth: options.auth.mode, handshakeTimeoutMs: options.handshakeTimeoutMs }, 'gateway listening');
 
   // Time-based limits forget what has expired on access; this sweep catches addresses never seen again.
+  const summarisePreauth = (remoteAddr: string, suppressed: number) =>
+    logger.warn({ event: 'upgrade.rejected', reason: PREAUTH_REJECTION, remoteAddr, suppressed }, 'upgrade rejected (summary)');
+  const summariseGlobal = (_key: string, suppressed: number) =>
+    logger.warn({ event: 'upgrade.rejected', reason: GLOBAL_REJECTION, suppressed }, 'upgrade rejected (summary)');
   const sweep = setInterval(() => {
     authLimiter.prune();
-    preauthRejectionLog.prune((remoteAddr, suppressed) =>
-      logger.warn({ event: 'upgrade.rejected', reason: PREAUTH_REJECTION, remoteAddr, suppressed }, 'upgrade rejected (summary)'),
-    );
+    preauthRejectionLog.prune(summarisePreauth);
+    globalRejectionLog.prune(summariseGlobal);
   }, LIMITS_SWEEP_INTERVAL_MS);
   sweep.unref();
 
@@ -671,6 +717,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const shutdown = async (reason: string, { restartExpectedMs }: { restartExpectedMs?: number }) => {
     closing = true;
     clearInterval(sweep);
+    // Refusals the throttle held back since their address's last line are summed up now, not lost.
+    preauthRejectionLog.flush(summarisePreauth);
+    globalRejectionLog.flush(summariseGlobal);
     if (pinger) clearInterval(pinger);
     const event = { type: 'gateway.shutdown' as const, reason, ...(restartExpectedMs !== undefined ? { restartExpectedMs } : {}) };
     logger.info({ event: 'gateway.shutdown', reason, connections: connections.size, invokesInFlight: supervisor.getSnapshot().context.invokes.size }, 'shutting down');

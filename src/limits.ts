@@ -158,6 +158,12 @@ export class LogThrottle {
     return removed;
   }
 
+  /** Forgets every key; `onSuppressed` hears of each one that still had lines held back (at shutdown). */
+  flush(onSuppressed: (key: string, suppressed: number) => void): void {
+    for (const [key, entry] of this.entries) if (entry.suppressed > 0) onSuppressed(key, entry.suppressed);
+    this.entries.clear();
+  }
+
   get size(): number {
     return this.entries.size;
   }

@@ -11,14 +11,7 @@ createMachine({
     },
     "frame.tooLarge": {
       "target": ".closed",
-      "actions": {
-        "type": "recordCause",
-        "params": {
-          "kind": "frame-too-large",
-          "code": 1009,
-          "reason": "frame too large"
-        }
-      }
+      "actions": "recordCause"
     },
     "socket.slowConsumer": {
       "target": ".closed",

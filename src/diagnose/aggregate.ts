@@ -144,6 +144,9 @@ export class DiagnosisBuilder {
       case 'connection.closed':
         this.onClosed(record);
         break;
+      case 'connection.helper_closed':
+        this.swiftpmHelpers++;
+        break;
       case 'upgrade.rejected':
         this.onUpgradeRejected(record);
         break;
@@ -151,8 +154,8 @@ export class DiagnosisBuilder {
         this.lockouts++;
         break;
       case 'upgrade.error':
-        // The gateway logs errors of the raw socket (a reset, say) here, before and after the upgrade alike,
-        // at debug level and without connId; the connection itself then closes as a peer close (1006).
+        // Errors of a raw socket that never became a connection (older gateways logged every reset here, at
+        // debug and without connId; now one after the upgrade closes its connection as a socket error).
         this.socketErrors.add(`${asString(record.err) ?? '(no detail)'} (logged as upgrade.error)`);
         break;
     }
@@ -183,6 +186,7 @@ export class DiagnosisBuilder {
   private onClosed(record: LogRecord): void {
     const cause = asString(record.cause) ?? 'unknown';
     if (cause === HELPER_CAUSE) {
+      // Older gateways logged helpers as connection.closed, at debug.
       this.swiftpmHelpers++;
       return;
     }
@@ -202,9 +206,11 @@ export class DiagnosisBuilder {
     }
     if (cause === 'socket-error') this.socketErrors.add(detail ?? '(no detail)');
 
-    const wasReady = (connId !== undefined && this.openReady.delete(connId)) || READY_ONLY_CAUSES.has(cause);
+    // The gateway says whether the handshake had completed (`ready`); older logs are read by their ready lines.
+    const seenReady = connId !== undefined && this.openReady.delete(connId);
+    const wasReady = typeof record.ready === 'boolean' ? record.ready : seenReady || READY_ONLY_CAUSES.has(cause);
     if (wasReady) {
-      if (cause === 'peer-closed' && code === ABNORMAL_CLOSE) this.droppedAfterReady++;
+      if ((cause === 'peer-closed' || cause === 'socket-error') && code === ABNORMAL_CLOSE) this.droppedAfterReady++;
       return;
     }
     if (cause === 'handshake-timeout') {

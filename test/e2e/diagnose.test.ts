@@ -48,7 +48,9 @@ async function until(condition: () => boolean, what: string, timeoutMs = 10_000)
   }
 }
 
-const closedLines = () => logs.lines.filter((line) => line.event === 'connection.closed');
+const closedLines = () => logs.lines.filter((line) => line.event === 'connection.closed' || line.event === 'connection.helper_closed');
+/** Connections ended by a TCP reset (the deliberate one, and any a terminated client caused), in and after the handshake. */
+const resetLines = (ready: boolean) => logs.lines.filter((line) => line.cause === 'socket-error' && line.code === 1006 && line.ready === ready);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function start(auth: Parameters<typeof startGateway>[0]['auth']): Promise<Gateway> {
@@ -143,7 +145,7 @@ async function produceEveryFailure(): Promise<void> {
   await helper.close(1000);
   expectedCloses++;
 
-  // A TCP reset in the handshake: the gateway logs the socket's error apart (upgrade.error) and the close as a peer's.
+  // A TCP reset in the handshake: the connection ends as a socket error (1006), with its connId.
   const reset = await TestClient.open(url);
   await reset.challenge();
   (reset.ws as unknown as { _socket: { resetAndDestroy(): void } })._socket.resetAndDestroy();
@@ -258,11 +260,16 @@ describe('actorgate diagnose on real gateway logs', () => {
   it('counts connections by outcome, the SwiftPM helper apart', () => {
     expect(fromRecords.connections).toMatchObject({ opened: 40, ready: 6, closed: 39, openAtEnd: 0, droppedAfterReady: 1 });
     expect(fromRecords.swiftpmHelpers).toBe(1);
+    // The helper is logged at info, with an event of its own: counted at the default level too.
+    expect(logs.lines.filter((line) => line.event === 'connection.helper_closed')).toEqual([expect.objectContaining({ level: 30, ready: false })]);
+    // A terminated client's socket may be reset too (unread data): such a close is a socket error, not a peer's close.
+    const [earlyResets, lateResets] = [resetLines(false).length, resetLines(true).length];
+    expect(earlyResets).toBeGreaterThanOrEqual(1);
     expect(Object.fromEntries(fromRecords.connections.byOutcome.map((row) => [row.outcome, row.count]))).toEqual({
       'auth-rejected': 20,
-      'closed-before-connect': 6,
-      'peer-closed': 4,
-      'socket-error': 2,
+      'closed-before-connect': 6 - earlyResets,
+      'peer-closed': 4 - lateResets,
+      'socket-error': 2 + earlyResets + lateResets,
       'handshake-timeout': 1,
       shutdown: 1,
       'protocol-mismatch': 1,
@@ -280,14 +287,14 @@ describe('actorgate diagnose on real gateway logs', () => {
       expect.arrayContaining([
         '1006  x3',
         '1001  x3',
-        '1011 socket error x2',
+        '1007  x2',
         '1012 gateway shutting down x1',
         '1008 handshake timeout x1',
         '1002 protocol mismatch x1',
         '1002 malformed frame x1',
         '1008 connect required x1',
         '1002 invalid connect params x1',
-        '1009 frame too large x1',
+        '1009  x1',
         '1008 too many failed attempts x1',
         '1008 unauthorized: gateway password missing x1',
         '1008 pairing required x1',
@@ -296,23 +303,23 @@ describe('actorgate diagnose on real gateway logs', () => {
     expect(fromRecords.closeCodes.reduce((sum, row) => sum + row.count, 0)).toBe(39);
   });
 
-  it('buckets the handshake-phase closes by duration against the handshake timeout it infers', () => {
+  it('buckets the handshake-phase closes by duration against the handshake timeout the gateway logged', () => {
     const logged = loggedHandshakeDurations(logs.lines);
-    // Inferred from the timeout's close while the gateway does not log its setting; read as logged once it does.
-    const timeoutLogged = logs.lines.some((line) => typeof line.handshakeTimeoutMs === 'number');
-    expect(fromRecords.handshakeTimeout).toEqual(
-      timeoutLogged ? { ms: HANDSHAKE_TIMEOUT_MS, source: 'logged' } : { ms: logged.timeoutMs, source: 'inferred' },
-    );
+    // The timeout line and gateway.listening carry the setting: no --handshake-timeout-ms needed.
+    expect(logs.lines.find((line) => line.cause === 'handshake-timeout')).toMatchObject({ handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS });
+    expect(logs.lines.find((line) => line.event === 'gateway.listening')).toMatchObject({ handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS });
+    expect(fromRecords.handshakeTimeout).toEqual({ ms: HANDSHAKE_TIMEOUT_MS, source: 'logged' });
     expect(logged.timeoutMs).toBeGreaterThanOrEqual(HANDSHAKE_TIMEOUT_MS);
     expect(logged.total).toBe(33);
     const { byOutcome: _rows, ...totals } = fromRecords.durations;
     expect(totals).toEqual({ under100ms: logged.under100ms, upToTimeout: logged.upToTimeout, atTimeout: 1 });
     expect(fromRecords.handshakeTimeouts).toBe(1);
     // The client that waited 400 ms before hanging up is a slow close, whatever the load.
-    expect(fromRecords.closedBeforeConnect.total).toBe(6);
+    const beforeConnect = 6 - resetLines(false).length;
+    expect(fromRecords.closedBeforeConnect.total).toBe(beforeConnect);
     expect(fromRecords.closedBeforeConnect.upToTimeout).toBeGreaterThanOrEqual(1);
     expect(fromRecords.closedBeforeConnect).toEqual({
-      total: 6,
+      total: beforeConnect,
       under100ms: logged.beforeConnect.filter((line) => line.durationMs < 100).length,
       upToTimeout: logged.beforeConnect.filter((line) => line.durationMs >= 100).length,
     });
@@ -337,16 +344,18 @@ describe('actorgate diagnose on real gateway logs', () => {
     expect(fromRecords.deviceFailures.find((row) => row.code === 'PAIRING_REQUIRED')?.reason).toBe('pairing required');
     expect(fromRecords.lockouts).toBe(1);
     expect(fromRecords.upgradeRejections).toEqual({ logged: 1, suppressed: 0, total: 1 });
-    // The deliberate reset, and any a terminated client's socket caused: the gateway logs them without a connId.
-    const resets = logs.lines.filter((line) => line.event === 'upgrade.error');
-    expect(resets.length).toBeGreaterThanOrEqual(1);
+    // The deliberate reset, and any a terminated client's socket caused, end their connections as socket errors
+    // with a connId; only sockets that never became connections (a refused upgrade) are logged as upgrade.error.
+    const resets = [...resetLines(false), ...resetLines(true)];
+    for (const line of resets) expect(line).toMatchObject({ connId: expect.any(String), remoteAddr: expect.any(String), level: 40 });
+    const unconnected = logs.lines.filter((line) => line.event === 'upgrade.error');
     expect(fromRecords.socketErrors).toEqual(
       expect.arrayContaining([
         { detail: expect.stringMatching(/utf-?8/i), count: 2 },
-        { detail: 'read ECONNRESET (logged as upgrade.error)', count: resets.filter((line) => line.err === 'read ECONNRESET').length },
+        { detail: 'read ECONNRESET', count: resets.filter((line) => line.detail === 'read ECONNRESET').length },
       ]),
     );
-    expect(fromRecords.socketErrors.reduce((sum, row) => sum + row.count, 0)).toBe(2 + resets.length);
+    expect(fromRecords.socketErrors.reduce((sum, row) => sum + row.count, 0)).toBe(2 + resets.length + unconnected.length);
     expect(fromRecords.gatewayErrors).toEqual([]);
   });
 
@@ -362,12 +371,12 @@ describe('actorgate diagnose on real gateway logs', () => {
     const findings = Object.fromEntries(fromRecords.findings.map((finding) => [finding.id, finding.count]));
     const logged = loggedHandshakeDurations(logs.lines);
     const fastBeforeConnect = logged.beforeConnect.filter((line) => line.durationMs < 100).length;
-    const resets = logs.lines.filter((line) => line.event === 'upgrade.error').length;
+    const resets = resetLines(false).length + resetLines(true).length + logs.lines.filter((line) => line.event === 'upgrade.error').length;
     expect(findings).toEqual({
       'handshake-timeout': 1,
       'socket-error': 2 + resets,
       ...(fastBeforeConnect > 0 ? { 'closed-before-connect-fast': fastBeforeConnect } : {}),
-      'closed-before-connect-slow': 6 - fastBeforeConnect,
+      'closed-before-connect-slow': logged.beforeConnect.length - fastBeforeConnect,
       'auth:AUTH_TOKEN_MISMATCH': 11,
       'auth:AUTH_TOKEN_MISSING': 1,
       'auth:AUTH_RATE_LIMITED': 1,
@@ -420,7 +429,7 @@ describe('the actorgate diagnose command', () => {
   it('prints tables with the findings and their advice on a terminal', async () => {
     const { stdout } = await run(process.execPath, [bin, 'diagnose', logFile]);
     expect(stdout).toContain(`actorgate diagnose ${logFile}: ${logs.lines.length + JUNK_LINES.length} lines, ${logs.lines.length} from actorgate (3 skipped, 1 corrupt)`);
-    expect(stdout).toMatch(/handshake timeouts: 1; closed before connect: 6 /);
+    expect(stdout).toContain(`handshake timeouts: 1; closed before connect: ${6 - resetLines(false).length} `);
     expect(stdout).toMatch(/AUTH_TOKEN_MISMATCH\s+11\s+unauthorized: gateway token mismatch/);
     expect(stdout).toMatch(/127\.0\.0\.5\s+11\s+0\s+0/);
     expect(stdout).toMatch(/WARN\s+11\s+connects refused: AUTH_TOKEN_MISMATCH/);

@@ -4,6 +4,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TestClient, connectClient, connectParams } from '../helpers/client.js';
 import { LEVEL, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 let gw: TestGateway;
 afterEach(async () => gw?.close());
 
@@ -92,7 +100,9 @@ describe('failures before the handshake completes', () => {
     expect(line.level).toBe(LEVEL.warn);
     expect(line.msg).toBe(`handshake timeout conn=${line.connId}`);
     expect(line.durationMs).toBeGreaterThanOrEqual(290);
-    expect(line).toMatchObject({ code: 1008, reason: 'handshake timeout', cause: 'handshake-timeout', remoteAddr: '127.0.0.1' });
+    expect(line).toMatchObject({ code: 1008, reason: 'handshake timeout', cause: 'handshake-timeout', remoteAddr: '127.0.0.1', handshakeTimeoutMs: 300, ready: false });
+    // The setting is logged at the start too, so a diagnosis needs no flag.
+    expect(gw.logs.find((entry) => entry.event === 'gateway.listening')).toMatchObject({ handshakeTimeoutMs: 300 });
   });
 
   it('logs "closed before connect" with durationMs when the client leaves first', async () => {
@@ -104,17 +114,47 @@ describe('failures before the handshake completes', () => {
     const line = await gw.logs.waitFor((entry) => entry.msg === 'closed before connect');
     expect(line.level).toBe(LEVEL.warn);
     expect(line.durationMs).toBeGreaterThanOrEqual(40);
-    expect(line).toMatchObject({ cause: 'closed-before-connect', code: 1000 });
+    expect(line).toMatchObject({ cause: 'closed-before-connect', code: 1000, ready: false });
+    expect(line.handshakeTimeoutMs).toBeUndefined();
     expect(gw.gateway.connectionCount()).toBe(0);
   });
 
-  it('logs a SwiftPM helper from loopback that closes before connect at debug, apart', async () => {
+  it('says in the close line whether the handshake had completed', async () => {
+    gw = await startTestGateway();
+    const { client } = await connectClient(gw.url, gw.token);
+    await client.close(1000);
+    const line = await gw.logs.waitFor((entry) => entry.event === 'connection.closed');
+    expect(line).toMatchObject({ cause: 'peer-closed', code: 1000, ready: true });
+  });
+
+  it('ends a connection reset by its peer as a socket error with its connId and address, before and after the handshake', async () => {
+    gw = await startTestGateway();
+    const reset = (client: TestClient) => (client.ws as unknown as { _socket: { resetAndDestroy(): void } })._socket.resetAndDestroy();
+    const early = await TestClient.open(gw.url);
+    await early.challenge();
+    reset(early);
+    const { client: late } = await connectClient(gw.url, gw.token);
+    reset(late);
+    await gw.logs.waitFor((entry) => entry.cause === 'socket-error' && entry.ready === true);
+    const lines = gw.logs.lines.filter((entry) => entry.cause === 'socket-error');
+    expect(lines).toHaveLength(2);
+    for (const line of lines) {
+      expect(line).toMatchObject({ level: LEVEL.warn, msg: 'socket error', code: 1006, reason: '', remoteAddr: '127.0.0.1', connId: expect.any(String) });
+      expect(String(line.detail)).toMatch(/ECONNRESET/);
+    }
+    expect(lines.map((line) => line.ready).sort()).toEqual([false, true]);
+    expect(gw.logs.find((entry) => entry.event === 'upgrade.error')).toBeUndefined();
+    await until(() => gw!.gateway.connectionCount() === 0);
+  });
+
+  it('logs a SwiftPM helper from loopback that closes before connect at info, with an event of its own', async () => {
     gw = await startTestGateway();
     const client = await TestClient.open(gw.url, { 'user-agent': 'swiftpm-testing-helper/5.10' });
     await client.challenge();
     await client.close(1000);
     const line = await gw.logs.waitFor((entry) => entry.cause === 'helper-closed-before-connect');
-    expect(line.level).toBe(LEVEL.debug);
+    expect(line).toMatchObject({ level: LEVEL.info, event: 'connection.helper_closed', code: 1000, ready: false });
+    expect(gw.logs.lines.filter((entry) => entry.cause === 'helper-closed-before-connect')).toHaveLength(1);
     expect(gw.logs.find((entry) => entry.msg === 'closed before connect')).toBeUndefined();
   });
 
@@ -133,9 +173,27 @@ describe('failures before the handshake completes', () => {
     const ended = new Promise((resolve) => socket.once('close', resolve));
     const line = await gw.logs.waitFor((entry) => entry.msg === 'socket error');
     expect(line.level).toBe(LEVEL.warn);
-    expect(line).toMatchObject({ cause: 'socket-error' });
+    // ws failed the socket with 1002 and no reason: the log says the same.
+    expect(line).toMatchObject({ cause: 'socket-error', code: 1002, reason: '' });
     expect(String(line.detail)).toMatch(/opcode|MASK/i);
     await ended;
+  });
+
+  it('logs a text frame that is not UTF-8 with the 1007 the peer sees, before and after the handshake', async () => {
+    gw = await startTestGateway();
+    const early = await TestClient.open(gw.url);
+    await early.challenge();
+    early.ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
+    const { client: late } = await connectClient(gw.url, gw.token);
+    late.ws.send(Buffer.from([0xc3, 0x28]), { binary: false });
+    for (const client of [early, late]) expect(await client.closed).toEqual({ code: 1007, reason: '' });
+    await until(() => gw!.logs.lines.filter((entry) => entry.cause === 'socket-error').length === 2);
+    const lines = gw.logs.lines.filter((entry) => entry.cause === 'socket-error');
+    for (const line of lines) {
+      expect(line).toMatchObject({ msg: 'socket error', code: 1007, reason: '' });
+      expect(String(line.detail)).toMatch(/UTF-8/);
+    }
+    expect(lines.map((line) => line.ready).sort()).toEqual([false, true]);
   });
 
   it('closes with 1002 on malformed JSON', async () => {
@@ -192,9 +250,11 @@ describe('failures before the handshake completes', () => {
     const client = await TestClient.open(gw.url);
     await client.challenge();
     client.send({ type: 'req', id: 'big', method: 'connect', params: { padding: 'x'.repeat(65 * 1024) } });
-    expect((await client.closed).code).toBe(1009);
+    const closed = await client.closed;
+    expect(closed).toEqual({ code: 1009, reason: '' });
     const line = await gw.logs.waitFor((entry) => entry.cause === 'frame-too-large');
-    expect(line.code).toBe(1009);
+    // The log says what the peer saw; the limit is in the detail.
+    expect(line).toMatchObject({ code: closed.code, reason: closed.reason, detail: 'frame above 65536 bytes', ready: false });
   });
 
   it('keeps serving other clients while one misbehaves', async () => {

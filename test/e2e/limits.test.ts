@@ -112,6 +112,25 @@ describe('unauthenticated sockets per address', () => {
     await until(() => gw.unauthenticatedCount(LOCAL) === 0);
     expect(await upgradeStatus(gw.url)).toBe(101);
   });
+
+  it('sums up the refusals its log throttle held back when the gateway closes, for the cap per address and the global one', async () => {
+    for (const [limits, reason] of [
+      [{ maxPreauthPerAddress: 1 }, 'too many unauthenticated connections'],
+      [{ maxConnections: 1 }, 'too many connections'],
+    ] as const) {
+      const gw = await start({ limits });
+      await open(gw.url);
+      for (let i = 0; i < 4; i++) expect(await upgradeStatus(gw.url)).toBe(503);
+      // One line so far; the other three were held back for the interval.
+      expect(logs.lines.filter((line) => line.event === 'upgrade.rejected')).toHaveLength(1);
+      await gw.close('test finished');
+      gateway = undefined;
+      expect(logs.lines.filter((line) => line.event === 'upgrade.rejected')).toEqual([
+        expect.objectContaining({ reason, count: 1 }),
+        expect.objectContaining({ level: LEVEL.warn, reason, suppressed: 3, msg: 'upgrade rejected (summary)' }),
+      ]);
+    }
+  });
 });
 
 describe('failed-auth rate limit', () => {

@@ -154,6 +154,29 @@ describe('diagnoseRecords', () => {
   });
 });
 
+describe('the fields the gateway logs for diagnosis', () => {
+  it('counts helper lines of their own event apart, reads ready from the close line, and the timeout from gateway.listening', () => {
+    const d = diagnoseRecords([
+      { ...base, level: 30, event: 'gateway.listening', handshakeTimeoutMs: 3_000, msg: 'gateway listening' },
+      { ...base, level: 30, connId: 'h1', remoteAddr: '127.0.0.1', durationMs: 2, event: 'connection.helper_closed', cause: 'helper-closed-before-connect', code: 1005, reason: '', ready: false, msg: 'closed before connect (swiftpm helper)' },
+      // No ready line in the log (it predates it): the close says it was ready, so it is a drop, not a handshake failure.
+      closed('socket-error', { code: 1006, reason: '', detail: 'read ECONNRESET', ready: true, durationMs: 40 }),
+      closed('socket-error', { code: 1006, reason: '', detail: 'read ECONNRESET', ready: false, durationMs: 2_500 }),
+      closed('socket-error', { code: 1007, reason: '', detail: 'Invalid UTF-8 sequence', ready: false, durationMs: 30 }),
+    ]);
+    expect(d.handshakeTimeout).toEqual({ ms: 3_000, source: 'logged' });
+    expect(d.swiftpmHelpers).toBe(1);
+    expect(d.connections).toMatchObject({ closed: 3, droppedAfterReady: 1 });
+    expect(d.socketErrors).toEqual([
+      { detail: 'read ECONNRESET', count: 2 },
+      { detail: 'Invalid UTF-8 sequence', count: 1 },
+    ]);
+    const { byOutcome: _rows, ...buckets } = d.durations;
+    expect(buckets).toEqual({ under100ms: 1, upToTimeout: 1, atTimeout: 0 });
+    expect(d.closeCodes).toEqual(expect.arrayContaining([{ code: 1006, reason: '', count: 2 }, { code: 1007, reason: '', count: 1 }]));
+  });
+});
+
 describe('forEachLine', () => {
   async function split(chunks: (string | Buffer)[], max?: number) {
     const lines: string[] = [];

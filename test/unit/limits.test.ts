@@ -113,6 +113,20 @@ describe('rejected-upgrade log throttle', () => {
     expect(throttle.size).toBe(0);
   });
 
+  it('flushes every key at once, reporting those that held lines back, whatever their interval', () => {
+    const clock = fakeClock();
+    const throttle = new LogThrottle(10_000, clock.now);
+    throttle.take('a');
+    throttle.take('a');
+    throttle.take('a');
+    throttle.take('b');
+    const summaries: [string, number][] = [];
+    throttle.flush((key, suppressed) => summaries.push([key, suppressed]));
+    expect(summaries).toEqual([['a', 2]]);
+    expect(throttle.size).toBe(0);
+    expect(throttle.take('a')).toEqual({ log: true, suppressed: 0 });
+  });
+
   it('never holds more than its cap, evicting the key logged longest ago', () => {
     const clock = fakeClock();
     const throttle = new LogThrottle(10_000, clock.now, 3);
