@@ -40,7 +40,8 @@ Options of start (each also settable as ACTORGATE_<NAME>, e.g. ACTORGATE_PORT):
   --auth-lockout-ms <n>         how long a locked-out address is refused (300000)
   --auth-rate-limit-loopback    rate-limit loopback clients too; they are exempt by default
                                 (ACTORGATE_AUTH_RATE_LIMIT_LOOPBACK=1)
-  --max-connections <n>         sockets open at once from everyone; more get HTTP 503 (10000; 0 for no cap)
+  --max-connections <n>         sockets open at once from everyone; more get HTTP 503 (10000; 0 for no cap);
+                                raw TCP connections are capped at this plus a tenth (at least 64)
   --trusted-proxies <list>      reverse proxies (addresses, CIDR ranges, comma-separated) whose
                                 X-Forwarded-For names the client (none)
   --unauthorized-call-limit <n> requests refused for role or scope within the window; one more closes

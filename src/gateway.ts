@@ -206,6 +206,16 @@ export const WS_ERROR_CLOSE_CODES: Readonly<Record<string, number>> = {
 /** A socket that ends without a close frame (a reset): the code a peer's WebSocket reports. */
 const ABNORMAL_CLOSURE = 1006;
 
+/**
+ * TCP connections the server accepts at once, for a WebSocket cap of `maxConnections` (0: no cap): the cap
+ * plus headroom (a tenth, at least 64) for upgrades in flight and health checks. Past it the kernel's
+ * connection is closed at once, before HTTP: a flood of idle TCP connections that never send an upgrade
+ * is bounded by this in number, and by the handshake timeout in time.
+ */
+export function rawConnectionCap(maxConnections: number): number {
+  return maxConnections > 0 ? maxConnections + Math.max(64, Math.ceil(maxConnections / 10)) : 0;
+}
+
 /** Refuses an upgrade before the WebSocket handshake, as a plain HTTP answer. */
 function refuseUpgrade(socket: Duplex): void {
   socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -589,6 +599,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   // A connection that sends nothing at all is dropped once idle that long (ws clears it on upgrade).
   server.setTimeout(httpTimeoutMs);
+  // And there are at most so many of them, WebSockets included.
+  const tcpCap = rawConnectionCap(limits.maxConnections);
+  if (tcpCap > 0) server.maxConnections = tcpCap;
+  const tcpDropLog = new LogThrottle();
+  server.on('drop', (dropped?: { remoteAddress?: string }) => {
+    const line = tcpDropLog.take('*');
+    if (!line.log) return;
+    const fields = { event: 'tcp.dropped', reason: GLOBAL_REJECTION, remoteAddr: dropped?.remoteAddress, limit: tcpCap };
+    logger.warn(line.suppressed > 0 ? { ...fields, suppressed: line.suppressed } : fields, 'tcp connection dropped');
+  });
 
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', onRawSocketError);
@@ -680,10 +700,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logger.warn({ event: 'upgrade.rejected', reason: PREAUTH_REJECTION, remoteAddr, suppressed }, 'upgrade rejected (summary)');
   const summariseGlobal = (_key: string, suppressed: number) =>
     logger.warn({ event: 'upgrade.rejected', reason: GLOBAL_REJECTION, suppressed }, 'upgrade rejected (summary)');
+  const summariseTcpDrops = (_key: string, suppressed: number) =>
+    logger.warn({ event: 'tcp.dropped', reason: GLOBAL_REJECTION, suppressed, limit: tcpCap }, 'tcp connection dropped (summary)');
   const sweep = setInterval(() => {
     authLimiter.prune();
     preauthRejectionLog.prune(summarisePreauth);
     globalRejectionLog.prune(summariseGlobal);
+    tcpDropLog.prune(summariseTcpDrops);
   }, LIMITS_SWEEP_INTERVAL_MS);
   sweep.unref();
 
@@ -720,6 +743,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // Refusals the throttle held back since their address's last line are summed up now, not lost.
     preauthRejectionLog.flush(summarisePreauth);
     globalRejectionLog.flush(summariseGlobal);
+    tcpDropLog.flush(summariseTcpDrops);
     if (pinger) clearInterval(pinger);
     const event = { type: 'gateway.shutdown' as const, reason, ...(restartExpectedMs !== undefined ? { restartExpectedMs } : {}) };
     logger.info({ event: 'gateway.shutdown', reason, connections: connections.size, invokesInFlight: supervisor.getSnapshot().context.invokes.size }, 'shutting down');

@@ -66,6 +66,8 @@ export const ADVICE = {
   swiftpmHelpers: 'SwiftPM test helpers from loopback opened and closed at once: not an error; nothing to do.',
   upgradeRejected:
     'Upgrades refused with HTTP 503: an address had too many sockets in their handshake (a reconnect loop, or many clients behind one proxy: then --max-preauth-per-address 0).',
+  tcpDropped:
+    'TCP connections were closed at once past --max-connections plus headroom: a flood of connections (idle ones that never upgrade, or a reconnect storm); raise --max-connections if the load is real.',
   lockedOut: 'Addresses locked out after repeated failed authentication: fix those clients\' credentials; the lockout ends by itself.',
   gatewayErrors: 'The gateway logged errors of its own: read those lines in full (they carry the error); they are not the clients\' doing.',
   corruptLines: 'actorgate lines that are not valid JSON: the log was cut or writes were interleaved; counts may miss those lines.',

@@ -74,6 +74,7 @@ export class DiagnosisBuilder {
   private upgradeLines = 0;
   private upgradeRefusals = 0;
   private upgradeSuppressed = 0;
+  private tcpDropped = 0;
   /** Connections seen ready and not yet closed: tells a close after the handshake from one during it. */
   private readonly openReady = new Set<string>();
   private readonly outcomes = new BoundedCounter(1_000);
@@ -149,6 +150,10 @@ export class DiagnosisBuilder {
         break;
       case 'upgrade.rejected':
         this.onUpgradeRejected(record);
+        break;
+      case 'tcp.dropped':
+        // A summary line only reports the drops it suppressed; every other line is one drop itself.
+        this.tcpDropped += (asNumber(record.suppressed) ?? 0) + ((asString(record.msg) ?? '').includes('summary') ? 0 : 1);
         break;
       case 'auth.locked_out':
         this.lockouts++;
@@ -328,6 +333,7 @@ export class DiagnosisBuilder {
         suppressed: this.upgradeSuppressed,
         total: this.upgradeRefusals + this.upgradeSuppressed,
       },
+      tcpDropped: this.tcpDropped,
       socketErrors: this.socketErrors.sorted().map(([detail, count]) => ({ detail, count })),
       gatewayErrors: this.gatewayErrors.sorted().map(([msg, count]) => ({ msg, count })),
       topAddresses,
@@ -352,6 +358,7 @@ export class DiagnosisBuilder {
     }
     add('auth-locked-out', 'warn', d.lockouts, 'addresses locked out after failed authentication', ADVICE.lockedOut);
     add('upgrade-rejected', 'warn', d.upgradeRejections.total, 'upgrades refused with HTTP 503 (too many unauthenticated sockets)', ADVICE.upgradeRejected);
+    add('tcp-dropped', 'warn', d.tcpDropped, 'TCP connections dropped past the connection cap', ADVICE.tcpDropped);
     add('protocol-mismatch', 'warn', outcome('protocol-mismatch'), 'protocol version mismatches', ADVICE.protocolMismatch);
     add('malformed-frame', 'warn', outcome('malformed-frame'), 'malformed frames', ADVICE.malformedFrame);
     add('invalid-connect', 'warn', outcome('invalid-connect'), 'invalid connect params', ADVICE.invalidConnect);

@@ -88,6 +88,8 @@ export interface Diagnosis {
   /** `auth.locked_out` lines: an address locked out after repeated failures. */
   lockouts: number;
   upgradeRejections: { logged: number; suppressed: number; total: number };
+  /** TCP connections closed at once past the raw connection cap (`tcp.dropped`, suppressed ones included). */
+  tcpDropped: number;
   /** Socket errors by detail: connections closed as `socket error`, and the raw socket errors the gateway logs as `upgrade.error`. */
   socketErrors: { detail: string; count: number }[];
   /** Lines at level error or above, by message. */

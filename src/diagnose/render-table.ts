@@ -100,6 +100,7 @@ export function renderTable(d: Diagnosis, source: string): string {
     ...section('Limits', [
       `  upgrades refused with HTTP 503: ${formatCount(upgrades.total)} (${plural(upgrades.logged, 'logged line')}, ${formatCount(upgrades.suppressed)} suppressed)`,
       `  addresses locked out after failed authentication: ${formatCount(d.lockouts)}`,
+      `  TCP connections dropped past the connection cap: ${formatCount(d.tcpDropped)}`,
     ]),
   );
   if (d.gatewayErrors.length > 0) out.push(...section('Gateway errors', table(['count', 'message'], d.gatewayErrors.map((row) => [row.count, row.msg]))));

@@ -1,0 +1,85 @@
+// Raw TCP connections are bounded: past --max-connections plus headroom, a connection is closed at once, before
+// HTTP, so a flood of idle TCP connections that never send an upgrade cannot pile up (the handshake timeout bounds
+// how long each one lives; this bounds how many there are). Once they go, clients are served again.
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { diagnoseRecords } from '../../src/diagnose/aggregate.js';
+import { rawConnectionCap, startGateway, type Gateway } from '../../src/gateway.js';
+import { createLogger } from '../../src/logger.js';
+import { connectClient } from '../helpers/client.js';
+import { LogCapture, TEST_TOKEN } from '../helpers/gateway.js';
+
+let gateway: Gateway | undefined;
+const sockets: net.Socket[] = [];
+afterEach(async () => {
+  for (const socket of sockets.splice(0)) socket.destroy();
+  await gateway?.close('test finished');
+  gateway = undefined;
+});
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Opens `count` TCP connections that send nothing; `closed()` counts those the server ended. */
+async function idleFlood(port: number, count: number) {
+  let closed = 0;
+  const opened = await Promise.all(
+    Array.from({ length: count }, () => {
+      const socket = net.connect(port, '127.0.0.1');
+      sockets.push(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => closed++);
+      return new Promise<net.Socket>((resolve) => socket.once('connect', () => resolve(socket)));
+    }),
+  );
+  return { opened, closed: () => closed };
+}
+
+describe('raw TCP connections', () => {
+  it('are capped at --max-connections plus headroom; the rest are closed at once, logged once, and clients are served again once they go', async () => {
+    const logs = new LogCapture();
+    gateway = await startGateway({
+      host: '127.0.0.1',
+      port: 0,
+      auth: { mode: 'token', token: TEST_TOKEN },
+      handshakeTimeoutMs: 20_000, // the idle ones are not cut off by time during this test
+      tickIntervalMs: 30_000,
+      logger: createLogger('debug', logs),
+      limits: { maxConnections: 4 },
+    });
+    const cap = rawConnectionCap(4);
+    expect(cap).toBe(4 + 64);
+    const flood = await idleFlood(gateway.port, cap + 40);
+    await until(() => flood.closed() >= 40);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(flood.closed()).toBe(40);
+    const dropped = logs.lines.filter((line) => line.event === 'tcp.dropped');
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]).toMatchObject({ level: 40, reason: 'too many connections', limit: cap, remoteAddr: '127.0.0.1' });
+
+    // The flood goes; clients are served again.
+    for (const socket of sockets.splice(0)) socket.destroy();
+    await until(() => flood.closed() === cap + 40);
+    const { client } = await connectClient(gateway.url, TEST_TOKEN);
+    expect((await client.request('health')).ok).toBe(true);
+    await client.close();
+    // The drops held back by the throttle are summed up when the gateway stops.
+    await gateway.close('test finished');
+    gateway = undefined;
+    expect(logs.lines.filter((line) => line.event === 'tcp.dropped').at(-1)).toMatchObject({ suppressed: 39, msg: 'tcp connection dropped (summary)' });
+    // And diagnose counts every one of them.
+    const diagnosis = diagnoseRecords(logs.lines);
+    expect(diagnosis.tcpDropped).toBe(40);
+    expect(diagnosis.findings.find((finding) => finding.id === 'tcp-dropped')).toMatchObject({ severity: 'warn', count: 40 });
+  });
+
+  it('have no cap when --max-connections is 0', () => {
+    expect(rawConnectionCap(0)).toBe(0);
+    expect(rawConnectionCap(10_000)).toBe(11_000);
+  });
+});
