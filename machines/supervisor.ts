@@ -3,7 +3,11 @@
 // requests that touch shared state, and the supervisor decides what is answered, delivered and
 // broadcast; it says so with emitted events, which the runtime turns into frames.
 // Registries are Maps mutated in place so that a join or a leave costs O(1) whatever the number
-// of connections (copying a registry per join made 10k joins take seconds).
+// of connections (copying a registry per join made 10k joins take seconds). An update that only
+// mutates them is an `enqueueActions` that enqueues nothing: it runs while the transition is computed,
+// as an `assign` does, but makes no new context, so no new snapshot (an `assign` copies the context and
+// re-derives the value of every parallel region). `assign` is kept for values that are replaced
+// (the state version), at most one per event: a CLI client's join and leave make no new snapshot.
 import { assign, emit, enqueueActions, raise, setup, stateIn } from 'xstate';
 import { invokeMachine, type InvokeOutcome, type InvokeSettled } from './invoke.js';
 import { allowedCommands, connectedNode, nodeIdOf, nodeSessionOf, type NodeSession } from './nodes.js';
@@ -198,6 +202,10 @@ export function listPresence(context: SupervisorContext): PresenceEntry[] {
 
 const expiryTimerId = (kind: PairKind, requestId: string) => `expire-${kind}-pair:${requestId}`;
 
+function nextPresenceVersion(context: SupervisorContext): StateVersion {
+  return { ...context.stateVersion, presence: context.stateVersion.presence + 1 };
+}
+
 function reply(event: FromRequest, payload: unknown): SupervisorEmitted {
   return { type: 'reply', connId: event.connId, requestId: event.requestId, ok: true, payload };
 }
@@ -337,14 +345,14 @@ export const supervisorMachine = setup({
     invoke: invokeMachine,
   },
   actions: {
-    registerConnection: assign(({ context, event }) => {
-      if (event.type !== 'connection.joined') return {};
+    registerConnection: enqueueActions(({ context, event }) => {
+      if (event.type !== 'connection.joined') return;
       const { session } = event;
       const record: ConnectionRecord = { role: session.role, clientMode: session.client.mode, scopes: session.scopes };
       if (session.deviceId) record.deviceId = session.deviceId;
       context.connections.set(event.connId, record);
-      return {};
     }),
+    /** Files the entry (the newest) and bumps the presence version: the one assign of a tracked join. */
     addPresenceEntry: assign(({ context, event }) => {
       if (event.type !== 'connection.joined') return {};
       const key = presenceKey(event.connId, event.session);
@@ -359,23 +367,19 @@ export const supervisorMachine = setup({
       }
       presence.set(key, { connId: event.connId, entry: presenceEntryFor(event.remoteAddr, event.session) });
       presenceKeys.set(event.connId, key);
-      return {};
+      return { stateVersion: nextPresenceVersion(context) };
     }),
+    /** Drops the entry and bumps the presence version: the one assign of a tracked leave. */
     removeOwnedPresenceEntry: assign(({ context, event }) => {
       if (event.type !== 'connection.left') return {};
       const key = context.presenceKeys.get(event.connId);
       if (key !== undefined) context.presence.delete(key);
       context.presenceKeys.delete(event.connId);
-      return {};
+      return { stateVersion: nextPresenceVersion(context) };
     }),
-    unregisterConnection: assign(({ context, event }) => {
-      if (event.type !== 'connection.left') return {};
-      context.connections.delete(event.connId);
-      return {};
+    unregisterConnection: enqueueActions(({ context, event }) => {
+      if (event.type === 'connection.left') context.connections.delete(event.connId);
     }),
-    bumpPresenceVersion: assign(({ context }) => ({
-      stateVersion: { ...context.stateVersion, presence: context.stateVersion.presence + 1 },
-    })),
     broadcastPresence: emit(({ context }) => ({
       type: 'presence.changed' as const,
       presence: listPresence(context),
@@ -384,13 +388,12 @@ export const supervisorMachine = setup({
     broadcastTick: emit({ type: 'tick' as const }),
 
     // Nodes -------------------------------------------------------------------------------------
-    registerNodeSession: assign(({ context, event }) => {
-      if (event.type !== 'connection.joined') return {};
+    registerNodeSession: enqueueActions(({ context, event }) => {
+      if (event.type !== 'connection.joined') return;
       const node = nodeSessionOf(event.connId, event.remoteAddr, event.session);
       context.nodes.set(event.connId, node);
       context.nodeConnById.set(node.nodeId, event.connId);
       context.nodeLastSeen.set(node.nodeId, node.connectedAtMs);
-      return {};
     }),
     checkNodePairing: raise(({ event }) => {
       const joined = event as Extract<SupervisorEvent, { type: 'connection.joined' }>;
@@ -402,15 +405,14 @@ export const supervisorMachine = setup({
       };
     }),
     /** Only the connection that speaks for a node id gives it up: a reconnect may own it now. */
-    releaseNodeSession: assign(({ context, event }) => {
-      if (event.type !== 'connection.left') return {};
+    releaseNodeSession: enqueueActions(({ context, event }) => {
+      if (event.type !== 'connection.left') return;
       const node = context.nodes.get(event.connId);
-      if (!node) return {};
+      if (!node) return;
       context.nodes.delete(event.connId);
-      if (context.nodeConnById.get(node.nodeId) !== event.connId) return {};
+      if (context.nodeConnById.get(node.nodeId) !== event.connId) return;
       context.nodeConnById.delete(node.nodeId);
       context.nodeLastSeen.set(node.nodeId, context.now());
-      return {};
     }),
     failInvokesOfNode: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'connection.left') return;
@@ -688,7 +690,9 @@ export const supervisorMachine = setup({
   },
   guards: {
     isTrackedClient: ({ event }) => event.type === 'connection.joined' && isTrackedSession(event.session),
-    isNodeConnection: ({ event }) => event.type === 'connection.joined' && event.session.role === 'node',
+    /** A node's connection: by its role when it joins, by its node session when it leaves (operators have none). */
+    isNodeConnection: ({ context, event }) =>
+      event.type === 'connection.joined' ? event.session.role === 'node' : event.type === 'connection.left' && context.nodes.has(event.connId),
     /** Only the connection that owns a presence entry removes it: a reconnect may own it now. */
     ownsPresenceEntry: ({ context, event }) => {
       if (event.type !== 'connection.left') return false;
@@ -787,11 +791,11 @@ export const supervisorMachine = setup({
           on: {
             'connection.joined': {
               guard: 'isTrackedClient',
-              actions: ['addPresenceEntry', 'bumpPresenceVersion', 'broadcastPresence'],
+              actions: ['addPresenceEntry', 'broadcastPresence'],
             },
             'connection.left': {
               guard: 'ownsPresenceEntry',
-              actions: ['removeOwnedPresenceEntry', 'bumpPresenceVersion', 'broadcastPresence'],
+              actions: ['removeOwnedPresenceEntry', 'broadcastPresence'],
             },
           },
         },
@@ -815,7 +819,7 @@ export const supervisorMachine = setup({
         routing: {
           on: {
             'connection.joined': { guard: 'isNodeConnection', actions: ['registerNodeSession', 'checkNodePairing'] },
-            'connection.left': { actions: ['releaseNodeSession', 'failInvokesOfNode'] },
+            'connection.left': { guard: 'isNodeConnection', actions: ['releaseNodeSession', 'failInvokesOfNode'] },
             'node.invoke.requested': [
               { guard: stateIn({ lifecycle: 'stopping' }), actions: 'refuseInvokeShuttingDown' },
               { guard: 'nodeIsNotConnected', actions: 'refuseInvokeNodeNotConnected' },

@@ -43,7 +43,6 @@ createMachine({
               "guard": "isTrackedClient",
               "actions": [
                 "addPresenceEntry",
-                "bumpPresenceVersion",
                 "broadcastPresence"
               ]
             },
@@ -51,7 +50,6 @@ createMachine({
               "guard": "ownsPresenceEntry",
               "actions": [
                 "removeOwnedPresenceEntry",
-                "bumpPresenceVersion",
                 "broadcastPresence"
               ]
             }
@@ -92,6 +90,7 @@ createMachine({
               ]
             },
             "connection.left": {
+              "guard": "isNodeConnection",
               "actions": [
                 "releaseNodeSession",
                 "failInvokesOfNode"
