@@ -144,12 +144,12 @@ export async function define({ scenario, assert, machinesBase }) {
     assert.contains(c.of('log'), { level: 'warn', msg: 'closed before connect' });
   });
 
-  scenario('SwiftPM test helper closing from loopback logs at debug', () => {
+  scenario('SwiftPM test helper closing from loopback logs at info, with an event of its own', () => {
     const helper = { userAgent: 'SwiftPM-Testing-Helper/6.0', isLoopback: true, remoteAddr: '127.0.0.1' };
     const c = start(helper);
     c.actor.send({ type: 'socket.closed', code: 1000, reason: '' });
     expectClosed(c, { kind: 'helper-closed-before-connect', by: 'peer' }, null);
-    assert.contains(c.of('log'), { level: 'debug', fields: { cause: 'helper-closed-before-connect' } });
+    assert.contains(c.of('log'), { level: 'info', fields: { event: 'connection.helper_closed', cause: 'helper-closed-before-connect' } });
 
     const remote = start({ ...helper, isLoopback: false, remoteAddr: '203.0.113.7' });
     remote.actor.send({ type: 'socket.closed', code: 1000, reason: '' });
@@ -162,6 +162,11 @@ export async function define({ scenario, assert, machinesBase }) {
     expectClosed(c, { kind: 'socket-error', code: 1011, by: 'socket', detail: 'ECONNRESET' }, null);
     assert.equal(c.of('terminate').length, 1, 'terminated');
     assert.contains(c.of('log'), { level: 'warn', msg: 'socket error', fields: { detail: 'ECONNRESET' } });
+
+    // With the close the peer saw (a reset: 1006; a protocol error the WebSocket layer failed the socket with).
+    const reset = start();
+    reset.actor.send({ type: 'socket.error', message: 'read ECONNRESET', code: 1006, reason: '' });
+    expectClosed(reset, { kind: 'socket-error', code: 1006, reason: '', by: 'socket', detail: 'read ECONNRESET' }, null);
   });
 
   scenario('malformed frame before connect: error answered, closed 1002', () => {
