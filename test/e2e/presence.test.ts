@@ -36,6 +36,18 @@ describe('presence', () => {
     await a.close();
   });
 
+  it('sends a lone join to the others promptly: within the presence window (50 ms), with room for a loaded machine', async () => {
+    gw = await startTestGateway();
+    const { client: a } = await connectClient(gw.url, gw.token);
+    await a.event('presence'); // A's own join
+    const { client: b, params: paramsB } = await connectClient(gw.url, gw.token);
+    const joinedAt = Date.now();
+    await a.next((frame) => frame.event === 'presence' && presenceOf(frame).some((entry) => entry.instanceId === paramsB.client.instanceId), 2_000);
+    expect(Date.now() - joinedAt).toBeLessThan(500);
+    await b.close();
+    await a.close();
+  });
+
   it('does not track CLI-mode clients', async () => {
     gw = await startTestGateway();
     const { client: a } = await connectClient(gw.url, gw.token);
