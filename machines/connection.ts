@@ -164,6 +164,25 @@ function effects<TParams = undefined>(build: (args: EffectArgs, params: TParams)
   );
 }
 
+// A handshake's effects are the runtime's actions with these as their params, not `enqueueActions`
+// (which builds an enqueue function and resolves a nested action list every time it runs).
+function challengeFrame(context: ConnectionContext): OutboundFrame {
+  return eventFrame('connect.challenge', { nonce: context.challengeNonce, ts: context.openedAt, capabilities: context.capabilities });
+}
+
+function describeReady(context: ConnectionContext): LogRecord {
+  const session = context.session!;
+  const fields = {
+    event: 'connection.ready',
+    role: session.role,
+    clientId: session.client.id,
+    clientMode: session.client.mode,
+    protocol: session.protocol,
+    deviceId: session.deviceId,
+  };
+  return { level: 'info', msg: 'handshake complete', fields };
+}
+
 function describeClose(context: ConnectionContext): LogRecord {
   const cause = context.closeCause;
   if (!cause) return { level: 'error', msg: 'connection closed without a recorded cause' };
@@ -215,17 +234,6 @@ export const connectionMachine = setup({
     /** Sends `pairing.persisted` (or `pairing.persistFailed`) back once this revision is on disk. */
     awaitPairingSaved: (_, _revision: number) => {},
 
-    sendChallenge: effects(({ context, enqueue }) => {
-      const payload = { nonce: context.challengeNonce, ts: context.openedAt, capabilities: context.capabilities };
-      enqueue({ type: 'sendFrame', params: eventFrame('connect.challenge', payload) });
-    }),
-    beginAuthentication: effects(({ context, enqueue, event }) => {
-      if (event.type !== 'frame.connect' || context.negotiatedProtocol === undefined) return;
-      enqueue({
-        type: 'checkCredentials',
-        params: { requestId: event.id, params: event.params, protocol: context.negotiatedProtocol },
-      });
-    }),
     recordConnectRequest: assign(({ event }) => {
       if (event.type !== 'frame.connect') return {};
       const { minProtocol, maxProtocol } = event.params;
@@ -284,20 +292,6 @@ export const connectionMachine = setup({
       const payload = { reason: event.reason, restartExpectedMs: event.restartExpectedMs };
       enqueue({ type: 'sendFrame', params: eventFrame('shutdown', payload) });
     }),
-    logHandshakeComplete: effects(({ context, enqueue }) => {
-      const session = context.session;
-      if (!session) return;
-      const fields = {
-        event: 'connection.ready',
-        role: session.role,
-        clientId: session.client.id,
-        clientMode: session.client.mode,
-        protocol: session.protocol,
-        deviceId: session.deviceId,
-      };
-      enqueue({ type: 'log', params: { level: 'info', msg: 'handshake complete', fields } });
-    }),
-    logClose: effects(({ context, enqueue }) => enqueue({ type: 'log', params: describeClose(context) })),
     endSocket: effects(({ context, enqueue }) => {
       const cause = context.closeCause;
       if (cause?.by === 'gateway') enqueue({ type: 'closeSocket', params: { code: cause.code, reason: cause.reason } });
@@ -407,11 +401,17 @@ export const connectionMachine = setup({
       initial: 'awaitingConnect',
       states: {
         awaitingConnect: {
-          entry: 'sendChallenge',
+          entry: { type: 'sendFrame', params: ({ context }) => challengeFrame(context) },
           on: {
             'frame.connect': [
               { guard: 'sharesNoProtocolVersion', target: '#connection.closed', actions: 'rejectProtocolMismatch' },
-              { target: 'authenticating', actions: ['recordConnectRequest', 'beginAuthentication'] },
+              {
+                target: 'authenticating',
+                actions: [
+                  'recordConnectRequest',
+                  { type: 'checkCredentials', params: ({ context, event }) => ({ requestId: event.id, params: event.params, protocol: context.negotiatedProtocol! }) },
+                ],
+              },
             ],
             'frame.connectInvalid': {
               target: '#connection.closed',
@@ -462,7 +462,7 @@ export const connectionMachine = setup({
       },
     },
     ready: {
-      entry: ['logHandshakeComplete', 'reportJoin', 'sendHelloOk'],
+      entry: [{ type: 'log', params: ({ context }) => describeReady(context) }, 'reportJoin', 'sendHelloOk'],
       exit: 'reportLeave',
       on: {
         'frame.request': { actions: { type: 'dispatchRequest', params: ({ event }) => event } },
@@ -513,7 +513,7 @@ export const connectionMachine = setup({
     },
     closed: {
       type: 'final',
-      entry: ['endSocket', 'logClose', 'releaseConnection'],
+      entry: ['endSocket', { type: 'log', params: ({ context }) => describeClose(context) }, 'releaseConnection'],
     },
   },
 });

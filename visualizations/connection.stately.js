@@ -78,7 +78,7 @@ createMachine({
       "states": {
         "awaitingConnect": {
           "entry": [
-            "sendChallenge"
+            "sendFrame"
           ],
           "on": {
             "frame.connect": [
@@ -91,7 +91,7 @@ createMachine({
                 "target": "authenticating",
                 "actions": [
                   "recordConnectRequest",
-                  "beginAuthentication"
+                  "checkCredentials"
                 ]
               }
             ],
@@ -201,7 +201,7 @@ createMachine({
     },
     "ready": {
       "entry": [
-        "logHandshakeComplete",
+        "log",
         "reportJoin",
         "sendHelloOk"
       ],
@@ -279,7 +279,7 @@ createMachine({
       "type": "final",
       "entry": [
         "endSocket",
-        "logClose",
+        "log",
         "releaseConnection"
       ]
     }
