@@ -94,14 +94,19 @@ const CYCLE: { kind: string; scenario: Scenario }[] = [
     kind: 'helper',
     scenario: (n, at) => [
       opened(n, at(), '127.0.0.1', 'swiftpm-testing-helper/5.10'),
-      closedLine(n, at(), '127.0.0.1', 2, 20, 'helper-closed-before-connect', 1005, '', 'closed before connect (swiftpm helper)'),
+      line(
+        30,
+        at(),
+        `"connId":"${connId(n)}","remoteAddr":"127.0.0.1","durationMs":2,"event":"connection.helper_closed","cause":"helper-closed-before-connect","code":1005,"reason":"","ready":false`,
+        'closed before connect (swiftpm helper)',
+      ),
     ],
   },
   {
     kind: 'socket-error',
     scenario: (n, at) => [
       opened(n, at(), address(n % 50)),
-      closedLine(n, at(), address(n % 50), 30 + (n % 50), 40, 'socket-error', 1011, 'socket error', 'socket error', 'read ECONNRESET'),
+      closedLine(n, at(), address(n % 50), 30 + (n % 50), 40, 'socket-error', 1006, '', 'socket error', 'read ECONNRESET'),
     ],
   },
   ...Array.from({ length: 2 }, () => ({
