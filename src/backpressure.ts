@@ -17,8 +17,9 @@ export interface Watermarks {
 
 /**
  * A presence frame is not queued behind more than 64 KiB of unsent data (about one full presence list):
- * the newest is held instead and sent once the socket is down to 16 KiB (Node's own socket high-water
- * mark, so a socket above it always has a drain event coming).
+ * the newest is held instead and sent once the socket is down to 16 KiB. A socket starts holding only
+ * above 64 KiB, at or above its own stream high-water mark (16 KiB on Node 20, 64 KiB from Node 22), so
+ * its drain event is coming.
  */
 export const DEFAULT_WATERMARKS: Watermarks = {
   highWaterBytes: 64 * 1024,
