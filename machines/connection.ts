@@ -329,12 +329,28 @@ export const connectionMachine = setup({
   },
 }).createMachine({
   id: 'connection',
-  context: ({ input }) => ({
-    ...input,
+  // One shape for the connection's whole life: every field is there from the start (undefined until it is
+  // known), in one order, so each assign copies an object of the same hidden class (a spread of the input
+  // made one shape per combination of optional fields, and each assign added fields to it).
+  context: ({ input }): ConnectionContext => ({
+    connId: input.connId,
+    remoteAddr: input.remoteAddr,
+    isLoopback: input.isLoopback,
+    userAgent: input.userAgent,
+    origin: input.origin,
+    challengeNonce: input.challengeNonce,
+    openedAt: input.openedAt,
+    handshakeTimeoutMs: input.handshakeTimeoutMs,
     capabilities: input.capabilities ?? NO_CAPABILITIES,
+    supervisor: input.supervisor,
     unauthorizedCallLimit: input.unauthorizedCallLimit ?? DEFAULT_UNAUTHORIZED_CALL_LIMIT,
     unauthorizedCallWindowMs: input.unauthorizedCallWindowMs ?? DEFAULT_UNAUTHORIZED_CALL_WINDOW_MS,
     unauthorizedCalls: NO_CALLS,
+    awaitedPairingRevision: undefined,
+    connectRequestId: undefined,
+    negotiatedProtocol: undefined,
+    session: undefined,
+    closeCause: undefined,
   }),
   initial: 'handshaking',
   on: {
