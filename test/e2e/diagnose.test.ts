@@ -17,6 +17,7 @@ import { createLogger } from '../../src/logger.js';
 import { TestClient, connectClient, connectParams } from '../helpers/client.js';
 import { createDevice, signDevice } from '../helpers/device.js';
 import { LogCapture, TEST_TOKEN, type LogLine } from '../helpers/gateway.js';
+import { upgradeStatus } from '../helpers/hardened.js';
 
 const run = promisify(execFile);
 const bin = new URL('../../bin/actorgate.js', import.meta.url).pathname;
@@ -83,22 +84,6 @@ function pendingFrom(url: string, localAddress: string): Promise<WebSocket> {
   const ws = new WebSocket(url, { localAddress });
   ws.on('error', () => {});
   return new Promise((resolve) => ws.once('message', () => resolve(ws)));
-}
-
-function upgradeStatusFrom(url: string, localAddress: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { localAddress });
-    ws.once('open', () => {
-      ws.terminate();
-      resolve(101);
-    });
-    ws.once('unexpected-response', (request, response) => {
-      response.resume();
-      request.destroy();
-      resolve(response.statusCode ?? 0);
-    });
-    ws.once('error', reject);
-  });
 }
 
 /** A connect with a device proof, altered by `tamper`, from a client that may send a browser Origin. */
@@ -207,7 +192,7 @@ async function produceEveryFailure(): Promise<void> {
 
   // A crowded client: three sockets in their handshake, the fourth upgrade gets HTTP 503.
   const crowd = await Promise.all([1, 2, 3].map(() => pendingFrom(url, CROWDED_CLIENT)));
-  expect(await upgradeStatusFrom(url, CROWDED_CLIENT)).toBe(503);
+  expect(await upgradeStatus(url, {}, CROWDED_CLIENT)).toBe(503);
   for (const ws of crowd) ws.close(1001);
   expectedCloses += 3;
 
