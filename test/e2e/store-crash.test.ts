@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonFileStore } from '../../src/store/json-file-store.js';
+import { seededRandom } from '../helpers/chaos.js';
 
 const ROUNDS = 30;
 const SEED = Number(process.env.STORE_CRASH_SEED ?? 0x5eed);
@@ -45,17 +46,6 @@ function parse(value: unknown): Pairing {
 }
 const newStore = () => new JsonFileStore<Pairing>({ path: statePath, empty: () => ({ version: 1, devices: [] }), parse });
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Runs the writer, SIGKILLs it `delayMs` after it is ready, and returns the counters it reported durable. */
 function runAndKill(delayMs: number): Promise<{ acked: number[]; stderr: string }> {
   const child = spawn(process.execPath, [writer, compiled, statePath], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -84,7 +74,7 @@ function runAndKill(delayMs: number): Promise<{ acked: number[]; stderr: string 
 
 describe('JsonFileStore under kill -9', () => {
   it(`never loses or corrupts approved records across ${ROUNDS} SIGKILLs`, { timeout: 20_000 }, async () => {
-    const random = mulberry32(SEED);
+    const random = seededRandom(SEED);
     const started = Date.now();
     let ackedMax = 0;
     let ackedLines = 0;
