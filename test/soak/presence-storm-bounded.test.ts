@@ -5,12 +5,12 @@
 // storm costs a few frames per client; every client still ends on the newest snapshot, with gapless seqs.
 // Size: ACTORGATE_STORM_BOUNDED_CLIENTS (200; above 200 the list holds the newest 200).
 import { randomUUID } from 'node:crypto';
-import type WebSocket from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listPresence } from '../../machines/supervisor.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/logger.js';
-import { CountingSink, envNumber, handshake, mib, settles, until, type Json } from '../helpers/chaos.js';
+import { CountingSink, envNumber, mib, settles, until } from '../helpers/chaos.js';
+import { joinAsWatcher, type PresenceWatcher } from '../helpers/presence-watcher.js';
 
 const CLIENTS = envNumber('ACTORGATE_STORM_BOUNDED_CLIENTS', 200);
 const TOKEN = 'storm-token';
@@ -32,41 +32,6 @@ afterAll(async () => {
   await gateway?.close('storm finished');
 });
 
-interface Watcher {
-  instanceId: string;
-  ws: WebSocket;
-  latest: Set<string> | undefined;
-  lastSeq: number | undefined;
-  gaps: string[];
-  presenceFrames: number;
-  presenceBytes: number;
-}
-
-/** Handshakes with its own instance id; counts the presence frames and bytes it receives, keeps the newest list. */
-async function join(url: string, instanceId: string): Promise<Watcher> {
-  const client = { id: 'storm', version: '1.0.0', platform: 'linux', mode: 'test', instanceId };
-  const { probe, hello } = await handshake(url, TOKEN, { client }, { timeoutMs: 30_000 });
-  const watcher: Watcher = { instanceId, ws: probe.ws, latest: undefined, lastSeq: undefined, gaps: [], presenceFrames: 0, presenceBytes: 0 };
-  const list = (entries: Json[]) => new Set(entries.filter((entry) => entry.reason !== 'self').map((entry) => entry.instanceId as string));
-  watcher.latest = list((hello.snapshot as Json).presence as Json[]);
-  const see = (frame: Json, bytes: number) => {
-    if (typeof frame.seq === 'number') {
-      if (watcher.lastSeq !== undefined && frame.seq !== watcher.lastSeq + 1) watcher.gaps.push(`${watcher.lastSeq} -> ${frame.seq}`);
-      watcher.lastSeq = frame.seq;
-    }
-    if (frame.type === 'event' && frame.event === 'presence') {
-      watcher.presenceFrames++;
-      watcher.presenceBytes += bytes;
-      watcher.latest = list((frame.payload as { presence: Json[] }).presence);
-    }
-  };
-  // Frames that came in the same read as hello-ok were recorded by the probe.
-  probe.ws.removeAllListeners('message');
-  for (const frame of probe.frames.splice(0)) see(frame, JSON.stringify(frame).length);
-  probe.ws.on('message', (data: Buffer) => see(JSON.parse(data.toString()) as Json, data.length));
-  return watcher;
-}
-
 describe('a presence join storm is bounded', () => {
   it(`${CLIENTS} tracked clients join at once: bounded bytes per client, memory and time; everyone ends on the full list`, { timeout: 60_000 }, async () => {
     gateway = await startGateway({
@@ -84,15 +49,15 @@ describe('a presence join storm is bounded', () => {
     let rssPeak = rssBefore;
     const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 25);
     const began = Date.now();
-    let watchers: Watcher[] = [];
+    let watchers: PresenceWatcher[] = [];
     try {
-      watchers = await Promise.all(ids.map((id) => join(gateway!.url, id)));
+      watchers = await Promise.all(ids.map((id) => joinAsWatcher(gateway!.url, TOKEN, id)));
       const joinedMs = Date.now() - began;
       // The gateway's list once everyone is in: all of them up to the list's cap (200), else the newest 200.
       const truth = new Set(listPresence(gateway.supervisor.getSnapshot().context).flatMap((entry) => (entry.reason === 'self' ? [] : [entry.instanceId as string])));
       if (CLIENTS <= PRESENCE_CAP) expect(truth).toEqual(new Set(ids));
       else expect(truth.size).toBe(PRESENCE_CAP);
-      const full = (w: Watcher) => w.latest !== undefined && w.latest.size === truth.size && [...truth].every((id) => w.latest!.has(id));
+      const full = (w: PresenceWatcher) => w.latest !== undefined && w.latest.size === truth.size && [...truth].every((id) => w.latest!.has(id));
       await until(() => watchers.every(full), MAX_STORM_MS, 'every client holding the full presence list').catch((error: Error) => {
         const stale = watchers.filter((w) => !full(w));
         throw new Error(`${error.message}: ${stale.length} stale, e.g. one lists ${stale[0]?.latest?.size} of ${truth.size}`);

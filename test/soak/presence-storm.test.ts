@@ -4,11 +4,11 @@
 // Size: ACTORGATE_STORM_CLIENTS (120). Presence traffic grows with the cube of n (every join sends everyone the whole
 // list), so this stays well below the sizes where that hurts (see the README's reliability section).
 import { randomUUID } from 'node:crypto';
-import type WebSocket from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/logger.js';
-import { CountingSink, envNumber, handshake, mib, settles, until, type Json } from '../helpers/chaos.js';
+import { CountingSink, envNumber, mib, settles, until } from '../helpers/chaos.js';
+import { joinAsWatcher, type PresenceWatcher } from '../helpers/presence-watcher.js';
 
 const CLIENTS = envNumber('ACTORGATE_STORM_CLIENTS', 120);
 const TOKEN = 'storm-token';
@@ -17,43 +17,6 @@ let gateway: Gateway;
 afterAll(async () => {
   await gateway?.close('storm finished');
 });
-
-/** A tracked client that keeps only its newest presence snapshot and checks its broadcast seqs as they come. */
-interface Watcher {
-  instanceId: string;
-  ws: WebSocket;
-  latest: Set<string> | undefined;
-  lastSeq: number | undefined;
-  gaps: string[];
-  presenceFrames: number;
-  bytes: number;
-}
-
-async function join(url: string, instanceId: string): Promise<Watcher> {
-  const { probe, hello } = await handshake(url, TOKEN, { client: { id: 'storm', version: '1.0.0', platform: 'linux', mode: 'test', instanceId } }, { timeoutMs: 30_000 });
-  const watcher: Watcher = { instanceId, ws: probe.ws, latest: undefined, lastSeq: undefined, gaps: [], presenceFrames: 0, bytes: 0 };
-  const snapshot = (hello.snapshot as Json).presence as Json[];
-  watcher.latest = new Set(snapshot.filter((entry) => entry.reason !== 'self').map((entry) => entry.instanceId as string));
-  const see = (frame: Json) => {
-    if (typeof frame.seq === 'number') {
-      if (watcher.lastSeq !== undefined && frame.seq !== watcher.lastSeq + 1) watcher.gaps.push(`${watcher.lastSeq} -> ${frame.seq}`);
-      watcher.lastSeq = frame.seq;
-    }
-    if (frame.type === 'event' && frame.event === 'presence') {
-      watcher.presenceFrames++;
-      const entries = (frame.payload as { presence: Json[] }).presence;
-      watcher.latest = new Set(entries.filter((entry) => entry.reason !== 'self').map((entry) => entry.instanceId as string));
-    }
-  };
-  // Frames that came with hello-ok (its own join's presence can share the TCP read) were recorded by the probe.
-  probe.ws.removeAllListeners('message');
-  for (const frame of probe.frames.splice(0)) see(frame);
-  probe.ws.on('message', (data: Buffer) => {
-    watcher.bytes += data.length;
-    see(JSON.parse(data.toString()) as Json);
-  });
-  return watcher;
-}
 
 describe('presence under reconnect storms', () => {
   it(`converges for every client after ${CLIENTS} tracked clients join at once, half drop at once and reconnect at once`, { timeout: 120_000 }, async () => {
@@ -71,7 +34,7 @@ describe('presence under reconnect storms', () => {
     const began = Date.now();
 
     const same = (a: Set<string> | undefined, b: Set<string>) => a !== undefined && a.size === b.size && [...b].every((id) => a.has(id));
-    const converged = async (watchers: Watcher[], truth: Set<string>, what: string) => {
+    const converged = async (watchers: PresenceWatcher[], truth: Set<string>, what: string) => {
       await until(() => watchers.every((w) => same(w.latest, truth)), 20_000, what).catch(() => {
         const wrong = watchers.filter((w) => !same(w.latest, truth));
         const detail = wrong.slice(0, 3).map((w) => {
@@ -84,7 +47,7 @@ describe('presence under reconnect storms', () => {
     };
 
     // 1. Everyone joins at once.
-    let watchers = await Promise.all(ids.map((id) => join(gateway.url, id)));
+    let watchers = await Promise.all(ids.map((id) => joinAsWatcher(gateway.url, TOKEN, id)));
     const joinedMs = Date.now() - began;
     await converged(watchers, new Set(ids), 'after the join storm');
 
@@ -95,7 +58,7 @@ describe('presence under reconnect storms', () => {
     await converged(kept, new Set(kept.map((w) => w.instanceId)), 'after the drop storm');
 
     // 3. They all come back at once, with the same instance ids.
-    const back = await Promise.all(dropped.map((w) => join(gateway.url, w.instanceId)));
+    const back = await Promise.all(dropped.map((w) => joinAsWatcher(gateway.url, TOKEN, w.instanceId)));
     watchers = [...kept, ...back];
     await converged(watchers, new Set(ids), 'after the reconnect storm');
     const totalMs = Date.now() - began;
