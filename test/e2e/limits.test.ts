@@ -4,10 +4,9 @@ import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient, connectClient, connectParams } from '../helpers/client.js';
 import { createDevice, signDevice } from '../helpers/device.js';
-import { LEVEL, LogCapture, TEST_TOKEN } from '../helpers/gateway.js';
-import { upgradeStatus } from '../helpers/hardened.js';
-import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway.js';
-import { createLogger } from '../../src/logger.js';
+import { LEVEL, TEST_TOKEN, type LogCapture } from '../helpers/gateway.js';
+import { cleanUp, startHardened, upgradeStatus } from '../helpers/hardened.js';
+import type { Gateway, GatewayOptions } from '../../src/gateway.js';
 
 const LOCAL = '127.0.0.1';
 
@@ -17,21 +16,14 @@ const opened: TestClient[] = [];
 
 afterEach(async () => {
   for (const client of opened.splice(0)) client.ws.terminate();
-  await gateway?.close('test finished');
   gateway = undefined;
+  await cleanUp();
 });
 
 async function start(overrides: Partial<GatewayOptions> = {}): Promise<Gateway> {
-  logs = new LogCapture();
-  gateway = await startGateway({
-    host: LOCAL,
-    port: 0,
-    auth: { mode: 'token', token: TEST_TOKEN },
-    handshakeTimeoutMs: 5_000,
-    tickIntervalMs: 30_000,
-    logger: createLogger('debug', logs),
-    ...overrides,
-  });
+  const started = await startHardened(overrides);
+  logs = started.logs;
+  gateway = started.gateway;
   return gateway;
 }
 
