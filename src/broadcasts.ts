@@ -1,7 +1,7 @@
-// The supervisor's emitted events as streams: broadcasts become frames for an audience, presence
-// changes within a short trailing window are sent once (the newest snapshot), and each ready socket
-// numbers what it is sent with its own seq.
-import { Observable, asyncScheduler, audit, filter, map, merge, share, timer } from 'rxjs';
+// The supervisor's emitted events as streams: broadcasts become frames for an audience, a lone
+// presence change goes out at once and the changes that follow it within a short window are sent
+// once at its end (the newest snapshot), and each ready socket numbers what it is sent with its own seq.
+import { Observable, asyncScheduler, filter, map, merge, share, throttle, timer } from 'rxjs';
 import type { AnyActorRef } from 'xstate';
 import { eventFrame, type EventFrame, type Role } from '../machines/protocol.js';
 import type { Audience, SupervisorEmitted } from '../machines/supervisor.js';
@@ -44,16 +44,18 @@ function toBroadcast(emitted: SupervisorEmitted): Broadcast | undefined {
 }
 
 /**
- * Every broadcast to send. Presence is coalesced over a trailing window: the first change starts it, and
- * at its end the newest snapshot (the highest stateVersion) goes out once, so a burst of joins costs one
- * presence frame per socket per window instead of one per join, and every join and leave is still in the
- * next frame sent. `presenceWindowMs` is the window's length, or a function read as each window opens.
+ * Every broadcast to send. Presence is throttled, leading and trailing: a change with no presence frame
+ * sent in the window before it goes out at once and opens a window; changes within the window are held,
+ * and at its end the newest snapshot (the highest stateVersion) goes out once and opens the next window.
+ * A lone join reaches everyone without delay; a burst of joins costs at most one presence frame per
+ * socket per window (plus the first), and every join and leave is still in the next frame sent.
+ * `presenceWindowMs` is the window's length, or a function read as each window opens.
  */
 export function broadcastsOf(emitted$: Observable<SupervisorEmitted>, presenceWindowMs: number | (() => number) = 0): Observable<Broadcast> {
   const windowMs = typeof presenceWindowMs === 'number' ? () => presenceWindowMs : presenceWindowMs;
   const presence$ = emitted$.pipe(
     filter((emitted) => emitted.type === 'presence.changed'),
-    audit(() => timer(windowMs(), asyncScheduler)),
+    throttle(() => timer(windowMs(), asyncScheduler), { leading: true, trailing: true }),
   );
   const others$ = emitted$.pipe(filter((emitted) => emitted.type !== 'presence.changed'));
   return merge(presence$, others$).pipe(

@@ -1,5 +1,5 @@
-// Broadcast streams: a burst of presence changes goes out once, as the newest; other broadcasts pass
-// at once; audiences and per-recipient seq.
+// Broadcast streams: a lone presence change goes out at once, a burst after it once, as the newest;
+// other broadcasts pass at once; audiences and per-recipient seq.
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { SupervisorEmitted } from '../../machines/supervisor.js';
@@ -12,43 +12,52 @@ const presence = (version: number): SupervisorEmitted => ({
 });
 
 describe('broadcastsOf', () => {
-  it('sends a burst of presence changes once, with the newest snapshot, and lets the rest through at once', async () => {
+  it('sends a lone presence change at once, a burst after it once with the newest snapshot, and lets the rest through', async () => {
     const emitted$ = new Subject<SupervisorEmitted>();
     const seen: Broadcast[] = [];
     const subscription = broadcastsOf(emitted$).subscribe((broadcast) => seen.push(broadcast));
-    emitted$.next(presence(2));
+    emitted$.next(presence(2)); // nothing sent before it: at once
     emitted$.next(presence(3));
     emitted$.next({ type: 'tick' });
     emitted$.next({ type: 'reply', connId: 'c', requestId: 'r', ok: true, payload: null });
     emitted$.next(presence(4));
-    expect(seen.map((b) => b.frame.event)).toEqual(['tick']);
+    expect(seen.map((b) => b.frame.event)).toEqual(['presence', 'tick']);
+    expect(seen[0]!.frame.stateVersion).toEqual({ presence: 2, health: 1 });
     await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(seen.map((b) => b.frame.event)).toEqual(['tick', 'presence']);
-    expect(seen[1]!.frame).toMatchObject({ payload: { presence: [{ ts: 4 }] }, stateVersion: { presence: 4 } });
+    // 3 and 4 came within the (zero-length, same-tick) window opened by 2: one frame, the newest.
+    expect(seen.map((b) => b.frame.event)).toEqual(['presence', 'tick', 'presence']);
+    expect(seen[2]!.frame).toMatchObject({ payload: { presence: [{ ts: 4 }] }, stateVersion: { presence: 4 } });
 
-    emitted$.next(presence(5));
     await new Promise((resolve) => setTimeout(resolve, 5));
+    emitted$.next(presence(5));
     expect(seen.at(-1)!.frame.stateVersion).toEqual({ presence: 5, health: 1 });
     subscription.unsubscribe();
   });
 
-  it('coalesces presence over a trailing window whose length is read as each window opens', async () => {
+  it('holds the presence changes within a window, whose length is read as each window opens, for its end', async () => {
     const emitted$ = new Subject<SupervisorEmitted>();
     const seen: Broadcast[] = [];
     let windowMs = 60;
     const subscription = broadcastsOf(emitted$, () => windowMs).subscribe((broadcast) => seen.push(broadcast));
     const opened = Date.now();
     emitted$.next(presence(2));
+    expect(seen.map((b) => b.frame.stateVersion)).toEqual([{ presence: 2, health: 1 }]);
     await new Promise((resolve) => setTimeout(resolve, 20));
-    emitted$.next(presence(3)); // within the window opened by 2: merged
-    expect(seen).toHaveLength(0);
-    while (seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    emitted$.next(presence(3)); // within the window opened by 2: held
+    emitted$.next(presence(4)); // merged with 3
+    expect(seen).toHaveLength(1);
+    while (seen.length === 1) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(Date.now() - opened).toBeGreaterThanOrEqual(55);
-    expect(seen.map((b) => b.frame.stateVersion)).toEqual([{ presence: 3, health: 1 }]);
+    expect(seen.map((b) => b.frame.stateVersion)).toEqual([
+      { presence: 2, health: 1 },
+      { presence: 4, health: 1 },
+    ]);
+    // The frame at the window's end opened another window (read now: 0 ms); after it, a change goes at once.
     windowMs = 0;
-    emitted$.next(presence(4));
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(seen.at(-1)!.frame.stateVersion).toEqual({ presence: 4, health: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 70));
+    emitted$.next(presence(5));
+    expect(seen.at(-1)!.frame.stateVersion).toEqual({ presence: 5, health: 1 });
+    expect(seen).toHaveLength(3);
     subscription.unsubscribe();
   });
 
