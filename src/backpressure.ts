@@ -130,6 +130,31 @@ export class Backpressure {
     this.afterWrite(state);
   }
 
+  /**
+   * One socket's share of a fan-out, the hot path: `render(recipient)` builds the frame only when it is
+   * sent. A droppable `kind` is held while the socket is congested; without one the frame is always
+   * written. The socket's buffer is read once, and checked against the hard limit again only when this
+   * write may have crossed it.
+   */
+  broadcast<R>(state: OutboundState, kind: string | undefined, render: (recipient: R) => Buffer, recipient: R): void {
+    const sink = state.sink;
+    if (sink.readyState !== OPEN) return;
+    if (state.held !== undefined) {
+      if (kind === undefined) this.write(state, render(recipient));
+      else this.offer(state, kind, () => render(recipient));
+      return;
+    }
+    const buffered = sink.bufferedAmount;
+    if (kind !== undefined && buffered > this.marks.highWaterBytes) {
+      this.hold(state, kind, () => render(recipient));
+      return;
+    }
+    const data = render(recipient);
+    sink.send(data, TEXT);
+    // 14 bytes: the most a WebSocket frame header adds.
+    if (buffered + data.length + 14 > this.marks.maxBufferedBytes) this.afterWrite(state);
+  }
+
   /** Frames held for this socket now. */
   heldCount(state: OutboundState): number {
     return state.held?.size ?? 0;

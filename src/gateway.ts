@@ -48,8 +48,8 @@ export const DEFAULT_SHUTDOWN_GRACE_MS = 2_000;
 /** Every socket is pinged this often; one that has not answered the previous ping by then is terminated. */
 export const DEFAULT_PING_INTERVAL_MS = 30_000;
 /**
- * Presence changes are coalesced over a trailing window of at least this long: a join storm costs a frame
- * per window, not per join, and a lone join reaches everyone within it.
+ * Presence is throttled over a window of at least this long: a lone join reaches everyone at once, and a
+ * join storm costs a frame per window (the newest snapshot, at the window's end), not one per join.
  */
 export const DEFAULT_PRESENCE_WINDOW_MS = 50;
 /** The window stretches so that presence fan-out stays under this many bytes a second (in a storm)... */
@@ -100,8 +100,9 @@ export interface GatewayOptions {
   /** How long `close()` lets peers answer the 1012 close before terminating them (2 s). */
   shutdownGraceMs?: number;
   /**
-   * Presence changes within this many ms of the first one go out as one frame, the newest snapshot, at the
-   * end of the window (DEFAULT_PRESENCE_WINDOW_MS; 0: only those landing in the same tick).
+   * A presence change goes out at once when no presence frame went out within this many ms; the changes
+   * within the window go out as one frame, the newest snapshot, at its end (DEFAULT_PRESENCE_WINDOW_MS;
+   * 0: every change at once, except those landing in the same tick as a frame just sent).
    */
   presenceWindowMs?: number;
 }
@@ -465,12 +466,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Serialised and encoded once: sockets at the same seq share one buffer.
       const encoded = encodeBroadcast(frame);
       if (frame.event === 'presence') presenceFrameBytes = encoded.bytes;
-      const droppable = DROPPABLE_EVENTS.has(frame.event);
+      const kind = DROPPABLE_EVENTS.has(frame.event) ? frame.event : undefined;
+      const render = (socket: ReadySocket) => encoded.at(++socket.seq);
       for (const socket of readySockets.values()) {
-        if (!reaches(socket, audience)) continue;
-        const { connection } = socket;
-        if (droppable && backpressure.mustHold(connection)) backpressure.hold(connection, frame.event, () => encoded.at(++socket.seq));
-        else write(connection, encoded.at(++socket.seq));
+        if (reaches(socket, audience)) backpressure.broadcast(socket.connection, kind, render, socket);
       }
     }),
     emitted$.subscribe((emitted) => {

@@ -109,6 +109,31 @@ describe('backpressure', () => {
     expect(backpressure.heldCount(state)).toBe(0);
   });
 
+  it("broadcast: a fan-out's share renders only what it sends, holds droppable kinds while congested and checks the hard limit", () => {
+    const { socket, state, backpressure, slow } = setup();
+    const recipient = { seq: 0 };
+    const render = (r: { seq: number }) => `f${++r.seq}` as unknown as Buffer;
+    backpressure.broadcast(state, 'presence', render, recipient);
+    backpressure.broadcast(state, undefined, render, recipient);
+    expect(socket.sent).toEqual(['f1', 'f2']);
+    socket.bufferedAmount = 150; // congested: presence waits, the rest still goes, seqs taken in send order
+    backpressure.broadcast(state, 'presence', render, recipient);
+    backpressure.broadcast(state, 'presence', render, recipient);
+    backpressure.broadcast(state, undefined, render, recipient);
+    expect(socket.sent).toEqual(['f1', 'f2', 'f3']);
+    expect(backpressure.heldCount(state)).toBe(1);
+    socket.drain();
+    expect(socket.sent).toEqual(['f1', 'f2', 'f3', 'f4']);
+    socket.bufferedAmount = 999; // this write crosses the hard limit
+    backpressure.broadcast(state, undefined, render, recipient);
+    expect(slow).toHaveLength(1);
+    socket.readyState = 2;
+    backpressure.broadcast(state, 'presence', render, recipient);
+    backpressure.broadcast(state, undefined, render, recipient);
+    expect(socket.sent).toHaveLength(5);
+    expect(recipient.seq).toBe(5);
+  });
+
   it('refuses watermarks out of order', () => {
     expect(() => checkWatermarks({ highWaterBytes: 10, lowWaterBytes: 10, maxBufferedBytes: 100 })).toThrow(RangeError);
     expect(() => checkWatermarks({ highWaterBytes: 200, lowWaterBytes: 10, maxBufferedBytes: 100 })).toThrow(RangeError);
