@@ -9,9 +9,10 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { createActor, fromTransition, type ActorRefFrom, type AnyEventObject, type InspectionEvent } from 'xstate';
 import { connectionMachine, type ConnectionContext, type LogRecord } from '../machines/connection.js';
 import { EMPTY_PAIRING_STATE, pairingStateOf, type PairingMode, type PairingState } from '../machines/pairing.js';
-import { eventFrame, responseError, responseOk, truncateCloseReason, type OutboundFrame } from '../machines/protocol.js';
+import { CloseCode, eventFrame, responseError, responseOk, truncateCloseReason, type HandshakeRejection, type OutboundFrame } from '../machines/protocol.js';
 import { listPresence, supervisorMachine } from '../machines/supervisor.js';
-import { admit } from './auth/admission.js';
+import { admitting } from './auth/admission.js';
+import type { AuthenticationResult } from './auth/authenticate.js';
 import { newDeviceToken } from './auth/device-pairing.js';
 import type { DeviceCrypto } from './auth/device-proof.js';
 import { nodeDeviceCrypto } from './auth/node-crypto.js';
@@ -222,6 +223,15 @@ function refuseUpgrade(socket: Duplex): void {
   socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
 }
 
+/** A credential check that threw (a bug or a failing crypto backend): the client may retry. */
+function internalAuthError(): HandshakeRejection {
+  return {
+    error: { code: 'UNAVAILABLE', message: 'could not check credentials; try again', retryable: true },
+    closeCode: CloseCode.internalError,
+    closeReason: 'internal error',
+  };
+}
+
 /** What a connection keeps of its upgrade request. */
 interface UpgradeInfo {
   userAgent: string | undefined;
@@ -294,7 +304,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   // Every change of the pairing state is saved, and the supervisor hears when it is on disk.
   const durability = new DurabilityTracker<PairingState>(
-    store ? (state) => store.save(state) : async () => {},
+    store ? (state) => store.save(state) : undefined,
     () => {
       const context = supervisor.getSnapshot().context;
       return { revision: context.persistence.revision, state: pairingStateOf(context) };
@@ -383,15 +393,30 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             challengeNonce: context.challengeNonce,
             isLocalClient: context.isLoopback && !context.origin,
           };
-          const result = admit(request, applicant, admission);
-          if (!result.ok) {
-            self.send({ type: 'auth.failed', rejection: result.rejection });
+          const decide = (result: AuthenticationResult) => {
+            if (!result.ok) {
+              self.send({ type: 'auth.failed', rejection: result.rejection });
+              return;
+            }
+            // A device token goes out only once the pairing that issued it is on disk.
+            const revision = supervisor.getSnapshot().context.persistence.revision;
+            const unsaved = result.session.deviceToken !== undefined && !durability.isDurable(revision);
+            self.send(unsaved ? { type: 'auth.passed', session: result.session, awaitPairingRevision: revision } : { type: 'auth.passed', session: result.session });
+          };
+          const outcome = admitting(request, applicant, admission);
+          if (!(outcome instanceof Promise)) {
+            decide(outcome);
             return;
           }
-          // A device token goes out only once the pairing that issued it is on disk.
-          const revision = supervisor.getSnapshot().context.persistence.revision;
-          const unsaved = result.session.deviceToken !== undefined && !durability.isDurable(revision);
-          self.send(unsaved ? { type: 'auth.passed', session: result.session, awaitPairingRevision: revision } : { type: 'auth.passed', session: result.session });
+          // A device proof's signature is being checked on the thread pool; the connection waits in
+          // `authenticating` (its handshake timeout still runs) and may be gone by the answer.
+          outcome.then(
+            (result) => connections.get(context.connId)?.live && decide(result),
+            (error: unknown) => {
+              logger.error({ connId: context.connId, err: error, event: 'auth.error' }, 'credential check failed');
+              if (connections.get(context.connId)?.live) self.send({ type: 'auth.failed', rejection: internalAuthError() });
+            },
+          );
         }),
       awaitPairingSaved: ({ context, self }, revision) => {
         durability.whenDurable(revision).then(

@@ -6,9 +6,9 @@ import type { PairingMode } from '../../machines/pairing.js';
 import type { SupervisorContext, SupervisorEvent } from '../../machines/supervisor.js';
 import type { Logger } from '../logger.js';
 import { isCredentialFailure, rateLimitedRejection, type AuthFailureLimiter } from '../limits.js';
-import { authenticate, type AuthenticationResult } from './authenticate.js';
+import { authenticate, deviceProofInputOf, type AuthenticationResult } from './authenticate.js';
 import { passPairingGate } from './device-pairing.js';
-import type { DeviceCrypto } from './device-proof.js';
+import { verifyDeviceProofAsync, type DeviceCrypto, type DeviceProofResult } from './device-proof.js';
 import type { AuthConfig } from './shared-secret.js';
 
 export interface AdmissionPolicy {
@@ -29,7 +29,25 @@ export interface Applicant {
   isLocalClient: boolean;
 }
 
-export function admit(request: AuthenticationRequest, applicant: Applicant, policy: AdmissionPolicy): AuthenticationResult {
+/**
+ * {@link admit}, with a device proof's signature checked off the event loop first when the crypto can
+ * (a promise then; a result at once otherwise). A locked-out address is refused before anything is checked.
+ */
+export function admitting(request: AuthenticationRequest, applicant: Applicant, policy: AdmissionPolicy): AuthenticationResult | Promise<AuthenticationResult> {
+  const now = Date.now();
+  const proofInput = deviceProofInputOf(request.params, applicant.challengeNonce, now);
+  if (!proofInput || !policy.crypto.verifyEd25519Async || policy.authLimiter.check(applicant.remoteAddr).limited) {
+    return admit(request, applicant, policy);
+  }
+  return verifyDeviceProofAsync(proofInput, policy.crypto).then((deviceProof) => admit(request, applicant, policy, { deviceProof, now }));
+}
+
+export function admit(
+  request: AuthenticationRequest,
+  applicant: Applicant,
+  policy: AdmissionPolicy,
+  checked: { deviceProof?: DeviceProofResult; now?: number } = {},
+): AuthenticationResult {
   const { authLimiter, supervisor } = policy;
   // A locked-out address is refused before its credentials are looked at, so guessing stops paying.
   const lockout = authLimiter.check(applicant.remoteAddr);
@@ -38,8 +56,9 @@ export function admit(request: AuthenticationRequest, applicant: Applicant, poli
   const authenticated = authenticate(request, {
     auth: policy.auth,
     challengeNonce: applicant.challengeNonce,
-    now: Date.now(),
+    now: checked.now ?? Date.now(),
     crypto: policy.crypto,
+    ...(checked.deviceProof ? { deviceProof: checked.deviceProof } : {}),
     deviceTokenOf: (deviceId) => supervisor.getSnapshot().context.pairedDevices.get(deviceId)?.token,
   });
   if (!authenticated.ok) {

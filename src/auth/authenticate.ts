@@ -1,7 +1,7 @@
 // Decides whether a connect request becomes a session: shared secret first, then the device proof.
 import type { AuthenticationRequest } from '../../machines/connection.js';
-import { CloseCode, type HandshakeRejection, type Session } from '../../machines/protocol.js';
-import { verifyDeviceProof, type DeviceCrypto } from './device-proof.js';
+import { CloseCode, type ConnectParams, type HandshakeRejection, type Session } from '../../machines/protocol.js';
+import { verifyDeviceProof, type DeviceCrypto, type DeviceProofInput, type DeviceProofResult } from './device-proof.js';
 import { checkSharedSecret, secretsEqual, type AuthConfig } from './shared-secret.js';
 
 export interface AuthenticationContext {
@@ -11,6 +11,22 @@ export interface AuthenticationContext {
   crypto: DeviceCrypto;
   /** The token a paired device was issued, so it can reconnect with `auth.deviceToken`. */
   deviceTokenOf?: (deviceId: string) => string | undefined;
+  /** The device proof's outcome when it was checked already (off the event loop): not checked again. */
+  deviceProof?: DeviceProofResult;
+}
+
+/** What the device proof of a connect request is checked against. */
+export function deviceProofInputOf(params: ConnectParams, challengeNonce: string, now: number): DeviceProofInput | undefined {
+  if (!params.device) return undefined;
+  return {
+    device: params.device,
+    client: params.client,
+    role: params.role ?? 'operator',
+    scopes: params.scopes ?? [],
+    auth: params.auth,
+    challengeNonce,
+    now,
+  };
 }
 
 export type AuthenticationResult = { ok: true; session: Session } | { ok: false; rejection: HandshakeRejection };
@@ -35,19 +51,9 @@ export function authenticate(request: AuthenticationRequest, context: Authentica
   const role = params.role ?? 'operator';
   const scopes = params.scopes ?? [];
   let deviceId: string | undefined;
-  if (params.device) {
-    const proof = verifyDeviceProof(
-      {
-        device: params.device,
-        client: params.client,
-        role,
-        scopes,
-        auth: params.auth,
-        challengeNonce: context.challengeNonce,
-        now: context.now,
-      },
-      context.crypto,
-    );
+  const proofInput = deviceProofInputOf(params, context.challengeNonce, context.now);
+  if (proofInput) {
+    const proof = context.deviceProof ?? verifyDeviceProof(proofInput, context.crypto);
     if (!proof.ok) return reject(proof.message, { code: proof.code, reason: proof.reason });
     deviceId = proof.deviceId;
   }

@@ -18,6 +18,11 @@ export interface DeviceCrypto {
    * signature does not verify (to tell a bad key from a bad signature); the outcome is the same.
    */
   screenPublicKey?(publicKey: Uint8Array): boolean;
+  /**
+   * Optional: `verifyEd25519` off the caller's thread (node:crypto runs it on libuv's thread pool), so a
+   * gateway's event loop goes on serving others while a signature is checked. Same answers.
+   */
+  verifyEd25519Async?(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean>;
 }
 
 export type DeviceAuthCode =
@@ -90,7 +95,51 @@ function failure(code: DeviceAuthCode): DeviceProofFailure {
   return { ok: false, code, ...FAILURES[code] };
 }
 
+/** What is left to check once everything but the signature holds: the signature, against each version's message. */
+interface PendingSignature {
+  deviceId: string;
+  publicKey: Uint8Array;
+  signature: Uint8Array | null;
+  messages: { version: SignatureVersion; message: () => Uint8Array }[];
+}
+
 export function verifyDeviceProof(input: DeviceProofInput, crypto: DeviceCrypto): DeviceProofResult {
+  const pending = checkAllButSignature(input, crypto);
+  if (!pending.ok) return pending;
+  let version: SignatureVersion | null = null;
+  if (pending.signature) {
+    for (const candidate of pending.messages) {
+      if (crypto.verifyEd25519(pending.signature, candidate.message(), pending.publicKey)) {
+        version = candidate.version;
+        break;
+      }
+    }
+  }
+  return signatureOutcome(pending, version, crypto);
+}
+
+/**
+ * The same checks and answers as {@link verifyDeviceProof}, with the signature checked by
+ * `crypto.verifyEd25519Async` when the crypto has it (else as `verifyDeviceProof` does).
+ */
+export async function verifyDeviceProofAsync(input: DeviceProofInput, crypto: DeviceCrypto): Promise<DeviceProofResult> {
+  const verifyAsync = crypto.verifyEd25519Async;
+  if (!verifyAsync) return verifyDeviceProof(input, crypto);
+  const pending = checkAllButSignature(input, crypto);
+  if (!pending.ok) return pending;
+  let version: SignatureVersion | null = null;
+  if (pending.signature) {
+    for (const candidate of pending.messages) {
+      if (await verifyAsync.call(crypto, pending.signature, candidate.message(), pending.publicKey)) {
+        version = candidate.version;
+        break;
+      }
+    }
+  }
+  return signatureOutcome(pending, version, crypto);
+}
+
+function checkAllButSignature(input: DeviceProofInput, crypto: DeviceCrypto): DeviceProofFailure | (PendingSignature & { ok: true }) {
   const { device } = input;
   // An undecodable key has no id to compare, so it fails before the ordered checks.
   const publicKey = decodePublicKey(device.publicKey);
@@ -106,35 +155,27 @@ export function verifyDeviceProof(input: DeviceProofInput, crypto: DeviceCrypto)
   const screened = crypto.screenPublicKey ? crypto.screenPublicKey(publicKey) : crypto.isValidPublicKey(publicKey);
   if (!screened) return failure('DEVICE_AUTH_PUBLIC_KEY_INVALID');
 
-  const signatureVersion = verifySignature(input, deviceId, publicKey, crypto);
-  if (!signatureVersion) {
+  const decoded = typeof device.signature === 'string' ? base64UrlDecode(device.signature) : null;
+  const signature = decoded && decoded.length === 64 ? decoded : null;
+  const fields = payloadFieldsOf(input, deviceId);
+  const encoder = new TextEncoder();
+  // The newest version first; the older message is built only when the newer one does not verify.
+  const messages = (['v3', 'v2'] as const).map((version) => ({ version, message: () => encoder.encode(buildDeviceAuthPayload(version, fields)) }));
+  return { ok: true, deviceId, publicKey, signature, messages };
+}
+
+function signatureOutcome(pending: PendingSignature, version: SignatureVersion | null, crypto: DeviceCrypto): DeviceProofResult {
+  if (!version) {
     // A screened key was not fully checked: a signature that fails under it may be a key that is no point.
-    if (crypto.screenPublicKey && !crypto.isValidPublicKey(publicKey)) return failure('DEVICE_AUTH_PUBLIC_KEY_INVALID');
+    if (crypto.screenPublicKey && !crypto.isValidPublicKey(pending.publicKey)) return failure('DEVICE_AUTH_PUBLIC_KEY_INVALID');
     return failure('DEVICE_AUTH_SIGNATURE_INVALID');
   }
-  return { ok: true, deviceId, publicKey, signatureVersion };
+  return { ok: true, deviceId: pending.deviceId, publicKey: pending.publicKey, signatureVersion: version };
 }
 
 function isWithinSkew(signedAt: number, now: number, maxSkewMs: number): boolean {
   // NaN fails the comparison, so a non-numeric signedAt counts as expired.
   return Math.abs(now - signedAt) <= maxSkewMs;
-}
-
-function verifySignature(
-  input: DeviceProofInput,
-  deviceId: string,
-  publicKey: Uint8Array,
-  crypto: DeviceCrypto,
-): SignatureVersion | null {
-  const signature = typeof input.device.signature === 'string' ? base64UrlDecode(input.device.signature) : null;
-  if (!signature || signature.length !== 64) return null;
-  const fields = payloadFieldsOf(input, deviceId);
-  const encoder = new TextEncoder();
-  for (const version of ['v3', 'v2'] as const) {
-    const message = encoder.encode(buildDeviceAuthPayload(version, fields));
-    if (crypto.verifyEd25519(signature, message, publicKey)) return version;
-  }
-  return null;
 }
 
 function payloadFieldsOf(input: DeviceProofInput, deviceId: string): DeviceAuthPayloadFields {

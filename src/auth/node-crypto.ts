@@ -76,6 +76,25 @@ export const nodeDeviceCrypto: DeviceCrypto = {
       return false;
     }
   },
+  verifyEd25519Async(signature, message, publicKey) {
+    if (signature.length !== 64 || !screenEd25519PublicKey(publicKey)) return Promise.resolve(false);
+    const cacheKey = Buffer.from(publicKey).toString('base64url');
+    const known = cached(cacheKey);
+    const keyObject = known ?? importKey(publicKey);
+    if (!keyObject) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      try {
+        // With a callback, node:crypto checks the signature on libuv's thread pool.
+        verify(null, message, keyObject, signature, (error, valid) => {
+          const ok = !error && valid;
+          if (ok && !known) remember(cacheKey, keyObject);
+          resolve(ok);
+        });
+      } catch {
+        resolve(false);
+      }
+    });
+  },
   isValidPublicKey: isStrictEd25519PublicKey,
   screenPublicKey: screenEd25519PublicKey,
 };

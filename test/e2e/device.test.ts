@@ -51,6 +51,22 @@ describe('device identity', () => {
     expect(await client.closed).toEqual({ code: 1008, reason });
   });
 
+  it('a peer that hangs up while its signature is being checked ends as closed before connect; the late answer is dropped', async () => {
+    const client = await TestClient.open(gw.url);
+    const nonce = await client.challengeNonce();
+    const params: ConnectParams = connectParams({ auth: { token: gw.token } });
+    params.device = signDevice(createDevice(), params, nonce);
+    client.send({ type: 'req', id: 'c1', method: 'connect', params });
+    client.ws.terminate();
+    const closed = await gw.logs.waitFor((line) => line.event === 'connection.closed' && line.cause === 'closed-before-connect' && line.ready === false);
+    expect(closed.code).toBe(1006);
+    // The gateway goes on: the next device connects, and nothing is left of the first one.
+    const { client: next, response } = await connectWithDevice((proof) => proof);
+    expect(response.ok).toBe(true);
+    await next.close();
+    expect(gw.logs.lines.filter((line) => line.event === 'auth.error' || line.level >= 50)).toEqual([]);
+  });
+
   it('gives every device failure a distinct close reason', () => {
     expect(new Set(failures.map(([, , , reason]) => reason)).size).toBe(failures.length);
   });

@@ -10,6 +10,7 @@ import {
   buildDeviceAuthPayload,
   decodePublicKey,
   verifyDeviceProof,
+  verifyDeviceProofAsync,
   type DeviceAuthCode,
   type DeviceCrypto,
   type DeviceProofInput,
@@ -389,12 +390,26 @@ describe('node and noble verifiers', () => {
     }
   });
 
-  it('reject the small-order forgery inside verifyEd25519 too (OpenSSL alone accepts it)', () => {
+  it('reject the small-order forgery inside verifyEd25519 too (OpenSSL alone accepts it)', async () => {
     const message = new TextEncoder().encode('any message');
     const signature = base64UrlDecode(forgedIdentitySignature)!;
     for (const crypto of verifiers) {
       expect(crypto.isValidPublicKey(identityPoint)).toBe(false);
       expect(crypto.verifyEd25519(signature, message, identityPoint)).toBe(false);
+    }
+    expect(await nodeDeviceCrypto.verifyEd25519Async!(signature, message, identityPoint)).toBe(false);
+  });
+
+  it('answer every case the same off the event loop (node:crypto on the thread pool) as on it', async () => {
+    expect(nodeDeviceCrypto.verifyEd25519Async).toBeTypeOf('function');
+    for (const { name, input, expected } of cases) {
+      const shared = input();
+      const onLoop = verifyDeviceProof(shared, nodeDeviceCrypto);
+      const offLoop = await verifyDeviceProofAsync(shared, nodeDeviceCrypto);
+      expect({ name, result: offLoop }).toEqual({ name, result: onLoop });
+      expect({ name, result: summary(offLoop) }).toEqual({ name, result: expected.ok ? accepted(expected.version) : rejected(expected.code) });
+      // Without an async verifier the async form is the sync one.
+      expect({ name, result: await verifyDeviceProofAsync(shared, nobleDeviceCrypto) }).toEqual({ name, result: verifyDeviceProof(shared, nobleDeviceCrypto) });
     }
   });
 
