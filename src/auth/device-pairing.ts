@@ -1,7 +1,7 @@
 // The pairing gate an authenticated operator device passes before its connection is ready: a paired
 // device gets its token back, a local one (auto-local mode) is paired on the spot, any other one
 // gets NOT_PAIRED with the id of the pairing request an operator can approve.
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { decideDeviceAccess, pendingRequestFor, type PairingMode } from '../../machines/pairing.js';
 import { CloseCode, type ConnectParams, type HandshakeRejection, type Session } from '../../machines/protocol.js';
 import type { SupervisorContext, SupervisorEvent } from '../../machines/supervisor.js';
@@ -15,9 +15,22 @@ export interface PairingGateContext {
 
 export type PairingGateResult = { ok: true; session: Session } | { ok: false; rejection: HandshakeRejection };
 
+const TOKEN_BYTES = 32;
+/** Random bytes drawn from the CSPRNG 4 KiB at a time (one call per 128 tokens, not one per token). */
+const tokenPool = Buffer.alloc(TOKEN_BYTES * 128);
+let tokenPoolOffset = tokenPool.length;
+
 /** 32 random bytes, base64url: what a paired device reconnects with. */
 export function newDeviceToken(): string {
-  return randomBytes(32).toString('base64url');
+  if (tokenPoolOffset + TOKEN_BYTES > tokenPool.length) {
+    randomFillSync(tokenPool);
+    tokenPoolOffset = 0;
+  }
+  const start = tokenPoolOffset;
+  tokenPoolOffset += TOKEN_BYTES;
+  const token = tokenPool.toString('base64url', start, tokenPoolOffset);
+  tokenPool.fill(0, start, tokenPoolOffset); // a token's bytes do not stay behind in the pool
+  return token;
 }
 
 export function passPairingGate(session: Session, params: ConnectParams, gate: PairingGateContext): PairingGateResult {

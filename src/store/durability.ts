@@ -27,9 +27,16 @@ export class DurabilityTracker<S> {
   private writing = false;
   private waiters: Waiter[] = [];
 
+  /** A report of the newest revision is queued (in-memory mode): one per burst of changes. */
+  private reportQueued = false;
+
   constructor(
-    /** Saves a state durably (temp file, fsync, rename). */
-    private readonly save: (state: S) => Promise<void>,
+    /**
+     * Saves a state durably (temp file, fsync, rename). Without one the state lives in memory only: every
+     * revision is as durable as it gets the moment it exists, no state is copied, and the supervisor is
+     * told in a microtask.
+     */
+    private readonly save: ((state: S) => Promise<void>) | undefined,
     /** The newest revision and its state, taken when a write starts. */
     private readonly current: () => { revision: number; state: S },
     private readonly hooks: DurabilityHooks,
@@ -46,6 +53,17 @@ export class DurabilityTracker<S> {
   /** The pairing state changed to `revision`: it is written, with whatever changed after it, soon. */
   persist(revision: number): void {
     if (revision > this.requested) this.requested = revision;
+    if (this.save === undefined) {
+      if (revision > this.durable) this.durable = revision;
+      if (!this.reportQueued) {
+        this.reportQueued = true;
+        queueMicrotask(() => {
+          this.reportQueued = false;
+          this.hooks.onPersisted(this.durable);
+        });
+      }
+      return;
+    }
     if (!this.writing) void this.drain();
   }
 
@@ -72,7 +90,7 @@ export class DurabilityTracker<S> {
           break;
         }
         try {
-          await this.save(state);
+          await this.save!(state);
         } catch (error) {
           // Not on disk: the waiters of this write hear it; a later change or waiter writes again.
           this.settle(revision, error);

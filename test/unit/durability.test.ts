@@ -83,4 +83,29 @@ describe('durability tracker', () => {
     writes[1]!.resolve();
     await expect(second).resolves.toBeUndefined();
   });
+  it('without a store: every revision is durable at once, nothing is copied, and one report goes out per burst', async () => {
+    const events: number[] = [];
+    let snapshots = 0;
+    const tracker = new DurabilityTracker<string>(
+      undefined,
+      () => {
+        snapshots += 1;
+        return { revision: 0, state: '' };
+      },
+      { onPersisted: (revision) => events.push(revision), onFailed: () => events.push(-1) },
+    );
+    tracker.persist(1);
+    tracker.persist(2);
+    expect(tracker.isDurable(2)).toBe(true);
+    expect(tracker.isDurable(3)).toBe(false);
+    expect(events).toEqual([]); // reported in a microtask, not from inside the change
+    await expect(tracker.whenDurable(2)).resolves.toBeUndefined();
+    await settle();
+    expect(events).toEqual([2]);
+    tracker.persist(3);
+    await settle();
+    expect(events).toEqual([2, 3]);
+    expect(snapshots).toBe(0);
+    expect(tracker.waiting).toBe(0);
+  });
 });
