@@ -156,6 +156,7 @@ async function handshakes({ url, total, concurrency, kind = 'token', addresses =
   const latencies = [];
   let failed = 0;
   let firstError;
+  const cpuBefore = process.cpuUsage();
   const start = performance.now();
   await runPool(total, concurrency, start + timeLimitMs, async (index) => {
     try {
@@ -168,7 +169,11 @@ async function handshakes({ url, total, concurrency, kind = 'token', addresses =
     }
   });
   const seconds = (performance.now() - start) / 1000;
-  return { completed: latencies.length, failed, firstError, seconds, perSecond: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  const cpu = process.cpuUsage(cpuBefore);
+  // The clients' own CPU per handshake: on a machine whose cores the clients and the server share, what a
+  // server may spend per handshake for a given rate ratio depends on it.
+  const loadgenCpuMsPerOp = (cpu.user + cpu.system) / 1000 / Math.max(1, latencies.length);
+  return { completed: latencies.length, failed, firstError, seconds, perSecond: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), loadgenCpuMsPerOp };
 }
 
 /** Sockets held open: what rtt and fanout use. */

@@ -11,7 +11,7 @@ export function benchParams(env = process.env) {
     handshakes: { 20: n('BENCH_HS_20', 1_500), 200: n('BENCH_HS_200', 3_000) },
     holds: [n('BENCH_HOLD_1', 5_000), n('BENCH_HOLD_2', 10_000)],
     rtt: { connections: n('BENCH_RTT_CONNS', 1_000), rate: n('BENCH_RTT_RATE', 5_000), durationMs: n('BENCH_RTT_MS', 3_000) },
-    fanout: { connections: n('BENCH_FANOUT_CONNS', 1_000), cycles: n('BENCH_FANOUT_CYCLES', 25) },
+    fanout: { connections: n('BENCH_FANOUT_CONNS', 1_000), cycles: n('BENCH_FANOUT_CYCLES', 60) },
     /** Loopback source addresses the clients spread over (127.0.0.1 .. 127.0.0.N). */
     addresses: Array.from({ length: n('BENCH_SOURCE_ADDRESSES', 10) }, (_, i) => `127.0.0.${i + 1}`),
   };
