@@ -81,6 +81,41 @@ describe('successful handshake', () => {
     await client.close();
   });
 
+  it('sends the 101 answer and the challenge in one write (one packet, one read for the client)', async () => {
+    // Counts the gateway side's writes to the kernel for this client's socket (found by its port).
+    const writes = new Map<number, number>();
+    const proto = net.Socket.prototype as unknown as Record<'_write' | '_writev', (this: net.Socket, ...args: unknown[]) => void>;
+    const originals = { _write: proto._write, _writev: proto._writev };
+    for (const name of ['_write', '_writev'] as const) {
+      proto[name] = function (this: net.Socket, ...args: unknown[]) {
+        if (this.remotePort !== undefined) writes.set(this.remotePort, (writes.get(this.remotePort) ?? 0) + 1);
+        return originals[name].apply(this, args);
+      };
+    }
+    const socket = net.connect(gw.gateway.port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    try {
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(
+        'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+      await until(() => Buffer.concat(chunks).includes('connect.challenge'));
+    } finally {
+      Object.assign(proto, originals);
+    }
+    expect(writes.get(socket.localPort!)).toBe(1);
+    socket.destroy();
+    expect(chunks).toHaveLength(1);
+    const text = chunks[0]!.toString('latin1');
+    expect(text.startsWith('HTTP/1.1 101 Switching Protocols\r\n')).toBe(true);
+    // After the headers: one unmasked text frame (0x81) holding the challenge.
+    const frame = chunks[0]!.subarray(text.indexOf('\r\n\r\n') + 4);
+    expect(frame[0]).toBe(0x81);
+    expect(frame.toString('utf8')).toContain('"event":"connect.challenge"');
+  });
+
   it('serves GET /healthz', async () => {
     const response = await fetch(gw.url.replace('ws://', 'http://') + '/healthz');
     expect(response.status).toBe(200);
