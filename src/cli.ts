@@ -49,7 +49,7 @@ Options of start (each also settable as ACTORGATE_<NAME>, e.g. ACTORGATE_PORT):
   --unauthorized-call-window-ms <n>  the window those refusals are counted in (60000)
   --presence-window-ms <n>      a lone presence change goes out at once; those within this window after
                                 it go out as one frame, the newest, at its end; the window stretches
-                                (up to 1 s) to keep a storm's fan-out under 32 MiB/s (50)
+                                (up to 1 s) to keep a storm's fan-out under 32 MiB/s (10)
   --high-water-bytes <n>        buffered bytes above which presence is held, the newest only, until
                                 the socket drains (65536)
   --low-water-bytes <n>         buffered bytes at or under which held frames are sent (16384)

@@ -52,7 +52,7 @@ export const DEFAULTS = {
   limits: DEFAULT_LIMITS,
   pingIntervalMs: 30_000,
   shutdownTimeoutMs: 5_000,
-  presenceWindowMs: 50,
+  presenceWindowMs: 10,
 };
 
 export class ConfigError extends Error {}

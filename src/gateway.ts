@@ -52,7 +52,7 @@ export const DEFAULT_PING_INTERVAL_MS = 30_000;
  * Presence is throttled over a window of at least this long: a lone join reaches everyone at once, and a
  * join storm costs a frame per window (the newest snapshot, at the window's end), not one per join.
  */
-export const DEFAULT_PRESENCE_WINDOW_MS = 50;
+export const DEFAULT_PRESENCE_WINDOW_MS = 10;
 /** The window stretches so that presence fan-out stays under this many bytes a second (in a storm)... */
 export const PRESENCE_BYTES_PER_SECOND = 32 * 1024 * 1024;
 /** ...but never past this long: presence is at most this late. */

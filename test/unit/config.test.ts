@@ -68,7 +68,7 @@ describe('hardening configuration', () => {
       lowWaterBytes: 16_384,
       maxBufferedBytes: 52_428_800,
     });
-    expect(config).toMatchObject({ pingIntervalMs: 30_000, shutdownTimeoutMs: 5_000, trustedProxies: [], presenceWindowMs: 50 });
+    expect(config).toMatchObject({ pingIntervalMs: 30_000, shutdownTimeoutMs: 5_000, trustedProxies: [], presenceWindowMs: 10 });
     expect(parseStartConfig(['--presence-window-ms', '0'], {}).presenceWindowMs).toBe(0);
     expect(parseStartConfig([], { ACTORGATE_PRESENCE_WINDOW_MS: '200' }).presenceWindowMs).toBe(200);
     expect(() => parseStartConfig(['--presence-window-ms', '-1'], {})).toThrow(ConfigError);
