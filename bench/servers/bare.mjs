@@ -38,6 +38,14 @@ const presenceFrame = Buffer.from(
   }),
 );
 
+// For development only (0 in every bench run): spin this long on each connect, to measure how much CPU per
+// handshake a server may add for a given rate ratio (see bench/README.md, "Reading the handshake rows").
+const SPIN_MS = Number(process.env.BENCH_BARE_SPIN_US ?? 0) / 1000;
+function spin(ms) {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
+
 let open = 0;
 const ready = new Set();
 const broadcastPresence = () => {
@@ -68,6 +76,7 @@ server.on('upgrade', (request, socket, head) => {
         return;
       }
       if (frame.method === 'connect') {
+        if (SPIN_MS > 0) spin(SPIN_MS);
         ws.send(okResponse(frame.id, helloPayload));
         ready.add(ws);
         tracked = frame.params?.client?.mode !== 'cli';
