@@ -6,7 +6,7 @@ import type { PairingMode } from '../../machines/pairing.js';
 import type { SupervisorContext, SupervisorEvent } from '../../machines/supervisor.js';
 import type { Logger } from '../logger.js';
 import { isCredentialFailure, rateLimitedRejection, type AuthFailureLimiter } from '../limits.js';
-import { authenticate, deviceProofInputOf, type AuthenticationResult } from './authenticate.js';
+import { authenticate, deviceProofInputOf, reachesDeviceProof, type AuthenticationResult } from './authenticate.js';
 import { passPairingGate } from './device-pairing.js';
 import { verifyDeviceProofAsync, type DeviceCrypto, type DeviceProofResult } from './device-proof.js';
 import type { AuthConfig } from './shared-secret.js';
@@ -36,7 +36,8 @@ export interface Applicant {
 export function admitting(request: AuthenticationRequest, applicant: Applicant, policy: AdmissionPolicy): AuthenticationResult | Promise<AuthenticationResult> {
   const now = Date.now();
   const proofInput = deviceProofInputOf(request.params, applicant.challengeNonce, now);
-  if (!proofInput || !policy.crypto.verifyEd25519Async || policy.authLimiter.check(applicant.remoteAddr).limited) {
+  // A wrong shared secret is refused without checking a signature, as `admit` alone does.
+  if (!proofInput || !policy.crypto.verifyEd25519Async || !reachesDeviceProof(request.params, policy.auth) || policy.authLimiter.check(applicant.remoteAddr).limited) {
     return admit(request, applicant, policy);
   }
   return verifyDeviceProofAsync(proofInput, policy.crypto).then((deviceProof) => admit(request, applicant, policy, { deviceProof, now }));

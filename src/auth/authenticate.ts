@@ -15,6 +15,11 @@ export interface AuthenticationContext {
   deviceProof?: DeviceProofResult;
 }
 
+/** Whether {@link authenticate} gets as far as the device proof: the shared secret holds, or a device token stands in. */
+export function reachesDeviceProof(params: ConnectParams, auth: AuthConfig): boolean {
+  return Boolean(params.device) && (!checkSharedSecret(auth, params.auth) || Boolean(params.auth?.deviceToken));
+}
+
 /** What the device proof of a connect request is checked against. */
 export function deviceProofInputOf(params: ConnectParams, challengeNonce: string, now: number): DeviceProofInput | undefined {
   if (!params.device) return undefined;
