@@ -42,9 +42,19 @@ export interface OutboundSink {
 const OPEN = 1;
 const TEXT = { binary: false };
 
+/** Where whole WebSocket frames can be written as they are: the TCP socket under a WebSocket. */
+export interface FrameSink {
+  write(frame: Buffer): unknown;
+}
+
 /** What the writer keeps per socket; the gateway keeps one next to each socket. */
 export interface OutboundState {
   sink: OutboundSink;
+  /**
+   * The socket under `sink`, when broadcasts may be written to it as frames built once for every socket
+   * (the WebSocket layer compresses nothing and queues nothing): one write per socket, no framing each time.
+   */
+  frames?: FrameSink;
   /** Droppable frames held while congested, by kind; each renders its frame when it is finally sent. */
   held?: Map<string, () => string | Buffer>;
   /** Waiting for the socket's drain event. */
@@ -131,26 +141,28 @@ export class Backpressure {
   }
 
   /**
-   * One socket's share of a fan-out, the hot path: `render(recipient)` builds the frame only when it is
-   * sent. A droppable `kind` is held while the socket is congested; without one the frame is always
+   * One socket's share of a fan-out, the hot path: `render(recipient, framed)` builds the frame only when
+   * it is sent, as a whole WebSocket frame for `state.frames` when there is one (else the payload). A droppable `kind` is held while the socket is congested; without one the frame is always
    * written. The socket's buffer is read once, and checked against the hard limit again only when this
    * write may have crossed it.
    */
-  broadcast<R>(state: OutboundState, kind: string | undefined, render: (recipient: R) => Buffer, recipient: R): void {
+  broadcast<R>(state: OutboundState, kind: string | undefined, render: (recipient: R, framed: boolean) => Buffer, recipient: R): void {
     const sink = state.sink;
     if (sink.readyState !== OPEN) return;
     if (state.held !== undefined) {
-      if (kind === undefined) this.write(state, render(recipient));
-      else this.offer(state, kind, () => render(recipient));
+      if (kind === undefined) this.write(state, render(recipient, false));
+      else this.offer(state, kind, () => render(recipient, false));
       return;
     }
     const buffered = sink.bufferedAmount;
     if (kind !== undefined && buffered > this.marks.highWaterBytes) {
-      this.hold(state, kind, () => render(recipient));
+      this.hold(state, kind, () => render(recipient, false));
       return;
     }
-    const data = render(recipient);
-    sink.send(data, TEXT);
+    const frames = state.frames;
+    const data = render(recipient, frames !== undefined);
+    if (frames !== undefined) frames.write(data);
+    else sink.send(data, TEXT);
     // 14 bytes: the most a WebSocket frame header adds.
     if (buffered + data.length + 14 > this.marks.maxBufferedBytes) this.afterWrite(state);
   }

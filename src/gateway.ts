@@ -492,7 +492,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const encoded = encodeBroadcast(frame);
       if (frame.event === 'presence') presenceFrameBytes = encoded.bytes;
       const kind = DROPPABLE_EVENTS.has(frame.event) ? frame.event : undefined;
-      const render = (socket: ReadySocket) => encoded.at(++socket.seq);
+      const render = (socket: ReadySocket, framed: boolean) => (framed ? encoded.framedAt(++socket.seq) : encoded.at(++socket.seq));
       for (const socket of readySockets.values()) {
         if (reaches(socket, audience)) backpressure.broadcast(socket.connection, kind, render, socket);
       }
@@ -555,7 +555,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       parent: connectionHost,
     });
     // The upgrade handler counted this socket against its address; the connection gives the slot back.
-    const connection: LiveConnection = { connId, ws, sink: ws, actor, live: true, preauthAddr: remoteAddr };
+    // Broadcasts go to the TCP socket as whole frames built once: the WebSocket server compresses nothing
+    // and the gateway sends no Blobs, so ws never has a frame queued that one written past it could overtake.
+    const frames = (ws as unknown as { _socket?: Duplex })._socket;
+    const connection: LiveConnection = { connId, ws, sink: ws, ...(frames ? { frames } : {}), actor, live: true, preauthAddr: remoteAddr };
     connections.set(connId, connection);
     if (logger.isLevelEnabled('debug')) {
       const forwarded = peerAddr !== remoteAddr ? { peerAddr } : {};

@@ -134,6 +134,22 @@ describe('backpressure', () => {
     expect(recipient.seq).toBe(5);
   });
 
+  it('broadcast: writes whole frames to the socket underneath when there is one, and falls back to the sink while holding', () => {
+    const { socket, state, backpressure } = setup();
+    const written: string[] = [];
+    state.frames = { write: (frame: Buffer) => written.push(frame.toString()) };
+    const recipient = { seq: 0 };
+    const render = (r: { seq: number }, framed: boolean) => Buffer.from(`${framed ? 'framed' : 'payload'}${++r.seq}`);
+    backpressure.broadcast(state, 'presence', render, recipient);
+    backpressure.broadcast(state, undefined, render, recipient);
+    expect(written).toEqual(['framed1', 'framed2']);
+    expect(socket.sent).toEqual([]);
+    socket.bufferedAmount = 150; // congested: presence is held, and sent through the sink once drained
+    backpressure.broadcast(state, 'presence', render, recipient);
+    socket.drain();
+    expect(socket.sent.map(String)).toEqual(['payload3']);
+  });
+
   it('refuses watermarks out of order', () => {
     expect(() => checkWatermarks({ highWaterBytes: 10, lowWaterBytes: 10, maxBufferedBytes: 100 })).toThrow(RangeError);
     expect(() => checkWatermarks({ highWaterBytes: 200, lowWaterBytes: 10, maxBufferedBytes: 100 })).toThrow(RangeError);

@@ -3,7 +3,8 @@
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { SupervisorEmitted } from '../../machines/supervisor.js';
-import { broadcastsOf, encodeBroadcast, fanOut, presenceWindowFor, type Broadcast, type Recipient } from '../../src/broadcasts.js';
+import { Receiver } from 'ws';
+import { broadcastsOf, encodeBroadcast, fanOut, presenceWindowFor, textFrame, type Broadcast, type Recipient } from '../../src/broadcasts.js';
 
 const presence = (version: number): SupervisorEmitted => ({
   type: 'presence.changed',
@@ -111,3 +112,34 @@ describe('encodeBroadcast', () => {
     expect(recipients.every((r) => r.seq === 4)).toBe(true);
   });
 });
+
+describe('textFrame', () => {
+  it('builds the frame ws itself would send, for every length encoding (7, 16 and 64 bits)', () => {
+    for (const length of [0, 1, 125, 126, 127, 65_535, 65_536, 200_000]) {
+      const payload = Buffer.alloc(length, 'x');
+      const frame = textFrame(payload);
+      expect(frame[0]).toBe(0x81);
+      expect(frame.length).toBe(length + (length < 126 ? 2 : length < 65_536 ? 4 : 10));
+      // Read back by ws's own parser, as a client reads what a server sent.
+      const received: { data: Buffer; isBinary: boolean }[] = [];
+      const receiver = new Receiver({ isServer: false, maxPayload: 0 });
+      receiver.on('message', (data: Buffer, isBinary: boolean) => received.push({ data, isBinary }));
+      receiver.on('error', (error: Error) => {
+        throw error;
+      });
+      receiver.write(frame);
+      expect(received).toHaveLength(1);
+      expect(received[0]!.isBinary).toBe(false);
+      expect(received[0]!.data.equals(payload)).toBe(true);
+    }
+  });
+
+  it('an encoded broadcast frames each seq once and the frame carries that seq', () => {
+    const encoded = encodeBroadcast({ type: 'event', event: 'presence', payload: { presence: [] } });
+    const framed = encoded.framedAt(3);
+    expect(encoded.framedAt(3)).toBe(framed);
+    expect(framed.subarray(2).equals(encoded.at(3))).toBe(true);
+    expect(JSON.parse(framed.subarray(2).toString())).toMatchObject({ event: 'presence', seq: 3 });
+  });
+});
+
