@@ -3,7 +3,7 @@
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { SupervisorEmitted } from '../../machines/supervisor.js';
-import { Receiver } from 'ws';
+import { createRequire } from 'node:module';
 import { broadcastsOf, encodeBroadcast, fanOut, presenceWindowFor, textFrame, type Broadcast, type Recipient } from '../../src/broadcasts.js';
 
 const presence = (version: number): SupervisorEmitted => ({
@@ -112,6 +112,14 @@ describe('encodeBroadcast', () => {
     expect(recipients.every((r) => r.seq === 4)).toBe(true);
   });
 });
+
+// ws's own frame parser (not in its type declarations).
+interface FrameReceiver {
+  on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): void;
+  on(event: 'error', listener: (error: Error) => void): void;
+  write(chunk: Buffer): void;
+}
+const Receiver = (createRequire(import.meta.url)('ws') as { Receiver: unknown }).Receiver as new (options: { isServer: boolean; maxPayload: number }) => FrameReceiver;
 
 describe('textFrame', () => {
   it('builds the frame ws itself would send, for every length encoding (7, 16 and 64 bits)', () => {
