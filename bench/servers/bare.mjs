@@ -46,6 +46,9 @@ function spin(ms) {
   while (performance.now() < until);
 }
 
+// For development (bench/floor.mjs): the same server with one XState connection actor per socket.
+const floor = process.env.BENCH_BARE_ACTORS === '1' ? await import('./actor-floor.mjs') : undefined;
+
 let open = 0;
 const ready = new Set();
 const broadcastPresence = () => {
@@ -62,8 +65,10 @@ server.on('upgrade', (request, socket, head) => {
   wss.handleUpgrade(request, socket, head, (ws) => {
     open++;
     let tracked = false;
+    const actor = floor?.connectionActor('127.0.0.1');
     ws.on('error', () => {});
-    ws.on('close', () => {
+    ws.on('close', (code) => {
+      actor?.send({ type: 'socket.closed', code, reason: '' });
       open--;
       ready.delete(ws);
       if (tracked) broadcastPresence();
@@ -77,6 +82,7 @@ server.on('upgrade', (request, socket, head) => {
       }
       if (frame.method === 'connect') {
         if (SPIN_MS > 0) spin(SPIN_MS);
+        if (actor) floor.connected(actor, frame);
         ws.send(okResponse(frame.id, helloPayload));
         ready.add(ws);
         tracked = frame.params?.client?.mode !== 'cli';
