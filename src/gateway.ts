@@ -33,6 +33,7 @@ import {
   type LimitsConfig,
 } from './limits.js';
 import { PARAMS_TOO_DEEP, handleRequest } from './methods.js';
+import { indexScheduledEvents } from './scheduler-index.js';
 import { TrustedProxies, clientAddress, isLoopbackAddress, sanitizeHeaderValue } from './network.js';
 import { binaryFrameEvent, decodeTextFrame } from './protocol/decode.js';
 import { DurabilityTracker } from './store/durability.js';
@@ -533,6 +534,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     { clock, ...(options.inspect ? { inspect: options.inspect } : {}) },
   );
   connectionHost.start();
+  // Without this, every connection that ends walks every handshake deadline pending in the shared system.
+  indexScheduledEvents(connectionHost.system);
 
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: PRE_AUTH_MAX_PAYLOAD, clientTracking: false });
 
