@@ -7,13 +7,15 @@ import { createActor, fromTransition } from 'xstate';
 import { connectionMachine } from '../../dist/machines/connection.js';
 import { EMPTY_PAIRING_STATE } from '../../dist/machines/pairing.js';
 import { supervisorMachine } from '../../dist/machines/supervisor.js';
+import { indexScheduledEvents } from '../../dist/src/scheduler-index.js';
 
 const self = { host: hostname(), ip: '127.0.0.1', version: 'bench', platform: process.platform, mode: 'gateway', reason: 'self', ts: Date.now() };
 const supervisor = createActor(supervisorMachine, {
   input: { self, tickIntervalMs: 30_000, pairingMode: 'auto-local', pairing: EMPTY_PAIRING_STATE },
 }).start();
-// Connection actors share one system under a host, as in the gateway.
+// Connection actors share one system under a host, with its delayed events indexed, as in the gateway.
 const host = createActor(fromTransition((state) => state, null)).start();
+indexScheduledEvents(host.system);
 let next = 0;
 
 /** A started connection actor for a socket just opened; the bare server sends it the socket's events. */
