@@ -172,7 +172,7 @@ async function handshakes({ url, total, concurrency, kind = 'token', addresses =
   const cpu = process.cpuUsage(cpuBefore);
   // The clients' own CPU per handshake: on a machine whose cores the clients and the server share, what a
   // server may spend per handshake for a given rate ratio depends on it.
-  const loadgenCpuMsPerOp = (cpu.user + cpu.system) / 1000 / Math.max(1, latencies.length);
+  const loadgenCpuMsPerOp = latencies.length > 0 ? (cpu.user + cpu.system) / 1000 / latencies.length : NaN;
   return { completed: latencies.length, failed, firstError, seconds, perSecond: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), loadgenCpuMsPerOp };
 }
 
