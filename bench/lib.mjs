@@ -2,12 +2,33 @@
 // small request/answer protocol over a forked child's IPC channel (servers, load generator, micro
 // benchmarks all speak it).
 import { fork } from 'node:child_process';
+import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { cpus, loadavg, totalmem } from 'node:os';
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Extra node flags from an environment variable (e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof"). */
 export const splitArgs = (value) => (value ?? '').split(' ').filter(Boolean);
+
+// ---------------------------------------------------------------------------------------------
+// Keys.
+// ---------------------------------------------------------------------------------------------
+
+/** PKCS #8 DER of an Ed25519 private key, before its 32-byte seed (RFC 8410). */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/**
+ * A fresh Ed25519 key pair and the raw 32-byte public key. Made from a random seed rather than with
+ * `generateKeyPairSync`: on Node 20 the bench's child processes deadlocked now and then (2 in ~25 children)
+ * when GC destroyed a finished key-generation job while a key was being exported as JWK (main thread waiting
+ * on a mutex in `KeyGenJob`'s destructor, seen with gdb).
+ */
+export function ed25519KeyPair() {
+  const privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, randomBytes(32)]), format: 'der', type: 'pkcs8' });
+  const publicKey = createPublicKey(privateKey);
+  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url');
+  return { privateKey, publicKey, raw };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Statistics.

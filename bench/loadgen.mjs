@@ -5,12 +5,12 @@
 // Commands (over IPC, see lib.mjs): handshakes, hold, release, rtt, fanout. Clients spread their
 // sockets over several loopback source addresses (127.0.0.1 .. 127.0.0.N, `localAddress`) so that
 // 10k sockets and the TIME_WAITs of thousands of handshakes do not exhaust one address's ephemeral ports.
-import { createHash, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
+import { createHash, randomUUID, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { buildDeviceAuthPayload } from '../dist/src/auth/device-proof.js';
-import { percentile, serveRequests, sleep } from './lib.mjs';
+import { ed25519KeyPair, percentile, serveRequests, sleep } from './lib.mjs';
 
 const TOKEN = process.env.BENCH_TOKEN;
 const CONFORMANCE_CONNECT = '/work/shared/conformance/cli-connect.json';
@@ -48,8 +48,7 @@ function paramsFor(kind, nonce, device) {
 // ---------------------------------------------------------------------------------------------
 
 function newDevice() {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url');
+  const { privateKey, raw } = ed25519KeyPair();
   return { id: createHash('sha256').update(raw).digest('hex'), publicKey: raw.toString('base64url'), privateKey };
 }
 

@@ -2,7 +2,7 @@
 // - ed25519: verifies per second, node:crypto against @noble/ed25519, and actorgate's whole device-proof
 //   check with a fresh key per proof;
 // - joinLeave: the supervisor actor's cost of one join + leave with N connections already joined.
-import { createPublicKey, createHash, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { createPublicKey, createHash, sign, verify } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import * as ed from '@noble/ed25519';
 import { createActor } from 'xstate';
@@ -10,7 +10,7 @@ import { supervisorMachine } from '../dist/machines/supervisor.js';
 import { buildDeviceAuthPayload, verifyDeviceProof } from '../dist/src/auth/device-proof.js';
 import { nobleDeviceCrypto } from '../dist/src/auth/noble-crypto.js';
 import { nodeDeviceCrypto } from '../dist/src/auth/node-crypto.js';
-import { median, serveRequests } from './lib.mjs';
+import { ed25519KeyPair, median, serveRequests } from './lib.mjs';
 
 const gc = globalThis.gc ?? (() => {});
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -23,8 +23,7 @@ const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 function makeProofs(count) {
   const now = Date.now();
   return Array.from({ length: count }, (_, i) => {
-    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-    const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url');
+    const { publicKey, privateKey, raw } = ed25519KeyPair();
     const deviceId = createHash('sha256').update(raw).digest('hex');
     const nonce = `nonce-${i}`;
     const client = { id: 'cli', mode: 'cli', platform: 'linux', deviceFamily: 'Linux' };
