@@ -4,6 +4,7 @@
 import type { AuthConfig } from './auth/shared-secret.js';
 import type { StartConfig } from './config.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, startGateway } from './gateway.js';
+import { tuneHeapForGateway } from './heap-tuning.js';
 import { startInspector, type Inspector } from './inspect.js';
 import { createLogger, type Logger } from './logger.js';
 import { loadOrCreateToken } from './state-dir.js';
@@ -21,6 +22,7 @@ export async function authConfigFor(config: StartConfig): Promise<AuthConfig> {
 }
 
 export async function runStart(config: StartConfig): Promise<void> {
+  tuneHeapForGateway();
   const logger = createLogger(config.logLevel);
   const auth = await authConfigFor(config);
   let inspector: Inspector | undefined;

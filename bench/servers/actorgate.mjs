@@ -5,8 +5,12 @@
 //
 //   node --expose-gc bench/servers/actorgate.mjs   (forked by bench/run.mjs, token in BENCH_TOKEN)
 import { startGateway } from '../../dist/src/gateway.js';
+import { tuneHeapForGateway } from '../../dist/src/heap-tuning.js';
 import { createLogger } from '../../dist/src/logger.js';
 import { serveServer } from './control.mjs';
+
+// As `actorgate start` does (src/heap-tuning.ts); BENCH_HEAP_TUNING=0 leaves V8's defaults, for comparison.
+if (process.env.BENCH_HEAP_TUNING !== '0') tuneHeapForGateway();
 
 const gateway = await startGateway({
   host: '127.0.0.1',
