@@ -72,7 +72,7 @@ async function main() {
   const loadAtStart = loadavg();
   log(`bench: ${p.rounds} rounds, actorgate and bare ws in fresh processes each round${withReference ? ', then the reference' : ''}; load average ${loadavgText(loadAtStart)}`);
 
-  const loadgen = new Child('loadgen', join(BENCH_DIR, 'loadgen.mjs'), { env: { ...process.env, BENCH_TOKEN: TOKEN } });
+  const loadgen = new Child('loadgen', join(BENCH_DIR, 'loadgen.mjs'), { execArgv: ['--expose-gc'], env: { ...process.env, BENCH_TOKEN: TOKEN } });
   await loadgen.ready;
   const results = { rounds: [] };
   try {
