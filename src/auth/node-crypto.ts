@@ -59,35 +59,50 @@ function remember(cacheKey: string, keyObject: KeyObject): void {
   }
 }
 
+/** What a signature is checked against, for either verify: the key object and how to keep it once it verified. */
+interface Verifier {
+  keyObject: KeyObject;
+  verified(): void;
+}
+
+/** The screened key as a key object (cached or imported now), or undefined when no signature can verify. */
+function verifierFor(signature: Uint8Array, publicKey: Uint8Array): Verifier | undefined {
+  // OpenSSL accepts non-canonical and small-order keys: the screen refuses them first.
+  if (signature.length !== 64 || !screenEd25519PublicKey(publicKey)) return undefined;
+  const cacheKey = Buffer.from(publicKey).toString('base64url');
+  const known = cached(cacheKey);
+  const keyObject = known ?? importKey(publicKey);
+  if (!keyObject) return undefined;
+  return {
+    keyObject,
+    verified: () => {
+      if (!known) remember(cacheKey, keyObject);
+    },
+  };
+}
+
 export const nodeDeviceCrypto: DeviceCrypto = {
   name: 'node',
   sha256Hex: (data) => createHash('sha256').update(data).digest('hex'),
   verifyEd25519(signature, message, publicKey) {
-    // OpenSSL accepts non-canonical and small-order keys: the screen refuses them first.
-    if (signature.length !== 64 || !screenEd25519PublicKey(publicKey)) return false;
+    const verifier = verifierFor(signature, publicKey);
     try {
-      const cacheKey = Buffer.from(publicKey).toString('base64url');
-      const known = cached(cacheKey);
-      const keyObject = known ?? importKey(publicKey);
-      if (!keyObject || !verify(null, message, keyObject, signature)) return false;
-      if (!known) remember(cacheKey, keyObject);
-      return true;
+      if (!verifier || !verify(null, message, verifier.keyObject, signature)) return false;
     } catch {
       return false;
     }
+    verifier.verified();
+    return true;
   },
   verifyEd25519Async(signature, message, publicKey) {
-    if (signature.length !== 64 || !screenEd25519PublicKey(publicKey)) return Promise.resolve(false);
-    const cacheKey = Buffer.from(publicKey).toString('base64url');
-    const known = cached(cacheKey);
-    const keyObject = known ?? importKey(publicKey);
-    if (!keyObject) return Promise.resolve(false);
+    const verifier = verifierFor(signature, publicKey);
+    if (!verifier) return Promise.resolve(false);
     return new Promise((resolve) => {
       try {
         // With a callback, node:crypto checks the signature on libuv's thread pool.
-        verify(null, message, keyObject, signature, (error, valid) => {
+        verify(null, message, verifier.keyObject, signature, (error, valid) => {
           const ok = !error && valid;
-          if (ok && !known) remember(cacheKey, keyObject);
+          if (ok) verifier.verified();
           resolve(ok);
         });
       } catch {
