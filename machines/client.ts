@@ -3,7 +3,7 @@
 // say (provided with `machine.provide(...)`), and reports what its socket does as events. Randomness
 // (the backoff's jitter) comes in with the input, so every run of the machine can be replayed.
 import { assign, emit, enqueueActions, setup } from 'xstate';
-import type { ErrorShape } from './protocol.js';
+import { CloseCode, DetailCode, type ErrorShape } from './protocol.js';
 
 /** Exponential backoff with full jitter: attempt n waits a uniform draw from [0, min(capMs, baseMs * factor^n)]. */
 export interface BackoffPolicy {
@@ -118,10 +118,7 @@ export interface RequestFailure {
   message: string;
 }
 
-const RECONNECT_CODES: readonly number[] = [1000, 1001, 1012];
-const CLOSE_PROTOCOL_ERROR = 1002;
-const CLOSE_POLICY = 1008;
-const CLOSE_CREDENTIALS_REVOKED = 4001;
+const RECONNECT_CODES: readonly number[] = [CloseCode.normal, CloseCode.goingAway, CloseCode.serviceRestart];
 
 function detailCode(error: ErrorShape | undefined): string | undefined {
   const code = (error?.details as { code?: unknown } | undefined)?.code;
@@ -135,8 +132,8 @@ function detailCode(error: ErrorShape | undefined): string | undefined {
  */
 export function classifyPolicyClose(reason: string, rejection?: ErrorShape): 'rate-limited' | 'auth-rejected' | 'pairing-required' | 'other' {
   const code = detailCode(rejection);
-  if (code === 'AUTH_RATE_LIMITED') return 'rate-limited';
-  if (code === 'PAIRING_REQUIRED') return 'pairing-required';
+  if (code === DetailCode.AUTH_RATE_LIMITED) return 'rate-limited';
+  if (code === DetailCode.PAIRING_REQUIRED) return 'pairing-required';
   if (code !== undefined && (code.startsWith('AUTH_') || code.startsWith('DEVICE_'))) return 'auth-rejected';
   const text = reason.trim().toLowerCase();
   if (text === 'too many failed attempts') return 'rate-limited';
@@ -152,7 +149,7 @@ const policyCloseIs =
   (kind: ReturnType<typeof classifyPolicyClose>) =>
   ({ context, event }: { context: ClientContext; event: ClientEvent }) => {
     const { code, reason } = closeOf(event);
-    return code === CLOSE_POLICY && classifyPolicyClose(reason, context.rejection) === kind;
+    return code === CloseCode.policyViolation && classifyPolicyClose(reason, context.rejection) === kind;
   };
 
 /** The effects the runtime provides, as the semantic actions below enqueue them. */
@@ -194,7 +191,7 @@ function effects<TParams = undefined>(build: (args: EffectArgs, params: TParams)
 
 const HANDSHAKE_TIMEOUT = { code: CLIENT_TIMEOUT_CLOSE_CODE, reason: 'handshake timeout' } as const;
 const TICK_TIMEOUT = { code: CLIENT_TIMEOUT_CLOSE_CODE, reason: 'tick timeout' } as const;
-const USER_CLOSE = { code: 1000, reason: 'client closing' } as const;
+const USER_CLOSE = { code: CloseCode.normal, reason: 'client closing' } as const;
 
 export const clientMachine = setup({
   types: {
@@ -280,7 +277,7 @@ export const clientMachine = setup({
     /** Credentials were revoked: no more dials until the runtime has new ones. */
     askForCredentials: effects(({ context, assign, emit }) => {
       assign({ lastDecision: 'credentials-revoked', nextDelayMs: undefined });
-      const close = context.lastClose ?? { code: CLOSE_CREDENTIALS_REVOKED, reason: '', by: 'server' as const };
+      const close = context.lastClose ?? { code: CloseCode.credentialsRevoked, reason: '', by: 'server' as const };
       emit({ type: 'disconnected', code: close.code, reason: close.reason, by: close.by, decision: 'credentials-revoked' });
       emit({ type: 'credentials.required', code: close.code, reason: close.reason });
     }),
@@ -294,8 +291,8 @@ export const clientMachine = setup({
     })),
   },
   guards: {
-    isCredentialsRevoked: ({ event }) => closeOf(event).code === CLOSE_CREDENTIALS_REVOKED,
-    isProtocolError: ({ event }) => closeOf(event).code === CLOSE_PROTOCOL_ERROR,
+    isCredentialsRevoked: ({ event }) => closeOf(event).code === CloseCode.credentialsRevoked,
+    isProtocolError: ({ event }) => closeOf(event).code === CloseCode.protocolError,
     isRateLimited: policyCloseIs('rate-limited'),
     isAuthRejected: policyCloseIs('auth-rejected'),
     isPairingRequired: policyCloseIs('pairing-required'),

@@ -44,9 +44,6 @@ export const DEFAULT_UNAUTHORIZED_CALL_WINDOW_MS = 60_000;
 const NO_CAPABILITIES: string[] = Object.freeze([]) as unknown as string[];
 const NO_CALLS: number[] = Object.freeze([]) as unknown as number[];
 
-/** The close a peer never sent: what a terminated socket (no close frame) is recorded as. */
-const ABNORMAL_CLOSURE = 1006;
-
 export type CloseCauseKind =
   | 'handshake-timeout'
   | 'closed-before-connect'
@@ -378,7 +375,7 @@ export const connectionMachine = setup({
         type: 'recordCause',
         params: ({ event }) => ({
           kind: 'pong-timeout',
-          code: ABNORMAL_CLOSURE,
+          code: CloseCode.abnormalClosure,
           reason: 'pong timeout',
           by: 'socket',
           detail: `no pong within ${event.intervalMs} ms`,

@@ -12,6 +12,40 @@ export type ErrorCode =
   | 'APPROVAL_NOT_FOUND'
   | 'UNAVAILABLE';
 
+/**
+ * Every `details.code` the gateway answers with, in one list: what a client, a log line and `actorgate
+ * diagnose` tell failures apart by. The protocol's error codes (above) are coarse; these say which rule refused.
+ */
+export const DetailCode = {
+  // connect: shared secret, device token, device proof (in the order they are checked)
+  AUTH_TOKEN_MISSING: 'AUTH_TOKEN_MISSING',
+  AUTH_TOKEN_MISMATCH: 'AUTH_TOKEN_MISMATCH',
+  AUTH_PASSWORD_MISSING: 'AUTH_PASSWORD_MISSING',
+  AUTH_PASSWORD_MISMATCH: 'AUTH_PASSWORD_MISMATCH',
+  AUTH_DEVICE_TOKEN_MISMATCH: 'AUTH_DEVICE_TOKEN_MISMATCH',
+  AUTH_RATE_LIMITED: 'AUTH_RATE_LIMITED',
+  DEVICE_AUTH_DEVICE_ID_MISMATCH: 'DEVICE_AUTH_DEVICE_ID_MISMATCH',
+  DEVICE_AUTH_SIGNATURE_EXPIRED: 'DEVICE_AUTH_SIGNATURE_EXPIRED',
+  DEVICE_AUTH_NONCE_REQUIRED: 'DEVICE_AUTH_NONCE_REQUIRED',
+  DEVICE_AUTH_NONCE_MISMATCH: 'DEVICE_AUTH_NONCE_MISMATCH',
+  DEVICE_AUTH_PUBLIC_KEY_INVALID: 'DEVICE_AUTH_PUBLIC_KEY_INVALID',
+  DEVICE_AUTH_SIGNATURE_INVALID: 'DEVICE_AUTH_SIGNATURE_INVALID',
+  PAIRING_REQUIRED: 'PAIRING_REQUIRED',
+  // requests: who may call, and what params a request may carry
+  ROLE_NOT_ALLOWED: 'ROLE_NOT_ALLOWED',
+  MISSING_SCOPE: 'MISSING_SCOPE',
+  PARAMS_TOO_DEEP: 'PARAMS_TOO_DEEP',
+  // nodes, invokes and pairing decisions
+  NODE_NOT_FOUND: 'NODE_NOT_FOUND',
+  NOT_CONNECTED: 'NOT_CONNECTED',
+  NODE_NOT_APPROVED: 'NODE_NOT_APPROVED',
+  COMMAND_NOT_ALLOWED: 'COMMAND_NOT_ALLOWED',
+  NODE_MISMATCH: 'NODE_MISMATCH',
+  APPROVAL_NOT_FOUND: 'APPROVAL_NOT_FOUND',
+  DEVICE_NOT_FOUND: 'DEVICE_NOT_FOUND',
+} as const;
+export type DetailCode = (typeof DetailCode)[keyof typeof DetailCode];
+
 export interface ErrorShape {
   code: ErrorCode;
   message: string;
@@ -52,6 +86,15 @@ export type OutboundFrame = ResponseFrame | EventFrame;
 
 export type ClientMode = 'webchat' | 'cli' | 'ui' | 'backend' | 'node' | 'probe' | 'test';
 export type Role = 'operator' | 'node';
+
+export type OperatorScope = 'operator.read' | 'operator.write' | 'operator.pairing' | 'operator.admin';
+export const OPERATOR_SCOPES: readonly OperatorScope[] = ['operator.read', 'operator.write', 'operator.pairing', 'operator.admin'];
+
+/** Whether granted scopes satisfy `required`: `operator.admin` passes every check; `operator.write` includes reading. */
+export function hasScope(granted: readonly string[], required: OperatorScope): boolean {
+  if (granted.includes('operator.admin') || granted.includes(required)) return true;
+  return required === 'operator.read' && granted.includes('operator.write');
+}
 
 export interface ClientInfo {
   id: string;
@@ -137,15 +180,42 @@ export interface HandshakeRejection {
   closeReason: string;
 }
 
+/** WebSocket close codes as this gateway uses them (RFC 6455 section 7.4, and 4001 of the protocol). */
 export const CloseCode = {
   normal: 1000,
   goingAway: 1001,
   protocolError: 1002,
+  /** A close frame without a code: what the peer that sent it sees as the code. */
+  noStatus: 1005,
+  /** No close frame at all (a reset, a terminated socket): what a peer's WebSocket reports. */
+  abnormalClosure: 1006,
+  /** A text frame that is not UTF-8. */
+  invalidPayload: 1007,
   policyViolation: 1008,
   messageTooBig: 1009,
   internalError: 1011,
   serviceRestart: 1012,
   credentialsRevoked: 4001,
+} as const;
+
+/** The protocol's bounds as this gateway serves them: one place, read by the runtime, the tests and the docs. */
+export const ProtocolLimits = {
+  /** The largest frame a socket may send before its handshake completes (64 KiB). */
+  preAuthMaxPayloadBytes: 64 * 1024,
+  /** The largest frame a ready socket may send (25 MiB; `hello-ok.policy.maxPayload`). */
+  maxPayloadBytes: 25 * 1024 * 1024,
+  /**
+   * Request params may nest at most this deep (objects and arrays; the params value itself is level 1).
+   * Deeper params are refused INVALID_REQUEST (PARAMS_TOO_DEEP) before any handler serialises them:
+   * JSON.stringify overflows the stack at some thousands of levels, and no method needs anything near this.
+   */
+  maxParamsDepth: 128,
+  /** Close reasons are cut to this many bytes of UTF-8. */
+  maxCloseReasonBytes: 120,
+  /** `node.invoke` waits this long for the node when the caller gives no `timeoutMs`... */
+  defaultInvokeTimeoutMs: 30_000,
+  /** ...and never longer than this. */
+  maxInvokeTimeoutMs: 10 * 60_000,
 } as const;
 
 export function responseOk(id: string, payload?: unknown): ResponseFrame {
@@ -171,13 +241,11 @@ export function negotiateProtocol(minProtocol: number, maxProtocol: number): num
   return highest >= lowest ? highest : undefined;
 }
 
-const MAX_CLOSE_REASON_BYTES = 120;
-
 /** Close reasons are at most 120 bytes of UTF-8, cut on a character boundary. */
 export function truncateCloseReason(reason: string): string {
   const bytes = new TextEncoder().encode(reason);
-  if (bytes.length <= MAX_CLOSE_REASON_BYTES) return reason;
-  let end = MAX_CLOSE_REASON_BYTES;
+  if (bytes.length <= ProtocolLimits.maxCloseReasonBytes) return reason;
+  let end: number = ProtocolLimits.maxCloseReasonBytes;
   // Step back over UTF-8 continuation bytes (10xxxxxx) so no character is split.
   while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--;
   return new TextDecoder().decode(bytes.subarray(0, end));

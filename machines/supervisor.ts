@@ -21,7 +21,7 @@ import {
   type PendingDevicePair,
   type PendingNodePair,
 } from './pairing.js';
-import type { ErrorShape, PresenceEntry, Role, Session, StateVersion } from './protocol.js';
+import { DetailCode, type ErrorShape, type PresenceEntry, type Role, type Session, type StateVersion } from './protocol.js';
 
 export interface SupervisorInput {
   /** The gateway's own presence entry (always listed, reason "self"). */
@@ -487,7 +487,7 @@ export const supervisorMachine = setup({
       return refuse(request, {
         code: 'INVALID_REQUEST',
         message: 'unknown nodeId',
-        details: { code: 'NODE_NOT_FOUND', nodeId: request.nodeId },
+        details: { code: DetailCode.NODE_NOT_FOUND, nodeId: request.nodeId },
       });
     }),
     refuseUnknownPairRequest: emit(({ event }) => {
@@ -496,7 +496,7 @@ export const supervisorMachine = setup({
       return refuse(request, {
         code: 'INVALID_REQUEST',
         message: 'unknown requestId',
-        details: { code: 'APPROVAL_NOT_FOUND', requestId: request.pairRequestId },
+        details: { code: DetailCode.APPROVAL_NOT_FOUND, requestId: request.pairRequestId },
       });
     }),
 
@@ -506,7 +506,7 @@ export const supervisorMachine = setup({
       return refuse(request, {
         code: 'UNAVAILABLE',
         message: `node not connected: ${request.nodeId}`,
-        details: { code: 'NOT_CONNECTED', nodeId: request.nodeId, nodeCommandDispatched: false },
+        details: { code: DetailCode.NOT_CONNECTED, nodeId: request.nodeId, nodeCommandDispatched: false },
       });
     }),
     refuseInvokeNodeNotApproved: emit(({ context, event }) => {
@@ -515,7 +515,7 @@ export const supervisorMachine = setup({
       return refuse(request, {
         code: 'NOT_PAIRED',
         message: `node ${request.nodeId} is awaiting operator approval`,
-        details: { code: 'NODE_NOT_APPROVED', nodeId: request.nodeId, ...(pending ? { requestId: pending.requestId } : {}) },
+        details: { code: DetailCode.NODE_NOT_APPROVED, nodeId: request.nodeId, ...(pending ? { requestId: pending.requestId } : {}) },
       });
     }),
     refuseInvokeCommandNotAllowed: emit(({ context, event }) => {
@@ -524,7 +524,7 @@ export const supervisorMachine = setup({
       return refuse(request, {
         code: 'INVALID_REQUEST',
         message: `command not allowed on node ${request.nodeId}: ${request.command}`,
-        details: { code: 'COMMAND_NOT_ALLOWED', command: request.command, allowed },
+        details: { code: DetailCode.COMMAND_NOT_ALLOWED, command: request.command, allowed },
       });
     }),
     startInvoke: enqueueActions(({ context, event, enqueue }) => {
@@ -567,7 +567,7 @@ export const supervisorMachine = setup({
       return refuse(result, {
         code: 'INVALID_REQUEST',
         message: `invoke ${result.invokeId} was not sent to this node`,
-        details: { code: 'NODE_MISMATCH', invokeId: result.invokeId },
+        details: { code: DetailCode.NODE_MISMATCH, invokeId: result.invokeId },
       });
     }),
     forwardResultToInvoke: enqueueActions(({ event, enqueue }) => {
@@ -684,7 +684,7 @@ export const supervisorMachine = setup({
       return refuse(request, {
         code: 'INVALID_REQUEST',
         message: `unknown device: ${request.deviceId}`,
-        details: { code: 'DEVICE_NOT_FOUND', deviceId: request.deviceId },
+        details: { code: DetailCode.DEVICE_NOT_FOUND, deviceId: request.deviceId },
       });
     }),
   },
