@@ -1,7 +1,7 @@
 // `actorgate diagnose` over a generated log of a million lines (BENCH_DIAGNOSE_LINES to change it):
 // the time to read and diagnose it in process (diagnoseFile from dist/) and as the real CLI in a child
 // process, in lines per second. The log mixes every kind of line the gateway writes with other
-// services' lines, text lines and cut lines (src/diagnose/synthetic-log.ts); each run's counts are
+// services' lines, text lines and cut lines (src/observability/diagnose/synthetic-log.ts); each run's counts are
 // checked against what the generator wrote, so a fast wrong answer fails the bench.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -12,8 +12,8 @@ import { performance } from 'node:perf_hooks';
 const LINES = Number(process.env.BENCH_DIAGNOSE_LINES ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_DIAGNOSE_RUNS ?? 3);
 const bin = new URL('../bin/actorgate.js', import.meta.url).pathname;
-const { writeSyntheticLog } = await import('../dist/src/diagnose/synthetic-log.js');
-const { diagnoseFile } = await import('../dist/src/diagnose/read.js');
+const { writeSyntheticLog } = await import('../dist/src/observability/diagnose/synthetic-log.js');
+const { diagnoseFile } = await import('../dist/src/observability/diagnose/read.js');
 
 const formatNumber = (x) => Math.round(x).toLocaleString('en-US');
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];

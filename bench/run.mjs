@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Child, loadavgText, machineInfo, median, splitArgs } from './lib.mjs';
 import { benchParams, handshakeRow, memoryRow, rttAndFanoutRow } from './rows.mjs';
@@ -25,11 +25,16 @@ const withReference = process.argv.includes('--reference') || process.env.BENCH_
 
 const log = (line) => console.error(line);
 
+// The methods and events actorgate serves (a gateway that never listens), for the bare server's hello-ok:
+// read here so that the bare server itself loads none of actorgate beyond its hello-ok builder.
+const { createGateway, createLogger } = await import(pathToFileURL(join(ROOT, 'dist', 'src', 'index.js')).href);
+const FEATURES = JSON.stringify(createGateway({ logger: createLogger('silent') }).features());
+
 /** A server child of this run (actorgate or bare): its IPC, as the rows use it. */
 async function startServer(kind) {
   const child = new Child(kind, join(BENCH_DIR, 'servers', `${kind}.mjs`), {
     execArgv: ['--expose-gc', ...SERVER_NODE_ARGS],
-    env: { ...process.env, BENCH_TOKEN: TOKEN },
+    env: { ...process.env, BENCH_TOKEN: TOKEN, BENCH_FEATURES: FEATURES },
   });
   const { port } = await child.ready;
   return {
@@ -66,7 +71,7 @@ async function serverRound(loadgen, server, p) {
 }
 
 async function main() {
-  if (!existsSync(join(ROOT, 'dist', 'src', 'gateway.js'))) throw new Error('dist/ is missing: npm run build first (npm run bench does)');
+  if (!existsSync(join(ROOT, 'dist', 'src', 'index.js'))) throw new Error('dist/ is missing: npm run build first (npm run bench does)');
   const p = { ...benchParams(), joinLeaveSizes: [1_000, 10_000] };
   const started = performance.now();
   const loadAtStart = loadavg();

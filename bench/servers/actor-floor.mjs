@@ -7,7 +7,7 @@ import { createActor, fromTransition } from 'xstate';
 import { connectionMachine } from '../../dist/machines/connection.js';
 import { EMPTY_PAIRING_STATE } from '../../dist/machines/pairing.js';
 import { supervisorMachine } from '../../dist/machines/supervisor.js';
-import { indexScheduledEvents } from '../../dist/src/scheduler-index.js';
+import { indexScheduledEvents } from '../../dist/src/actors/scheduler-index.js';
 
 const self = { host: hostname(), ip: '127.0.0.1', version: 'bench', platform: process.platform, mode: 'gateway', reason: 'self', ts: Date.now() };
 const supervisor = createActor(supervisorMachine, {

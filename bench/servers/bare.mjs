@@ -10,14 +10,15 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { WebSocketServer } from 'ws';
-import { helloOk } from '../../dist/src/hello.js';
+import { helloOk } from '../../dist/src/protocol/hello.js';
 import { serveServer } from './control.mjs';
 
 const PRE_AUTH_MAX_PAYLOAD = 64 * 1024;
 const startedAt = Date.now();
 const self = { host: hostname(), ip: '127.0.0.1', version: 'bench', platform: process.platform, mode: 'gateway', reason: 'self', ts: startedAt };
 
-// A hello-ok of the gateway's own shape and size, serialised once.
+// A hello-ok of the gateway's own shape and size (its features, as the runner read them), serialised once.
+const features = JSON.parse(process.env.BENCH_FEATURES ?? '{"methods":[],"events":[]}');
 const helloPayload = JSON.stringify(
   helloOk({
     session: { protocol: 4, role: 'operator', scopes: ['operator.read'], client: { id: 'cli', version: '1', platform: 'linux', mode: 'cli' }, caps: [], commands: [], connectedAt: startedAt },
@@ -25,7 +26,7 @@ const helloPayload = JSON.stringify(
     bootId: randomUUID(),
     snapshot: { presence: [self], health: { ok: true }, stateVersion: { presence: 1, health: 1 }, uptimeMs: 0 },
     policy: { maxPayload: 25 * 1024 * 1024, maxBufferedBytes: 50 * 1024 * 1024, tickIntervalMs: 30_000 },
-  }),
+  }, features),
 );
 const healthPayload = JSON.stringify({ ok: true, ts: startedAt, durationMs: 0, version: 'bench', uptimeMs: 0, connections: { open: 0, ready: 0 } });
 const okResponse = (id, payload) => `{"type":"res","id":${JSON.stringify(id)},"ok":true,"payload":${payload}}`;

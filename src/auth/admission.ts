@@ -3,11 +3,10 @@
 // towards the address's lockout.
 import type { AuthenticationRequest } from '../../machines/connection.js';
 import type { PairingMode } from '../../machines/pairing.js';
-import type { SupervisorContext, SupervisorEvent } from '../../machines/supervisor.js';
-import type { Logger } from '../logger.js';
-import { isCredentialFailure, rateLimitedRejection, type AuthFailureLimiter } from '../limits.js';
+import type { Logger } from '../observability/logger.js';
 import { authenticate, deviceProofInputOf, reachesDeviceProof, type AuthenticationResult } from './authenticate.js';
-import { passPairingGate } from './device-pairing.js';
+import { passPairingGate, type DevicePairings } from './device-pairing.js';
+import { isCredentialFailure, rateLimitedRejection, type AuthFailureLimiter } from './rate-limit.js';
 import { verifyDeviceProofAsync, type DeviceCrypto, type DeviceProofResult } from './device-proof.js';
 import type { AuthConfig } from './shared-secret.js';
 
@@ -17,7 +16,7 @@ export interface AdmissionPolicy {
   pairingMode: PairingMode;
   authLimiter: AuthFailureLimiter;
   authFailureWindowMs: number;
-  supervisor: { getSnapshot(): { context: SupervisorContext }; send(event: SupervisorEvent): void };
+  pairings: DevicePairings;
   logger: Logger;
 }
 
@@ -49,7 +48,7 @@ export function admit(
   policy: AdmissionPolicy,
   checked: { deviceProof?: DeviceProofResult; now?: number } = {},
 ): AuthenticationResult {
-  const { authLimiter, supervisor } = policy;
+  const { authLimiter, pairings } = policy;
   // A locked-out address is refused before its credentials are looked at, so guessing stops paying.
   const lockout = authLimiter.check(applicant.remoteAddr);
   if (lockout.limited) return { ok: false, rejection: rateLimitedRejection(lockout.retryAfterMs) };
@@ -60,7 +59,7 @@ export function admit(
     now: checked.now ?? Date.now(),
     crypto: policy.crypto,
     ...(checked.deviceProof ? { deviceProof: checked.deviceProof } : {}),
-    deviceTokenOf: (deviceId) => supervisor.getSnapshot().context.pairedDevices.get(deviceId)?.token,
+    deviceTokenOf: (deviceId) => pairings.deviceTokenOf(deviceId),
   });
   if (!authenticated.ok) {
     if (isCredentialFailure(authenticated.rejection)) countFailure(applicant, policy);
@@ -71,7 +70,7 @@ export function admit(
     mode: policy.pairingMode,
     isLocalClient: applicant.isLocalClient,
     remoteAddr: applicant.remoteAddr,
-    supervisor,
+    pairings,
   });
 }
 

@@ -1,6 +1,6 @@
 // Decides whether a connect request becomes a session: shared secret first, then the device proof.
 import type { AuthenticationRequest } from '../../machines/connection.js';
-import { CloseCode, type ConnectParams, type HandshakeRejection, type Session } from '../../machines/protocol.js';
+import { CloseCode, DetailCode, type ConnectParams, type HandshakeRejection, type Session } from '../../machines/protocol.js';
 import { verifyDeviceProof, type DeviceCrypto, type DeviceProofInput, type DeviceProofResult } from './device-proof.js';
 import { checkSharedSecret, secretsEqual, type AuthConfig } from './shared-secret.js';
 
@@ -66,7 +66,7 @@ export function authenticate(request: AuthenticationRequest, context: Authentica
   if (secretFailure) {
     const issued = deviceId === undefined ? undefined : context.deviceTokenOf?.(deviceId);
     if (issued === undefined || !secretsEqual(params.auth?.deviceToken ?? '', issued)) {
-      return reject('unauthorized: device token mismatch', { code: 'AUTH_DEVICE_TOKEN_MISMATCH' });
+      return reject('unauthorized: device token mismatch', { code: DetailCode.AUTH_DEVICE_TOKEN_MISMATCH });
     }
   }
 

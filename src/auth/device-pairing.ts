@@ -2,15 +2,24 @@
 // device gets its token back, a local one (auto-local mode) is paired on the spot, any other one
 // gets NOT_PAIRED with the id of the pairing request an operator can approve.
 import { randomFillSync } from 'node:crypto';
-import { decideDeviceAccess, pendingRequestFor, type PairingMode } from '../../machines/pairing.js';
-import { CloseCode, type ConnectParams, type HandshakeRejection, type Session } from '../../machines/protocol.js';
-import type { SupervisorContext, SupervisorEvent } from '../../machines/supervisor.js';
+import type { DeviceAccess, PairingMode } from '../../machines/pairing.js';
+import { CloseCode, DetailCode, type ConnectParams, type HandshakeRejection, type Session } from '../../machines/protocol.js';
+import type { SupervisorEvent } from '../../machines/supervisor.js';
+
+/** What the pairing gate reads of the paired devices and pending requests, and how it reports to the supervisor. */
+export interface DevicePairings {
+  deviceAccess(deviceId: string, mode: PairingMode, isLocalClient: boolean): DeviceAccess;
+  pendingDeviceRequestId(deviceId: string): string | undefined;
+  deviceTokenOf(deviceId: string): string | undefined;
+  /** A silent pairing or a new pairing request, for the supervisor. */
+  report(event: Extract<SupervisorEvent, { type: 'device.pair.silentlyApproved' | 'device.pair.requested' }>): void;
+}
 
 export interface PairingGateContext {
   mode: PairingMode;
   isLocalClient: boolean;
   remoteAddr: string;
-  supervisor: { getSnapshot(): { context: SupervisorContext }; send(event: SupervisorEvent): void };
+  pairings: DevicePairings;
 }
 
 export type PairingGateResult = { ok: true; session: Session } | { ok: false; rejection: HandshakeRejection };
@@ -37,7 +46,7 @@ export function passPairingGate(session: Session, params: ConnectParams, gate: P
   const deviceId = session.deviceId;
   // Nodes are approved through node pairing, and a client without a device identity has nothing to pair.
   if (session.role !== 'operator' || deviceId === undefined) return { ok: true, session };
-  const access = decideDeviceAccess(gate.supervisor.getSnapshot().context, deviceId, gate.mode, gate.isLocalClient);
+  const access = gate.pairings.deviceAccess(deviceId, gate.mode, gate.isLocalClient);
   if (access.kind === 'paired') return { ok: true, session: { ...session, deviceToken: access.device.token } };
 
   const identity = {
@@ -53,22 +62,21 @@ export function passPairingGate(session: Session, params: ConnectParams, gate: P
   if (access.kind === 'approve-silently') {
     const token = newDeviceToken();
     const now = session.connectedAt;
-    gate.supervisor.send({
+    gate.pairings.report({
       type: 'device.pair.silentlyApproved',
       device: { ...identity, token, createdAtMs: now, approvedAtMs: now, silent: true },
     });
     return { ok: true, session: { ...session, deviceToken: token } };
   }
 
-  gate.supervisor.send({ type: 'device.pair.requested', request: { ...identity, remoteIp: gate.remoteAddr } });
-  const pending = pendingRequestFor(gate.supervisor.getSnapshot().context.pendingDevicePairs, (request) => request.deviceId === deviceId);
+  gate.pairings.report({ type: 'device.pair.requested', request: { ...identity, remoteIp: gate.remoteAddr } });
   return {
     ok: false,
     rejection: {
       error: {
         code: 'NOT_PAIRED',
         message: 'pairing required: approve this device with device.pair.approve',
-        details: { code: 'PAIRING_REQUIRED', requestId: pending?.requestId, deviceId },
+        details: { code: DetailCode.PAIRING_REQUIRED, requestId: gate.pairings.pendingDeviceRequestId(deviceId), deviceId },
       },
       closeCode: CloseCode.policyViolation,
       closeReason: 'pairing required',

@@ -6,6 +6,8 @@
  * else (@noble/ed25519).
  */
 
+import type { DetailCode } from '../../machines/protocol.js';
+
 export interface DeviceCrypto {
   readonly name: string;
   sha256Hex(data: Uint8Array): string;
@@ -25,13 +27,8 @@ export interface DeviceCrypto {
   verifyEd25519Async?(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean>;
 }
 
-export type DeviceAuthCode =
-  | 'DEVICE_AUTH_DEVICE_ID_MISMATCH'
-  | 'DEVICE_AUTH_SIGNATURE_EXPIRED'
-  | 'DEVICE_AUTH_NONCE_REQUIRED'
-  | 'DEVICE_AUTH_NONCE_MISMATCH'
-  | 'DEVICE_AUTH_PUBLIC_KEY_INVALID'
-  | 'DEVICE_AUTH_SIGNATURE_INVALID';
+/** The `details.code` of a device proof that does not hold (see DetailCode in machines/protocol.ts). */
+export type DeviceAuthCode = Extract<DetailCode, `DEVICE_AUTH_${string}`>;
 
 export type SignatureVersion = 'v2' | 'v3';
 

@@ -1,6 +1,6 @@
 // Shared-secret authentication: the gateway token or password, compared in constant time.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ConnectAuth } from '../../machines/protocol.js';
+import type { ConnectAuth, DetailCode } from '../../machines/protocol.js';
 
 export type AuthMode = 'none' | 'token' | 'password';
 
@@ -11,7 +11,7 @@ export interface AuthConfig {
 }
 
 export interface SharedSecretFailure {
-  code: 'AUTH_TOKEN_MISSING' | 'AUTH_TOKEN_MISMATCH' | 'AUTH_PASSWORD_MISSING' | 'AUTH_PASSWORD_MISMATCH';
+  code: Extract<DetailCode, `AUTH_TOKEN_${string}` | `AUTH_PASSWORD_${string}`>;
   message: string;
 }
 

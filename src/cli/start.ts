@@ -1,70 +1,38 @@
-// `actorgate start`: resolve credentials, serve, and stop cleanly on SIGINT/SIGTERM: the signal becomes
-// the actors' `gateway.shutdown` event (through gateway.close), and the process exits within
+// `actorgate start`: serve a gateway built with createGateway, and stop cleanly on SIGINT/SIGTERM: the
+// signal becomes the actors' `gateway.shutdown` event (through gateway.close), and the process exits within
 // --shutdown-timeout-ms whether peers answer their close or not.
-import type { AuthConfig } from './auth/shared-secret.js';
-import type { StartConfig } from './config.js';
-import { DEFAULT_SHUTDOWN_GRACE_MS, startGateway } from './gateway.js';
-import { tuneHeapForGateway } from './heap-tuning.js';
-import { startInspector, type Inspector } from './inspect.js';
-import { createLogger, type Logger } from './logger.js';
-import { loadOrCreateToken } from './state-dir.js';
+import { resolveGatewaySecret } from '../auth/gateway-secret.js';
+import { createGateway, type Gateway } from '../gateway/create-gateway.js';
+import { tuneHeapForGateway } from '../gateway/heap-tuning.js';
+import type { ResolvedOptions } from '../gateway/options.js';
+import type { Logger } from '../observability/logger.js';
 
-/** The auth settings to serve with; in token mode without a token, the stored or newly generated one. */
-export async function authConfigFor(config: StartConfig): Promise<AuthConfig> {
-  if (config.auth === 'none') return { mode: 'none' };
-  if (config.auth === 'password') return { mode: 'password', password: config.password ?? '' };
-  if (config.token) return { mode: 'token', token: config.token };
-  const stored = await loadOrCreateToken(config.stateDir);
-  if (stored.generated) {
-    process.stderr.write(`actorgate: generated a gateway token (stored in ${stored.path}, mode 0600):\n${stored.token}\n`);
-  }
-  return { mode: 'token', token: stored.token };
-}
-
-export async function runStart(config: StartConfig): Promise<void> {
-  tuneHeapForGateway();
-  const logger = createLogger(config.logLevel);
-  const auth = await authConfigFor(config);
-  let inspector: Inspector | undefined;
-  if (config.inspect) {
-    inspector = await startInspector({ port: config.inspectPort });
-    logger.info(
-      { event: 'inspect.listening', host: inspector.address().address, port: inspector.port, relay: inspector.url, page: inspector.pageUrl },
-      'inspection relay listening',
-    );
+/** Where to watch the actors, when start serves with --inspect. */
+function announceInspector(gateway: Gateway): void {
+  if (gateway.inspector) {
     process.stderr.write(
-      `actorgate: watch the actors live: open ${inspector.pageUrl} in a browser on this machine ` +
+      `actorgate: watch the actors live: open ${gateway.inspector.pageUrl} in a browser on this machine ` +
         `(it embeds the Stately inspector from stately.ai; the relay listens on 127.0.0.1 only and refuses other web pages; secrets redacted)\n`,
     );
   }
-  let gateway: Awaited<ReturnType<typeof startGateway>>;
-  try {
-    gateway = await startGateway({
-      host: config.host,
-      port: config.port,
-      auth,
-      handshakeTimeoutMs: config.handshakeTimeoutMs,
-      tickIntervalMs: config.tickIntervalMs,
-      logger,
-      stateDir: config.stateDir,
-      pairingMode: config.pairingMode,
-      pairingRequestTtlMs: config.pairingRequestTtlMs,
-      limits: config.limits,
-      pingIntervalMs: config.pingIntervalMs,
-      presenceWindowMs: config.presenceWindowMs,
-      trustedProxies: config.trustedProxies,
-      // Peers get part of the budget to answer the 1012 close; the rest is for flushing the pairing state.
-      shutdownGraceMs: Math.min(DEFAULT_SHUTDOWN_GRACE_MS, Math.floor(config.shutdownTimeoutMs / 2)),
-      ...(inspector ? { inspect: inspector.inspect } : {}),
-    });
-  } catch (error) {
-    await inspector?.stop();
-    throw error;
+}
+
+export async function runStart(config: ResolvedOptions): Promise<void> {
+  tuneHeapForGateway();
+  // The token is settled (read, or generated and stored) before the gateway starts, so that a generated one
+  // is printed before anything listens with it.
+  const secret = await resolveGatewaySecret(config);
+  if (secret.tokenSource === 'generated') {
+    const where = secret.tokenFile ? `stored in ${secret.tokenFile}, mode 0600` : 'not stored: no state dir';
+    process.stderr.write(`actorgate: generated a gateway token (${where}):\n${secret.auth.token}\n`);
   }
+  const gateway = createGateway({ ...config, ...(secret.auth.token !== undefined ? { token: secret.auth.token } : {}) });
+  await gateway.listen();
+  announceInspector(gateway);
   const stop = signalHandler({
-    close: (reason) => gateway.close(reason).finally(() => inspector?.stop()),
+    close: (reason) => gateway.close(reason),
     shutdownTimeoutMs: config.shutdownTimeoutMs,
-    logger,
+    logger: gateway.logger,
     exit: (code) => process.exit(code),
   });
   process.on('SIGINT', stop);

@@ -16,7 +16,7 @@
 // - Text messages of the publisher are forwarded to every open watcher and the last 200 kept, to be replayed to
 //   a watcher that connects later. Watchers are read-only: one that sends anything is closed (1008).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
@@ -66,21 +66,126 @@ export interface InspectRelay {
 
 /** Listens on 127.0.0.1:port; rejects with the listen error (EADDRINUSE, EACCES, ...) as Node reports it. */
 export async function startInspectRelay(options: InspectRelayOptions): Promise<InspectRelay> {
-  const inspectorUrl = new URL(options.inspectorUrl ?? STATELY_INSPECTOR_URL);
-  const secret = randomBytes(32).toString('base64url');
-  const secretDigest = digest(secret);
-  const history: string[] = [];
+  const relay = new RelayServer(new URL(options.inspectorUrl ?? STATELY_INSPECTOR_URL));
+  const port = await relay.listen(options.port);
+  return relayHandle(relay, port);
+}
 
-  const publishers = new WebSocketServer({ noServer: true, maxPayload: PUBLISHER_MAX_PAYLOAD });
-  const watchers = new WebSocketServer({ noServer: true, maxPayload: WATCHER_MAX_PAYLOAD });
+/** What startInspectRelay hands out: the relay's URLs, and its operations. */
+function relayHandle(relay: RelayServer, port: number): InspectRelay {
+  return {
+    port,
+    pageUrl: `http://${RELAY_HOST}:${port}`,
+    watchUrl: `ws://${RELAY_HOST}:${port}${WATCH_PATH}`,
+    publishUrl: `ws://${RELAY_HOST}:${port}${relay.publishPath}`,
+    address: () => relay.address(),
+    waitForPublisher(timeoutMs) {
+      return relay.waitForPublisher(timeoutMs);
+    },
+    stop() {
+      return relay.stop();
+    },
+  };
+}
 
-  let page: BridgePage | undefined;
-  let allowedHosts = new Set<string>();
-  let allowedOrigins = new Set<string>();
+/** The publisher's last REPLAY_LIMIT text messages, oldest first, replayed to each watcher that connects. */
+class ReplayBuffer {
+  private readonly messages: string[] = [];
 
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+  push(text: string): void {
+    this.messages.push(text);
+    if (this.messages.length > REPLAY_LIMIT) this.messages.shift();
+  }
+
+  replayTo(ws: WebSocket): void {
+    for (const text of this.messages) send(ws, text);
+  }
+}
+
+/** The relay's HTTP server and its two WebSocket servers, publishers and watchers, upgraded into by hand. */
+class RelayServer {
+  private readonly secret = randomBytes(32).toString('base64url');
+  private readonly secretDigest = digest(this.secret);
+  private readonly history = new ReplayBuffer();
+  private readonly publishers = new WebSocketServer({ noServer: true, maxPayload: PUBLISHER_MAX_PAYLOAD });
+  private readonly watchers = new WebSocketServer({ noServer: true, maxPayload: WATCHER_MAX_PAYLOAD });
+  private readonly server = createServer((request: IncomingMessage, response: ServerResponse) => this.servePage(request, response));
+  /** Known once the port is, as are the Hosts and Origins allowed (none until then). */
+  private page: BridgePage | undefined;
+  private allowedHosts = new Set<string>();
+  private allowedOrigins = new Set<string>();
+  private publisherSeen = false;
+  private readonly publisherWaiters = new Set<() => void>();
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly inspectorUrl: URL) {
+    this.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(request, socket, head));
+    this.publishers.on('connection', (ws: WebSocket) => this.acceptPublisher(ws));
+    this.watchers.on('connection', (ws: WebSocket) => this.acceptWatcher(ws));
+  }
+
+  /** Where the publisher connects: the secret path. */
+  get publishPath(): string {
+    return `${PUBLISH_PREFIX}${this.secret}`;
+  }
+
+  address(): AddressInfo {
+    return this.server.address() as AddressInfo;
+  }
+
+  /** Resolves with the bound port, once the Hosts, Origins and page that depend on it are set. */
+  async listen(port: number): Promise<number> {
+    await listenOn(this.server, port);
+    this.server.on('error', () => undefined);
+    const bound = this.address().port;
+    this.allowedHosts = new Set([`127.0.0.1:${bound}`, `localhost:${bound}`]);
+    this.allowedOrigins = new Set([`http://127.0.0.1:${bound}`, `http://localhost:${bound}`]);
+    this.page = bridgePage(this.inspectorUrl, bound);
+    return bound;
+  }
+
+  waitForPublisher(timeoutMs: number): Promise<void> {
+    if (this.publisherSeen) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.publisherWaiters.delete(done);
+        reject(new Error(`the gateway's inspection publisher did not reach the relay within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.publisherWaiters.add(done);
+    });
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= new Promise<void>((resolve) => {
+      const clients = [...this.publishers.clients, ...this.watchers.clients];
+      for (const ws of clients) ws.close(1001, 'relay stopping');
+      const cut = setTimeout(() => {
+        for (const ws of clients) ws.terminate();
+        this.server.closeAllConnections();
+      }, CLOSE_GRACE_MS);
+      this.publishers.close();
+      this.watchers.close();
+      this.server.close(() => {
+        clearTimeout(cut);
+        resolve();
+      });
+      this.server.closeIdleConnections();
+    });
+    return this.stopping;
+  }
+
+  private knownHost(request: IncomingMessage): boolean {
+    return this.allowedHosts.has((request.headers.host ?? '').toLowerCase());
+  }
+
+  /** GET / (or HEAD) answers the bridge page; anything else an error. */
+  private servePage(request: IncomingMessage, response: ServerResponse): void {
     const path = pathOf(request.url);
-    if (!allowedHosts.has((request.headers.host ?? '').toLowerCase())) {
+    if (!this.knownHost(request)) {
       return plain(response, 403, 'forbidden: open the page as http://127.0.0.1:<port> or http://localhost:<port>\n');
     }
     if (path !== WATCH_PATH) return plain(response, 404, 'not found\n');
@@ -88,113 +193,71 @@ export async function startInspectRelay(options: InspectRelayOptions): Promise<I
       response.setHeader('Allow', 'GET, HEAD');
       return plain(response, 405, 'method not allowed\n');
     }
+    const page = this.page!;
     response.writeHead(200, {
       'Content-Type': 'text/html; charset=utf-8',
-      'Content-Length': Buffer.byteLength(page!.html),
-      'Content-Security-Policy': page!.csp,
+      'Content-Length': Buffer.byteLength(page.html),
+      'Content-Security-Policy': page.csp,
       'Cache-Control': 'no-store',
       'Referrer-Policy': 'no-referrer',
       'X-Content-Type-Options': 'nosniff',
       'X-Frame-Options': 'DENY',
     });
-    response.end(request.method === 'HEAD' ? undefined : page!.html);
-  });
+    response.end(request.method === 'HEAD' ? undefined : page.html);
+  }
 
-  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+  /** Hands an upgrade to the publishers or the watchers, or refuses it with 403 before upgrading. */
+  private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const path = pathOf(request.url);
     const origin = request.headers.origin;
-    if (!allowedHosts.has((request.headers.host ?? '').toLowerCase())) return refuse(socket, 'unknown Host');
+    if (!this.knownHost(request)) return refuse(socket, 'unknown Host');
     if (path.startsWith(PUBLISH_PREFIX)) {
       // Only this process knows the secret; a browser, which always sends an Origin, is never the publisher.
-      if (origin !== undefined || !sameDigest(digest(path.slice(PUBLISH_PREFIX.length)), secretDigest)) {
+      if (origin !== undefined || !sameDigest(digest(path.slice(PUBLISH_PREFIX.length)), this.secretDigest)) {
         return refuse(socket, 'not the publisher');
       }
-      publishers.handleUpgrade(request, socket, head, (ws) => publishers.emit('connection', ws, request));
+      this.publishers.handleUpgrade(request, socket, head, (ws) => this.publishers.emit('connection', ws, request));
       return;
     }
     if (path !== WATCH_PATH) return refuse(socket, 'unknown path');
-    if (origin !== undefined && !allowedOrigins.has(origin)) return refuse(socket, 'foreign Origin');
-    watchers.handleUpgrade(request, socket, head, (ws) => watchers.emit('connection', ws, request));
-  });
+    if (origin !== undefined && !this.allowedOrigins.has(origin)) return refuse(socket, 'foreign Origin');
+    this.watchers.handleUpgrade(request, socket, head, (ws) => this.watchers.emit('connection', ws, request));
+  }
 
-  let publisherSeen = false;
-  const publisherWaiters = new Set<() => void>();
-  publishers.on('connection', (ws: WebSocket) => {
-    publisherSeen = true;
-    for (const resolve of publisherWaiters) resolve();
-    publisherWaiters.clear();
+  private acceptPublisher(ws: WebSocket): void {
+    this.publisherSeen = true;
+    for (const resolve of this.publisherWaiters) resolve();
+    this.publisherWaiters.clear();
     ws.on('error', () => ws.terminate());
-    ws.on('message', (data: RawData, isBinary: boolean) => {
-      if (isBinary) return;
-      const text = textOf(data);
-      history.push(text);
-      if (history.length > REPLAY_LIMIT) history.shift();
-      for (const watcher of watchers.clients) send(watcher, text);
-    });
-  });
+    ws.on('message', (data: RawData, isBinary: boolean) => this.publish(data, isBinary));
+  }
 
-  watchers.on('connection', (ws: WebSocket) => {
+  /** Keeps a text message of the publisher for later watchers and forwards it to every open one. */
+  private publish(data: RawData, isBinary: boolean): void {
+    if (isBinary) return;
+    const text = textOf(data);
+    this.history.push(text);
+    for (const watcher of this.watchers.clients) send(watcher, text);
+  }
+
+  private acceptWatcher(ws: WebSocket): void {
     ws.on('error', () => ws.terminate());
     ws.on('message', () => ws.close(1008, 'watchers are read-only'));
-    for (const text of history) send(ws, text);
-  });
+    this.history.replayTo(ws);
+  }
+}
 
-  await new Promise<void>((resolve, reject) => {
+/** Listens on RELAY_HOST:port; rejects with the listen error. */
+function listenOn(server: Server, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     const onError = (error: Error) => reject(error);
     server.once('error', onError);
-    server.listen({ host: RELAY_HOST, port: options.port }, () => {
+    server.listen({ host: RELAY_HOST, port }, () => {
       server.off('error', onError);
       resolve();
     });
   });
-  server.on('error', () => undefined);
-
-  const { port } = server.address() as AddressInfo;
-  allowedHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
-  allowedOrigins = new Set([`http://127.0.0.1:${port}`, `http://localhost:${port}`]);
-  page = bridgePage(inspectorUrl, port);
-
-  let stopping: Promise<void> | undefined;
-  return {
-    port,
-    pageUrl: `http://${RELAY_HOST}:${port}`,
-    watchUrl: `ws://${RELAY_HOST}:${port}${WATCH_PATH}`,
-    publishUrl: `ws://${RELAY_HOST}:${port}${PUBLISH_PREFIX}${secret}`,
-    address: () => server.address() as AddressInfo,
-    waitForPublisher(timeoutMs) {
-      if (publisherSeen) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const done = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          publisherWaiters.delete(done);
-          reject(new Error(`the gateway's inspection publisher did not reach the relay within ${timeoutMs} ms`));
-        }, timeoutMs);
-        publisherWaiters.add(done);
-      });
-    },
-    stop() {
-      stopping ??= new Promise<void>((resolve) => {
-        const clients = [...publishers.clients, ...watchers.clients];
-        for (const ws of clients) ws.close(1001, 'relay stopping');
-        const cut = setTimeout(() => {
-          for (const ws of clients) ws.terminate();
-          server.closeAllConnections();
-        }, CLOSE_GRACE_MS);
-        publishers.close();
-        watchers.close();
-        server.close(() => {
-          clearTimeout(cut);
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
-      return stopping;
-    },
-  };
 }
 
 function send(ws: WebSocket, text: string): void {

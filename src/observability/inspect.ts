@@ -1,5 +1,5 @@
 // `actorgate start --inspect`: every actor's inspection events, with secrets redacted, go to our relay on
-// 127.0.0.1 (src/inspect-relay.ts), where a browser tab with the Stately inspector watches the gateway live.
+// 127.0.0.1 (src/observability/inspect-relay.ts), where a browser tab with the Stately inspector watches the gateway live.
 //
 // The gateway publishes through createWebSocketInspector of @statelyai/inspect, one JSON StatelyInspectionEvent
 // per message (`@xstate.actor`, `@xstate.event` or `@xstate.snapshot`), to the relay's publisher path, which
@@ -8,7 +8,7 @@
 import { createWebSocketInspector } from '@statelyai/inspect';
 import type { AddressInfo } from 'node:net';
 import type { InspectionEvent } from 'xstate';
-import { ConfigError } from './config.js';
+import { OptionError } from '../errors.js';
 import { startInspectRelay } from './inspect-relay.js';
 
 export const REDACTED = '[redacted]';
@@ -103,19 +103,19 @@ function describeListenError(port: number, error: NodeJS.ErrnoException): string
 
 /**
  * Starts the relay on 127.0.0.1, then the gateway's publisher, and resolves once the publisher is connected.
- * A port the relay cannot listen on (in use, privileged) is a ConfigError.
+ * A port the relay cannot listen on (in use, privileged) is an OptionError.
  */
 export async function startInspector(options: InspectorOptions): Promise<Inspector> {
   const { port } = options;
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new ConfigError(`--inspect-port must be an integer from 0 to 65535, got "${port}"`);
+    throw new OptionError(`--inspect-port must be an integer from 0 to 65535, got "${port}"`);
   }
   let relay: Awaited<ReturnType<typeof startInspectRelay>>;
   try {
     relay = await startInspectRelay({ port, ...(options.inspectorUrl ? { inspectorUrl: options.inspectorUrl } : {}) });
   } catch (error) {
     const errno = error as NodeJS.ErrnoException;
-    if (typeof errno?.code === 'string') throw new ConfigError(describeListenError(port, errno));
+    if (typeof errno?.code === 'string') throw new OptionError(describeListenError(port, errno));
     throw error;
   }
   const publisher = createWebSocketInspector({

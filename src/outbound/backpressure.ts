@@ -5,6 +5,7 @@
 // - everything else (responses, tick, targeted events) is always written, never dropped;
 // - above the hard limit the peer is a slow consumer and the socket is closed (1008).
 // No timer: held frames go out when the socket drains, or at the next write or relieve() call.
+import type { FrameSink } from '../transport/types.js';
 
 export interface Watermarks {
   /** Above this many buffered bytes droppable frames are held (coalesced to the newest). */
@@ -14,18 +15,6 @@ export interface Watermarks {
   /** Above this many buffered bytes the peer is closed as a slow consumer. */
   maxBufferedBytes: number;
 }
-
-/**
- * A presence frame is not queued behind more than 64 KiB of unsent data (about one full presence list):
- * the newest is held instead and sent once the socket is down to 16 KiB. A socket starts holding only
- * above 64 KiB, at or above its own stream high-water mark (16 KiB on Node 20, 64 KiB from Node 22), so
- * its drain event is coming.
- */
-export const DEFAULT_WATERMARKS: Watermarks = {
-  highWaterBytes: 64 * 1024,
-  lowWaterBytes: 16 * 1024,
-  maxBufferedBytes: 50 * 1024 * 1024,
-};
 
 /** Events a congested socket may skip: a newer one of the same kind tells the whole story. */
 export const DROPPABLE_EVENTS: ReadonlySet<string> = new Set(['presence', 'health']);
@@ -42,16 +31,11 @@ export interface OutboundSink {
 const OPEN = 1;
 const TEXT = { binary: false };
 
-/** Where whole WebSocket frames can be written as they are: the TCP socket under a WebSocket. */
-export interface FrameSink {
-  write(frame: Buffer): unknown;
-}
-
-/** What the writer keeps per socket; the gateway keeps one next to each socket. */
+/** What the writer keeps per socket, on the gateway's record of it. */
 export interface OutboundState {
-  sink: OutboundSink;
+  readonly socket: OutboundSink;
   /**
-   * The socket under `sink`, when broadcasts may be written to it as frames built once for every socket
+   * The TCP socket under `socket`, when broadcasts may be written to it as frames built once for every socket
    * (the WebSocket layer compresses nothing and queues nothing): one write per socket, no framing each time.
    */
   frames?: FrameSink;
@@ -91,8 +75,8 @@ export class Backpressure {
 
   /** A frame that is never dropped: written now, whatever the buffer holds. */
   write(state: OutboundState, data: string | Buffer): void {
-    if (state.sink.readyState !== OPEN) return;
-    state.sink.send(data, TEXT);
+    if (state.socket.readyState !== OPEN) return;
+    state.socket.send(data, TEXT);
     this.afterWrite(state);
   }
 
@@ -112,15 +96,15 @@ export class Backpressure {
    */
   mustHold(state: OutboundState): boolean {
     if (state.held !== undefined) this.relieve(state);
-    return state.held !== undefined || state.sink.bufferedAmount > this.marks.highWaterBytes;
+    return state.held !== undefined || state.socket.bufferedAmount > this.marks.highWaterBytes;
   }
 
   /** Holds a droppable frame as the newest of its kind, to be sent once the socket drains. */
   hold(state: OutboundState, kind: string, render: () => string | Buffer): void {
-    if (state.sink.readyState !== OPEN) return;
+    if (state.socket.readyState !== OPEN) return;
     if (state.held === undefined) {
       state.held = new Map();
-      this.hooks.onCongested?.(state, state.sink.bufferedAmount);
+      this.hooks.onCongested?.(state, state.socket.bufferedAmount);
     }
     state.held.delete(kind); // re-inserted last: held frames go out in the order of their newest
     state.held.set(kind, render);
@@ -130,13 +114,13 @@ export class Backpressure {
   /** Sends the held frames when the socket is back under the low watermark. Safe to call any time. */
   relieve(state: OutboundState): void {
     const held = state.held;
-    if (held === undefined || state.sink.readyState !== OPEN) return;
-    if (state.sink.bufferedAmount > this.marks.lowWaterBytes) {
+    if (held === undefined || state.socket.readyState !== OPEN) return;
+    if (state.socket.bufferedAmount > this.marks.lowWaterBytes) {
       this.watchDrain(state);
       return;
     }
     state.held = undefined;
-    for (const render of held.values()) state.sink.send(render(), TEXT);
+    for (const render of held.values()) state.socket.send(render(), TEXT);
     this.afterWrite(state);
   }
 
@@ -147,7 +131,7 @@ export class Backpressure {
    * write may have crossed it.
    */
   broadcast<R>(state: OutboundState, kind: string | undefined, render: (recipient: R, framed: boolean) => Buffer, recipient: R): void {
-    const sink = state.sink;
+    const sink = state.socket;
     if (sink.readyState !== OPEN) return;
     if (state.held !== undefined) {
       if (kind === undefined) this.write(state, render(recipient, false));
@@ -173,7 +157,7 @@ export class Backpressure {
   }
 
   private afterWrite(state: OutboundState): void {
-    const buffered = state.sink.bufferedAmount;
+    const buffered = state.socket.bufferedAmount;
     if (buffered > this.marks.maxBufferedBytes) {
       if (!state.slow) {
         state.slow = true;

@@ -1,7 +1,12 @@
 // The hello-ok payload a client gets when its handshake succeeds.
-import type { Session, StateVersion } from '../machines/protocol.js';
-import { GATEWAY_EVENTS, GATEWAY_METHODS } from './methods.js';
-import { GATEWAY_VERSION } from './version.js';
+import type { Session, StateVersion } from '../../machines/protocol.js';
+import { GATEWAY_VERSION } from '../version.js';
+
+/** What the gateway serves: its methods and events. */
+export interface Features {
+  methods: readonly string[];
+  events: readonly string[];
+}
 
 export interface HelloOkInput {
   session: Session;
@@ -11,10 +16,6 @@ export interface HelloOkInput {
   policy: { maxPayload: number; maxBufferedBytes: number; tickIntervalMs: number };
 }
 
-const FEATURES = { methods: GATEWAY_METHODS, events: GATEWAY_EVENTS };
-/** The same for every client, and half of the frame: serialised once. */
-const FEATURES_JSON = JSON.stringify(FEATURES);
-
 function authOf(session: Session) {
   return {
     role: session.role,
@@ -23,12 +24,12 @@ function authOf(session: Session) {
   };
 }
 
-export function helloOk({ session, connId, bootId, snapshot, policy }: HelloOkInput) {
+export function helloOk({ session, connId, bootId, snapshot, policy }: HelloOkInput, features: Features) {
   return {
     type: 'hello-ok',
     protocol: session.protocol,
     server: { version: GATEWAY_VERSION, connId, bootId },
-    features: FEATURES,
+    features,
     snapshot,
     auth: authOf(session),
     policy,
@@ -37,14 +38,15 @@ export function helloOk({ session, connId, bootId, snapshot, policy }: HelloOkIn
 
 /**
  * The whole `res` frame answering `connect` with hello-ok, as text: exactly
- * `JSON.stringify(responseOk(requestId, helloOk(input)))`, with the constant features list spliced in
- * already serialised instead of being serialised again for every handshake.
+ * `JSON.stringify(responseOk(requestId, helloOk(input, features)))`, with the features list (the same for
+ * every client, and half of the frame) passed in already serialised instead of being serialised again for
+ * every handshake.
  */
-export function helloOkFrame(requestId: string, { session, connId, bootId, snapshot, policy }: HelloOkInput): string {
+export function helloOkFrame(requestId: string, { session, connId, bootId, snapshot, policy }: HelloOkInput, featuresJson: string): string {
   const server = JSON.stringify({ version: GATEWAY_VERSION, connId, bootId });
   return (
     `{"type":"res","id":${JSON.stringify(requestId)},"ok":true,"payload":{"type":"hello-ok","protocol":${JSON.stringify(session.protocol)},` +
-    `"server":${server},"features":${FEATURES_JSON},"snapshot":${JSON.stringify(snapshot)},"auth":${JSON.stringify(authOf(session))},` +
+    `"server":${server},"features":${featuresJson},"snapshot":${JSON.stringify(snapshot)},"auth":${JSON.stringify(authOf(session))},` +
     `"policy":${JSON.stringify(policy)}}}`
   );
 }

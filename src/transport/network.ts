@@ -1,5 +1,5 @@
-// Facts about a peer's address: loopback or not, the client behind a trusted reverse proxy, and
-// header values made safe to log.
+// Facts about a peer's address: loopback or not, one key per client, the client behind a trusted reverse
+// proxy, and header values made safe to log; and how much per-address memory the limits may keep.
 import { BlockList, isIP } from 'node:net';
 
 export function isLoopbackAddress(address: string | undefined): boolean {
@@ -91,4 +91,20 @@ export function sanitizeHeaderValue(value: string | string[] | undefined, maxCha
   const text = (Array.isArray(value) ? value.join(', ') : value).replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, '');
   if (text.length <= maxChars) return text;
   return Array.from(text).slice(0, maxChars).join('');
+}
+
+/** One key per client: an IPv4-mapped IPv6 address counts as its IPv4 address. */
+export function addressKey(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** At most this many addresses are remembered by the time-based limiters and log throttles; the oldest go first. */
+export const MAX_TRACKED_ADDRESSES = 10_000;
+
+/** Evicts the oldest entries (Map insertion order) until there is room for one more. */
+export function makeRoom<K, V>(map: Map<K, V>, cap: number): void {
+  for (const key of map.keys()) {
+    if (map.size < cap) return;
+    map.delete(key);
+  }
 }

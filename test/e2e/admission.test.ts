@@ -10,7 +10,7 @@ afterEach(cleanUp);
 
 describe('global cap on connections', () => {
   it('refuses upgrades past --max-connections with HTTP 503 before any actor exists, and admits again once one closes', async () => {
-    const { gateway, url, logs } = await startHardened({ limits: { maxConnections: 3 } });
+    const { gateway, url, logs } = await startHardened({ maxConnections: 3 });
     const ready = track((await connectClient(url, TEST_TOKEN)).client);
     const pending = [track(await TestClient.open(url)), track(await TestClient.open(url))];
     await until(() => gateway.connectionCount() === 3);
@@ -31,7 +31,7 @@ describe('global cap on connections', () => {
 
 describe('refused calls after the handshake', () => {
   it('answers each refusal, then closes 1008 "too many unauthorized calls" once more than the limit come within the window', async () => {
-    const { gateway, url, logs } = await startHardened({ limits: { unauthorizedCallLimit: 3, unauthorizedCallWindowMs: 60_000 } });
+    const { gateway, url, logs } = await startHardened({ unauthorizedCallLimit: 3, unauthorizedCallWindowMs: 60_000 });
     const reader = track((await connectClient(url, TEST_TOKEN, { scopes: ['operator.read'] })).client);
     // Allowed calls and bad params do not count.
     expect((await reader.request('health')).ok).toBe(true);
@@ -74,7 +74,7 @@ describe('behind a reverse proxy', () => {
   it('takes the client address from X-Forwarded-For only when the peer is a trusted proxy', async () => {
     const { gateway, url, logs } = await startHardened({
       trustedProxies: ['127.0.0.1'],
-      limits: { maxPreauthPerAddress: 1 },
+      maxPreauthPerAddress: 1,
     });
     const first = await openWith(url, { headers: { 'X-Forwarded-For': '198.51.100.9, 203.0.113.7' } });
     await first.challenge();
@@ -95,12 +95,12 @@ describe('behind a reverse proxy', () => {
     params.device = signDevice(device, params, nonce);
     const response = await first.request('connect', params);
     expect(response.error).toMatchObject({ code: 'NOT_PAIRED', details: { code: 'PAIRING_REQUIRED' } });
-    expect(gateway.supervisor.getSnapshot().context.pendingDevicePairs.size).toBe(1);
-    expect([...gateway.supervisor.getSnapshot().context.pendingDevicePairs.values()][0]).toMatchObject({ remoteIp: '203.0.113.7' });
+    expect(gateway.state.devicePairing().pending).toHaveLength(1);
+    expect(gateway.state.devicePairing().pending[0]).toMatchObject({ remoteIp: '203.0.113.7' });
   });
 
   it('ignores X-Forwarded-For from a peer that is not a trusted proxy', async () => {
-    const { gateway, url, logs } = await startHardened({ limits: { maxPreauthPerAddress: 1 } });
+    const { gateway, url, logs } = await startHardened({ maxPreauthPerAddress: 1 });
     const spoofing = await openWith(url, { headers: { 'X-Forwarded-For': '203.0.113.7' } });
     await spoofing.challenge();
     expect(gateway.unauthenticatedCount('127.0.0.1')).toBe(1);

@@ -17,11 +17,13 @@ it('coalesces presence for a congested socket, never drops node events or ticks,
     // No presence window: every change goes out to a reader that keeps up, so what the stalled client
     // misses was held back by its watermarks alone.
     presenceWindowMs: 0,
-    limits: { highWaterBytes: 64 * 1024, lowWaterBytes: 16 * 1024, maxBufferedBytes: 256 * 1024 * 1024 },
+    highWaterBytes: 64 * 1024,
+    lowWaterBytes: 16 * 1024,
+    maxBufferedBytes: 256 * 1024 * 1024,
   });
   const stalled = track((await connectClient(url, TEST_TOKEN, { scopes: ['operator.read'] })).client);
   const reader = track((await connectClient(url, TEST_TOKEN, { scopes: ['operator.read'] })).client);
-  const versionReaderJoinedAt = gateway.supervisor.getSnapshot().context.stateVersion.presence;
+  const versionReaderJoinedAt = gateway.state.stateVersion().presence;
   const node = track(
     (
       await connectClient(url, TEST_TOKEN, {
@@ -50,7 +52,7 @@ it('coalesces presence for a congested socket, never drops node events or ticks,
   }
   expect(logs.find((line) => line.event === 'backpressure.holding')).toBeDefined();
   for (let i = 0; i < 5; i++) await churn();
-  const finalVersion = gateway.supervisor.getSnapshot().context.stateVersion.presence;
+  const finalVersion = gateway.state.stateVersion().presence;
   await until(() => reader.frames.some((frame) => frame.event === 'presence' && presenceVersion(frame) === finalVersion), 5_000, 'reader up to date');
 
   socketOf(stalled).resume();

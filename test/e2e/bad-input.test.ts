@@ -1,7 +1,7 @@
 // Bad input after the handshake: every method, called by an operator and by a node with params of every
 // wrong shape, gets one clear answer, the socket stays open, and everyone else keeps being served.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GATEWAY_METHODS, MAX_PARAMS_DEPTH } from '../../src/methods.js';
+import { ProtocolLimits } from '../../machines/protocol.js';
 import { connectClient, type Frame, type TestClient } from '../helpers/client.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
@@ -26,7 +26,7 @@ let bystander: TestClient;
 beforeAll(async () => {
   // Calling every method under the wrong role is what this test does: the limit on refused calls, which
   // would close such a socket (test/e2e/admission.test.ts), is lifted here.
-  gw = await startTestGateway({ pairingMode: 'manual', limits: { unauthorizedCallLimit: 0 } });
+  gw = await startTestGateway({ pairing: 'manual', unauthorizedCallLimit: 0 });
   operator = (await connectClient(gw.url, gw.token, { scopes: ['operator.admin'] })).client;
   node = (
     await connectClient(gw.url, gw.token, {
@@ -53,10 +53,9 @@ function expectOneClearAnswer(response: Frame): void {
 }
 
 describe('every method with params of the wrong shape', () => {
-  const methods = GATEWAY_METHODS.filter((method) => method !== 'connect');
-
   it.each(['operator', 'node'] as const)('is answered, as %s, without closing the socket', async (role) => {
     const client = role === 'operator' ? operator : node;
+    const methods = gw.gateway.features().methods.filter((method) => method !== 'connect');
     for (const method of methods) {
       for (const params of BAD_PARAMS) {
         expectOneClearAnswer(await client.request(method, params));
@@ -90,17 +89,17 @@ describe('params nested too deep', () => {
 
   it('are refused INVALID_REQUEST before any handler serialises them, logged at debug without a stack, and the socket stays open', async () => {
     const before = gw.logs.lines.length;
-    for (const [index, depth] of [20_000, 200_000, MAX_PARAMS_DEPTH + 1].entries()) {
+    for (const [index, depth] of [20_000, 200_000, ProtocolLimits.maxParamsDepth + 1].entries()) {
       const id = `deep-${index}`;
       operator.send(invoke(id, depth));
       const answer = await operator.next((frame) => frame.type === 'res' && frame.id === id, 10_000);
       expect(answer).toMatchObject({
         ok: false,
-        error: { code: 'INVALID_REQUEST', message: 'params too deeply nested', details: { code: 'PARAMS_TOO_DEEP', maxDepth: MAX_PARAMS_DEPTH } },
+        error: { code: 'INVALID_REQUEST', message: 'params too deeply nested', details: { code: 'PARAMS_TOO_DEEP', maxDepth: ProtocolLimits.maxParamsDepth } },
       });
     }
     // At the limit the params pass (the node is not approved here, so the invoke is refused for that instead).
-    operator.send(invoke('at-limit', MAX_PARAMS_DEPTH));
+    operator.send(invoke('at-limit', ProtocolLimits.maxParamsDepth));
     const atLimit = await operator.next((frame) => frame.type === 'res' && frame.id === 'at-limit', 10_000);
     expect((atLimit.error as { details?: { code?: string } }).details?.code).not.toBe('PARAMS_TOO_DEEP');
     expect(operator.ws.readyState).toBe(operator.ws.OPEN);

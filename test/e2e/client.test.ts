@@ -3,8 +3,8 @@
 import { firstValueFrom, filter, timeout } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { createLogger } from '../../src/logger.js';
-import { startGateway, type Gateway } from '../../src/gateway.js';
+import { createLogger } from '../../src/observability/logger.js';
+import type { Gateway } from '../../src/gateway/create-gateway.js';
 import {
   createDeviceIdentity,
   createGatewayClient,
@@ -16,7 +16,7 @@ import {
 } from '../../src/client/node.js';
 import { connectClient } from '../helpers/client.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 const FAST_BACKOFF = { baseMs: 50, factor: 2, capMs: 400 };
 
@@ -156,7 +156,7 @@ describe('client library: faults it recovers from', () => {
     const restarted: Gateway = await startGateway({
       host: '127.0.0.1',
       port,
-      auth: { mode: 'token', token: 'test-token-123' },
+      token: 'test-token-123',
       handshakeTimeoutMs: 5_000,
       tickIntervalMs: 30_000,
       logger,
@@ -186,7 +186,7 @@ describe('client library: faults it recovers from', () => {
 
   it('rate limited: waits at least retryAfterMs, then connects', async () => {
     const { proxy } = await gatewayBehindProxy({
-      limits: { authMaxFailures: 1, authLockoutMs: 600, exemptLoopback: false },
+      authMaxFailures: 1, authLockoutMs: 600, authRateLimitLoopback: true,
     });
     await expect(connectClient(gw!.url, 'wrong-token')).rejects.toThrow(/handshake failed/);
     const { client, notices } = start({ url: proxy.url, random: () => 0 });
@@ -256,7 +256,7 @@ describe('client library: closes it stops at', () => {
   });
 
   it('1008 pairing required: stops with the pairing request id', async () => {
-    await gatewayBehindProxy({ pairingMode: 'manual' });
+    await gatewayBehindProxy({ pairing: 'manual' });
     const stop = await stopsOnce({ device: createDeviceIdentity() });
     expect(stop).toMatchObject({ reason: 'pairing-required', code: 1008, closeReason: 'pairing required' });
     expect(stop.error).toMatchObject({ code: 'NOT_PAIRED', details: { code: 'PAIRING_REQUIRED', requestId: expect.any(String) } });

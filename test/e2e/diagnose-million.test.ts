@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { diagnoseFile } from '../../src/diagnose/read.js';
-import { NOISY_ADDRESS, SYNTHETIC_HANDSHAKE_TIMEOUT_MS, writeSyntheticLog } from '../../src/diagnose/synthetic-log.js';
+import { diagnoseFile } from '../../src/observability/diagnose/read.js';
+import { NOISY_ADDRESS, SYNTHETIC_HANDSHAKE_TIMEOUT_MS, writeSyntheticLog } from '../../src/observability/diagnose/synthetic-log.js';
 
 const LINES = 1_000_000;
 const dir = mkdtempSync(join(tmpdir(), 'actorgate-diagnose-million-'));

@@ -9,14 +9,15 @@ import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectParams, DeviceProofParams } from '../../machines/protocol.js';
-import { diagnoseRecords } from '../../src/diagnose/aggregate.js';
-import type { Diagnosis } from '../../src/diagnose/diagnosis.js';
-import { diagnoseFile } from '../../src/diagnose/read.js';
-import { startGateway, type Gateway } from '../../src/gateway.js';
-import { createLogger } from '../../src/logger.js';
+import { diagnoseRecords } from '../../src/observability/diagnose/aggregate.js';
+import type { Diagnosis } from '../../src/observability/diagnose/diagnosis.js';
+import { diagnoseFile } from '../../src/observability/diagnose/read.js';
+import type { Gateway } from '../../src/gateway/create-gateway.js';
+import type { GatewayOptions } from '../../src/gateway/options.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { TestClient, connectClient, connectParams } from '../helpers/client.js';
 import { createDevice, signDevice } from '../helpers/device.js';
-import { LogCapture, TEST_TOKEN, type LogLine } from '../helpers/gateway.js';
+import { LogCapture, TEST_TOKEN, startGateway, type LogLine } from '../helpers/gateway.js';
 import { upgradeStatus } from '../helpers/hardened.js';
 
 const run = promisify(execFile);
@@ -54,15 +55,16 @@ const closedLines = () => logs.lines.filter((line) => line.event === 'connection
 const resetLines = (ready: boolean) => logs.lines.filter((line) => line.cause === 'socket-error' && line.code === 1006 && line.ready === ready);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function start(auth: Parameters<typeof startGateway>[0]['auth']): Promise<Gateway> {
+function start(auth: Pick<GatewayOptions, 'auth' | 'token' | 'password'>): Promise<Gateway> {
   return startGateway({
     host: '127.0.0.1',
     port: 0,
-    auth,
+    ...auth,
     handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
     tickIntervalMs: 30_000,
     logger: createLogger('debug', logs),
-    limits: { maxPreauthPerAddress: 3, exemptLoopback: false },
+    maxPreauthPerAddress: 3,
+    authRateLimitLoopback: true,
   });
 }
 
@@ -99,7 +101,7 @@ async function connectWithDevice(url: string, tamper: (proof: DeviceProofParams)
 
 /** Every kind of connection the guide names, against a token gateway, then two password failures against a second one. */
 async function produceEveryFailure(): Promise<void> {
-  const gateway = await start({ mode: 'token', token: TEST_TOKEN });
+  const gateway = await start({ auth: 'token', token: TEST_TOKEN });
   const url = gateway.url;
   let expectedCloses = 0;
 
@@ -202,7 +204,7 @@ async function produceEveryFailure(): Promise<void> {
   expect((await keptOpen.closed).code).toBe(1012);
   await until(() => closedLines().length === expectedCloses, 'the shutdown');
 
-  const passwordGateway = await start({ mode: 'password', password: PASSWORD });
+  const passwordGateway = await start({ auth: 'password', password: PASSWORD });
   for (const auth of [{ password: 'wrong-password' }, undefined]) {
     const client = await TestClient.open(passwordGateway.url);
     await client.challenge();

@@ -52,7 +52,7 @@ async function connectDevice(url: string, device: TestDevice, stateDir: string) 
 describe('silent pairing (auto-local)', () => {
   it('sends hello-ok with a device token only once pairing.json holds the device, for many devices at once', async () => {
     const stateDir = freshDir();
-    const { gateway, url } = await startHardened({ stateDir, pairingMode: 'auto-local' });
+    const { gateway, url } = await startHardened({ stateDir, pairing: 'auto-local' });
     const devices = Array.from({ length: 12 }, () => createDevice());
     const results = await Promise.all(devices.map((device) => connectDevice(url, device, stateDir)));
     for (const [index, { response, diskAtResponse }] of results.entries()) {
@@ -66,7 +66,7 @@ describe('silent pairing (auto-local)', () => {
 
   it('a paired device reconnecting gets its token at once (nothing left to save)', async () => {
     const stateDir = freshDir();
-    const { url, logs } = await startHardened({ stateDir, pairingMode: 'auto-local' });
+    const { url, logs } = await startHardened({ stateDir, pairing: 'auto-local' });
     const device = createDevice();
     const first = await connectDevice(url, device, stateDir);
     const again = await connectDevice(url, device, stateDir);
@@ -80,7 +80,7 @@ describe('silent pairing (auto-local)', () => {
 describe('operator approval (manual)', () => {
   it('answers device.pair.approve and node.pair.approve only once the approval is on disk', async () => {
     const stateDir = freshDir();
-    const { url } = await startHardened({ stateDir, pairingMode: 'manual' });
+    const { url } = await startHardened({ stateDir, pairing: 'manual' });
     const operator = track((await connectClient(url, TEST_TOKEN, { scopes: ['operator.admin'] })).client);
     let diskAtAnswer: PairingState | undefined;
     operator.ws.on('message', (data) => {
@@ -119,7 +119,7 @@ describe('operator approval (manual)', () => {
 describe('a save that fails', () => {
   it('refuses the connect with UNAVAILABLE (retryable) and 1011, and the approve with UNAVAILABLE', async () => {
     const stateDir = join(freshDir(), 'state');
-    const { gateway, url, logs } = await startHardened({ stateDir, pairingMode: 'auto-local' });
+    const { gateway, url, logs } = await startHardened({ stateDir, pairing: 'auto-local' });
     // The state dir becomes a file: every write into it fails.
     writeFileSync(stateDir, 'not a directory');
     const device = createDevice();

@@ -326,7 +326,7 @@ describe('shared-secret authentication', () => {
   });
 
   it('accepts the right password and refuses a wrong one in password mode', async () => {
-    gw = await startTestGateway({ auth: { mode: 'password', password: 'hunter2' } });
+    gw = await startTestGateway({ auth: 'password', password: 'hunter2' });
     const { client } = await connectClient(gw.url, 'unused', { auth: { password: 'hunter2' } });
     await client.close();
     const bad = await TestClient.open(gw.url);
@@ -337,7 +337,7 @@ describe('shared-secret authentication', () => {
   });
 
   it('lets anyone in with auth mode none', async () => {
-    gw = await startTestGateway({ auth: { mode: 'none' } });
+    gw = await startTestGateway({ auth: 'none' });
     const { client, hello } = await connectClient(gw.url, '', { auth: {} });
     expect(hello.type).toBe('hello-ok');
     await client.close();

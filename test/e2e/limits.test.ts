@@ -6,7 +6,8 @@ import { TestClient, connectClient, connectParams } from '../helpers/client.js';
 import { createDevice, signDevice } from '../helpers/device.js';
 import { LEVEL, TEST_TOKEN, type LogCapture } from '../helpers/gateway.js';
 import { cleanUp, startHardened, upgradeStatus } from '../helpers/hardened.js';
-import type { Gateway, GatewayOptions } from '../../src/gateway.js';
+import type { Gateway } from '../../src/gateway/create-gateway.js';
+import type { GatewayOptions } from '../../src/gateway/options.js';
 
 const LOCAL = '127.0.0.1';
 
@@ -20,7 +21,7 @@ afterEach(async () => {
   await cleanUp();
 });
 
-async function start(overrides: Partial<GatewayOptions> = {}): Promise<Gateway> {
+async function start(overrides: GatewayOptions = {}): Promise<Gateway> {
   const started = await startHardened(overrides);
   logs = started.logs;
   gateway = started.gateway;
@@ -54,7 +55,7 @@ const wrongToken = () => connectParams({ auth: { token: 'wrong' } });
 
 describe('unauthenticated sockets per address', () => {
   it('refuses the 33rd pending socket with HTTP 503, keeps serving ready clients, and admits again as slots free up', async () => {
-    const gw = await start({ limits: { maxPreauthPerAddress: 32 } });
+    const gw = await start({ maxPreauthPerAddress: 32 });
     const { client: ready } = await connectClient(gw.url, TEST_TOKEN);
     opened.push(ready);
     expect(gw.unauthenticatedCount(LOCAL)).toBe(0);
@@ -95,7 +96,7 @@ describe('unauthenticated sockets per address', () => {
   });
 
   it('gives the slot back when a socket is rejected during its handshake', async () => {
-    const gw = await start({ limits: { maxPreauthPerAddress: 2 } });
+    const gw = await start({ maxPreauthPerAddress: 2 });
     for (let i = 0; i < 4; i++) {
       const { response, closed } = await attempt(gw.url, wrongToken());
       expect(response.ok).toBe(false);
@@ -110,7 +111,7 @@ describe('unauthenticated sockets per address', () => {
       [{ maxPreauthPerAddress: 1 }, 'too many unauthenticated connections'],
       [{ maxConnections: 1 }, 'too many connections'],
     ] as const) {
-      const gw = await start({ limits });
+      const gw = await start(limits);
       await open(gw.url);
       for (let i = 0; i < 4; i++) expect(await upgradeStatus(gw.url)).toBe(503);
       // One line so far; the other three were held back for the interval.
@@ -126,10 +127,10 @@ describe('unauthenticated sockets per address', () => {
 });
 
 describe('failed-auth rate limit', () => {
-  const strict = { authMaxFailures: 10, authFailureWindowMs: 60_000, authLockoutMs: 300, exemptLoopback: false };
+  const strict = { authMaxFailures: 10, authFailureWindowMs: 60_000, authLockoutMs: 300, authRateLimitLoopback: true };
 
   it('locks an address out after 10 failures, refuses even the right token with AUTH_RATE_LIMITED, then lets it in after the lockout', async () => {
-    const gw = await start({ limits: strict });
+    const gw = await start(strict);
     for (let i = 0; i < 10; i++) {
       const { response, closed } = await attempt(gw.url, wrongToken());
       expect(response.error).toMatchObject({ details: { code: 'AUTH_TOKEN_MISMATCH' } });
@@ -160,7 +161,7 @@ describe('failed-auth rate limit', () => {
   });
 
   it('counts device-proof failures but not pairing requests', async () => {
-    const gw = await start({ pairingMode: 'manual', limits: { ...strict, authMaxFailures: 3 } });
+    const gw = await start({ pairing: 'manual', ...strict, authMaxFailures: 3 });
     const device = createDevice();
     // A device with the right token that waits for approval: refused, never counted.
     for (let i = 0; i < 4; i++) {
@@ -185,7 +186,7 @@ describe('failed-auth rate limit', () => {
   });
 
   it('never locks out loopback when it is exempt (the default)', async () => {
-    const gw = await start({ limits: { ...strict, exemptLoopback: true } });
+    const gw = await start({ ...strict, authRateLimitLoopback: false });
     for (let i = 0; i < 15; i++) {
       const { response } = await attempt(gw.url, wrongToken());
       expect(response.error).toMatchObject({ details: { code: 'AUTH_TOKEN_MISMATCH' } });

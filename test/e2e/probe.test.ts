@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { runProbe, type ProbeReport } from '../../src/probe/probe.js';
+import { runProbe, type ProbeReport } from '../../src/observability/probe/probe.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -18,7 +18,7 @@ const pause = (client: TestClient) => (client.ws as unknown as { _socket: { paus
 
 describe('gateway.close', () => {
   it('answers invokes in flight UNAVAILABLE, then sends shutdown, then closes every socket 1012', async () => {
-    const { gateway, url, logs } = await startHardened({ pairingMode: 'auto-local' });
+    const { gateway, url, logs } = await startHardened({ pairing: 'auto-local' });
     const operator = track((await connectClient(url, TEST_TOKEN, { scopes: ['operator.admin'] })).client);
     const node = track(
       (
@@ -54,7 +54,7 @@ describe('gateway.close', () => {
   });
 
   it('terminates peers that never answer the close once the grace is over', async () => {
-    const { gateway, url } = await startHardened({ shutdownGraceMs: 200 });
+    const { gateway, url } = await startHardened({ shutdownTimeoutMs: 400 });
     const stuck = track((await connectClient(url, TEST_TOKEN)).client);
     pause(stuck);
     const started = Date.now();

@@ -4,7 +4,7 @@
 // its address out. Sources are spread over 127.0.0.x with `localAddress` (all of 127/8 is loopback on Linux).
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { GatewayStats } from '../../src/gateway.js';
+import type { GatewayStats } from '../../src/gateway/create-gateway.js';
 import {
   envNumber,
   ending,
@@ -177,7 +177,7 @@ describe('floods', () => {
   });
 
   it('locks an address out after a storm of wrong tokens: 10 mismatches, then AUTH_RATE_LIMITED with retryAfterMs, even for the right token', { timeout: 60_000 }, async () => {
-    gw = await start({ limits: { exemptLoopback: false } });
+    gw = await start({ authRateLimitLoopback: true });
     const attacker = '127.0.0.20';
     const STORM = 60;
     const attempt = async (token: string, localAddress: string) => {

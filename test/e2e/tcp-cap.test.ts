@@ -3,11 +3,12 @@
 // how long each one lives; this bounds how many there are). Once they go, clients are served again.
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { diagnoseRecords } from '../../src/diagnose/aggregate.js';
-import { rawConnectionCap, startGateway, type Gateway } from '../../src/gateway.js';
-import { createLogger } from '../../src/logger.js';
+import { diagnoseRecords } from '../../src/observability/diagnose/aggregate.js';
+import type { Gateway } from '../../src/gateway/create-gateway.js';
+import { rawConnectionCap } from '../../src/transport/upgrade-admission.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { connectClient } from '../helpers/client.js';
-import { LogCapture, TEST_TOKEN } from '../helpers/gateway.js';
+import { LogCapture, TEST_TOKEN, startGateway } from '../helpers/gateway.js';
 
 let gateway: Gateway | undefined;
 const sockets: net.Socket[] = [];
@@ -46,11 +47,11 @@ describe('raw TCP connections', () => {
     gateway = await startGateway({
       host: '127.0.0.1',
       port: 0,
-      auth: { mode: 'token', token: TEST_TOKEN },
+      token: TEST_TOKEN,
       handshakeTimeoutMs: 20_000, // the idle ones are not cut off by time during this test
       tickIntervalMs: 30_000,
       logger: createLogger('debug', logs),
-      limits: { maxConnections: 4 },
+      maxConnections: 4,
     });
     const cap = rawConnectionCap(4);
     expect(cap).toBe(4 + 64);

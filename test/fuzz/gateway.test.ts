@@ -6,8 +6,7 @@
 // ACTORGATE_FUZZ_SCALE (1 = 5,000 socket cases).
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GatewayStats } from '../../src/gateway.js';
-import { GATEWAY_METHODS } from '../../src/methods.js';
+import type { GatewayStats } from '../../src/gateway/create-gateway.js';
 import {
   ending,
   envNumber,
@@ -47,7 +46,7 @@ const started = Date.now();
 
 beforeAll(async () => {
   // One address sends every case: lift the per-address cap on sockets in their handshake (not what is tested here).
-  gw = await startTestGateway({ limits: { maxPreauthPerAddress: 0 } });
+  gw = await startTestGateway({ maxPreauthPerAddress: 0 });
   idle = gw.gateway.stats();
   monitor = healthMonitor(gw.url, gw.token, { intervalMs: 50, handshakeEveryMs: 250 });
   await settles(() => gw.gateway.stats(), { ...gw.gateway.stats(), sockets: 1, ready: 1, liveConnectionActors: 1, presenceEntries: 1 });
@@ -249,7 +248,7 @@ describe('fuzzing the gateway over real sockets (seeded)', () => {
   });
 
   it('after the handshake, answers every request-like frame and keeps the socket, and closes on what cannot be answered', { timeout: 120_000 }, async () => {
-    const method = fc.oneof(fc.constantFrom(...GATEWAY_METHODS), fc.string({ unit: 'binary', maxLength: 20 }));
+    const method = fc.oneof(fc.constantFrom(...gw.gateway.features().methods), fc.string({ unit: 'binary', maxLength: 20 }));
     const json = fc.jsonValue({ maxDepth: 4, stringUnit: 'binary' });
     const deep = fc.integer({ min: 10, max: 150_000 });
     const frame = fc.oneof(

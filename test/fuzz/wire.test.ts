@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GatewayStats } from '../../src/gateway.js';
+import type { GatewayStats } from '../../src/gateway/create-gateway.js';
 import { ending, envNumber, healthMonitor, openSocket, settles, type Outcome } from '../helpers/chaos.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
@@ -24,7 +24,7 @@ let baseline: GatewayStats;
 let monitor: ReturnType<typeof healthMonitor>;
 
 beforeAll(async () => {
-  gw = await startTestGateway({ handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, limits: { maxPreauthPerAddress: 0 } });
+  gw = await startTestGateway({ handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPreauthPerAddress: 0 });
   idle = gw.gateway.stats();
   // The healthy client completes its handshake in far less than 800 ms, and is then served for as long as it stays.
   monitor = healthMonitor(gw.url, gw.token, { intervalMs: 50, handshakeEveryMs: 250 });

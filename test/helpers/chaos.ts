@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import WebSocket from 'ws';
-import type { GatewayStats } from '../../src/gateway.js';
+import type { GatewayStats } from '../../src/gateway/create-gateway.js';
 
 export type Json = { [key: string]: unknown };
 

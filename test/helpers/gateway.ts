@@ -1,9 +1,8 @@
 // Starts a real gateway on 127.0.0.1 with its JSON logs captured in memory.
 import { Writable } from 'node:stream';
-import type { InspectionEvent } from 'xstate';
-import type { AuthConfig } from '../../src/auth/shared-secret.js';
-import { startGateway, type Gateway, type LimitsConfig } from '../../src/gateway.js';
-import { createLogger } from '../../src/logger.js';
+import { createGateway, type Gateway } from '../../src/gateway/create-gateway.js';
+import type { GatewayOptions } from '../../src/gateway/options.js';
+import { createLogger } from '../../src/observability/logger.js';
 
 export interface LogLine {
   level: number;
@@ -61,33 +60,24 @@ export interface TestGateway {
 
 export const TEST_TOKEN = 'test-token-123';
 
-export async function startTestGateway(
-  overrides: {
-    auth?: AuthConfig;
-    handshakeTimeoutMs?: number;
-    tickIntervalMs?: number;
-    inspect?: (event: InspectionEvent) => void;
-    pairingMode?: 'auto-local' | 'manual';
-    stateDir?: string;
-    pairingRequestTtlMs?: number;
-    maxBufferedBytes?: number;
-    limits?: Partial<LimitsConfig>;
-  } = {},
-): Promise<TestGateway> {
+/** A gateway built with createGateway and listening: the way a program embeds it. */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const gateway = createGateway(options);
+  await gateway.listen();
+  return gateway;
+}
+
+/** A gateway on 127.0.0.1 (a free port, the test token, debug logs captured) with any options changed. */
+export async function startTestGateway(overrides: GatewayOptions = {}): Promise<TestGateway> {
   const logs = new LogCapture();
   const gateway = await startGateway({
     host: '127.0.0.1',
     port: 0,
-    auth: overrides.auth ?? { mode: 'token', token: TEST_TOKEN },
-    handshakeTimeoutMs: overrides.handshakeTimeoutMs ?? 5_000,
-    tickIntervalMs: overrides.tickIntervalMs ?? 30_000,
+    token: TEST_TOKEN,
+    handshakeTimeoutMs: 5_000,
+    tickIntervalMs: 30_000,
     logger: createLogger('debug', logs),
-    ...(overrides.inspect ? { inspect: overrides.inspect } : {}),
-    ...(overrides.pairingMode ? { pairingMode: overrides.pairingMode } : {}),
-    ...(overrides.stateDir ? { stateDir: overrides.stateDir } : {}),
-    ...(overrides.pairingRequestTtlMs ? { pairingRequestTtlMs: overrides.pairingRequestTtlMs } : {}),
-    ...(overrides.maxBufferedBytes ? { maxBufferedBytes: overrides.maxBufferedBytes } : {}),
-    ...(overrides.limits ? { limits: overrides.limits } : {}),
+    ...overrides,
   });
   return { gateway, url: gateway.url, token: TEST_TOKEN, logs, close: () => gateway.close('test finished') };
 }

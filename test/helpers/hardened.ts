@@ -1,10 +1,11 @@
 // A real gateway on 127.0.0.1 with any GatewayOptions (the hardening knobs included) and its logs in memory,
 // and sockets that are cleaned up after each test.
 import WebSocket from 'ws';
-import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway.js';
-import { createLogger } from '../../src/logger.js';
+import type { Gateway } from '../../src/gateway/create-gateway.js';
+import type { GatewayOptions } from '../../src/gateway/options.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { TestClient } from './client.js';
-import { LogCapture, TEST_TOKEN } from './gateway.js';
+import { LogCapture, TEST_TOKEN, startGateway } from './gateway.js';
 
 export interface Started {
   gateway: Gateway;
@@ -15,12 +16,12 @@ export interface Started {
 const running: Gateway[] = [];
 const sockets: { terminate(): void }[] = [];
 
-export async function startHardened(overrides: Partial<GatewayOptions> = {}): Promise<Started> {
+export async function startHardened(overrides: GatewayOptions = {}): Promise<Started> {
   const logs = new LogCapture();
   const gateway = await startGateway({
     host: '127.0.0.1',
     port: 0,
-    auth: { mode: 'token', token: TEST_TOKEN },
+    token: TEST_TOKEN,
     handshakeTimeoutMs: 5_000,
     tickIntervalMs: 30_000,
     logger: createLogger('debug', logs),

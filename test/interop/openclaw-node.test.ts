@@ -52,7 +52,7 @@ interface NodeEntry {
 
 beforeAll(async () => {
   ensureOpenclaw();
-  gw = await startTestGateway({ pairingMode: 'manual' });
+  gw = await startTestGateway({ pairing: 'manual' });
   // --auth-from-env: take the shared token only from OPENCLAW_GATEWAY_TOKEN (node run has no --token flag);
   // --no-tls: plain ws:// to the loopback gateway; own HOME/OPENCLAW_STATE_DIR hold the node's identity (sqlite).
   nodeHost = openclawProcess(

@@ -9,8 +9,9 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startGateway, type Gateway } from '../../src/gateway.js';
-import { createLogger } from '../../src/logger.js';
+import type { Gateway } from '../../src/gateway/create-gateway.js';
+import { startGateway } from '../helpers/gateway.js';
+import { createLogger } from '../../src/observability/logger.js';
 import {
   CountingSink,
   ending,
@@ -122,12 +123,12 @@ describe('chaos soak', () => {
     gateway = await startGateway({
       host: '127.0.0.1',
       port: 0,
-      auth: { mode: 'token', token: TOKEN },
+      token: TOKEN,
       handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
       tickIntervalMs: 30_000,
       logger: createLogger('info', sink),
       // Thousands of sockets from 127.0.0.1: the per-address caps are tested in test/e2e/slowloris.test.ts.
-      limits: { maxPreauthPerAddress: 0 },
+      maxPreauthPerAddress: 0,
     });
     const url = gateway.url;
     const started = Date.now();

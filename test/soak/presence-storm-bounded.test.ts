@@ -6,9 +6,9 @@
 // Size: ACTORGATE_STORM_BOUNDED_CLIENTS (200; above 200 the list holds the newest 200).
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { listPresence } from '../../machines/supervisor.js';
-import { startGateway, type Gateway } from '../../src/gateway.js';
-import { createLogger } from '../../src/logger.js';
+import type { Gateway } from '../../src/gateway/create-gateway.js';
+import { startGateway } from '../helpers/gateway.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { CountingSink, envNumber, mib, settles, until } from '../helpers/chaos.js';
 import { joinAsWatcher, type PresenceWatcher } from '../helpers/presence-watcher.js';
 
@@ -37,11 +37,11 @@ describe('a presence join storm is bounded', () => {
     gateway = await startGateway({
       host: '127.0.0.1',
       port: 0,
-      auth: { mode: 'token', token: TOKEN },
+      token: TOKEN,
       handshakeTimeoutMs: 30_000,
       tickIntervalMs: 60_000,
       logger: createLogger('info', new CountingSink()),
-      limits: { maxPreauthPerAddress: 0 },
+      maxPreauthPerAddress: 0,
     });
     const idle = gateway.stats();
     const ids = Array.from({ length: CLIENTS }, () => randomUUID());
@@ -54,7 +54,7 @@ describe('a presence join storm is bounded', () => {
       watchers = await Promise.all(ids.map((id) => joinAsWatcher(gateway!.url, TOKEN, id)));
       const joinedMs = Date.now() - began;
       // The gateway's list once everyone is in: all of them up to the list's cap (200), else the newest 200.
-      const truth = new Set(listPresence(gateway.supervisor.getSnapshot().context).flatMap((entry) => (entry.reason === 'self' ? [] : [entry.instanceId as string])));
+      const truth = new Set(gateway.state.presence().flatMap((entry) => (entry.reason === 'self' ? [] : [entry.instanceId as string])));
       if (CLIENTS <= PRESENCE_CAP) expect(truth).toEqual(new Set(ids));
       else expect(truth.size).toBe(PRESENCE_CAP);
       const full = (w: PresenceWatcher) => w.latest !== undefined && w.latest.size === truth.size && [...truth].every((id) => w.latest!.has(id));

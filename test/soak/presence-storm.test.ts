@@ -5,8 +5,9 @@
 // list), so this stays well below the sizes where that hurts (see the README's reliability section).
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startGateway, type Gateway } from '../../src/gateway.js';
-import { createLogger } from '../../src/logger.js';
+import type { Gateway } from '../../src/gateway/create-gateway.js';
+import { startGateway } from '../helpers/gateway.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { CountingSink, envNumber, mib, settles, until } from '../helpers/chaos.js';
 import { joinAsWatcher, type PresenceWatcher } from '../helpers/presence-watcher.js';
 
@@ -23,11 +24,11 @@ describe('presence under reconnect storms', () => {
     gateway = await startGateway({
       host: '127.0.0.1',
       port: 0,
-      auth: { mode: 'token', token: TOKEN },
+      token: TOKEN,
       handshakeTimeoutMs: 30_000,
       tickIntervalMs: 30_000,
       logger: createLogger('info', new CountingSink()),
-      limits: { maxPreauthPerAddress: 0 },
+      maxPreauthPerAddress: 0,
     });
     const idle = gateway.stats();
     const ids = Array.from({ length: CLIENTS }, () => randomUUID());

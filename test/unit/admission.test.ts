@@ -8,8 +8,9 @@ import { supervisorMachine } from '../../machines/supervisor.js';
 import { admit, admitting, type AdmissionPolicy } from '../../src/auth/admission.js';
 import { nobleDeviceCrypto } from '../../src/auth/noble-crypto.js';
 import { nodeDeviceCrypto } from '../../src/auth/node-crypto.js';
-import { AuthFailureLimiter } from '../../src/limits.js';
-import { createLogger } from '../../src/logger.js';
+import { AuthFailureLimiter } from '../../src/auth/rate-limit.js';
+import { SupervisorView } from '../../src/supervisor/view.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { connectParams } from '../helpers/client.js';
 import { createDevice, signDevice } from '../helpers/device.js';
 
@@ -17,6 +18,17 @@ const TOKEN = 'admission-test-token';
 const NONCE = 'nonce-1';
 const supervisors: { stop(): void }[] = [];
 afterEach(() => supervisors.splice(0).forEach((actor) => actor.stop()));
+
+/** The paired devices as the gateway's admission reads them, and the supervisor they report to. */
+function pairingsOf(supervisor: ReturnType<typeof createActor<typeof supervisorMachine>>): AdmissionPolicy['pairings'] {
+  const view = new SupervisorView(supervisor);
+  return {
+    deviceAccess: (deviceId, mode, isLocalClient) => view.deviceAccess(deviceId, mode, isLocalClient),
+    pendingDeviceRequestId: (deviceId) => view.pendingDeviceRequestId(deviceId),
+    deviceTokenOf: (deviceId) => view.deviceTokenOf(deviceId),
+    report: (event) => supervisor.send(event),
+  };
+}
 
 function policy(overrides: Partial<AdmissionPolicy> = {}): AdmissionPolicy {
   const supervisor = createActor(supervisorMachine, {
@@ -34,7 +46,7 @@ function policy(overrides: Partial<AdmissionPolicy> = {}): AdmissionPolicy {
     pairingMode: 'auto-local',
     authLimiter: new AuthFailureLimiter({ maxFailures: 2, windowMs: 60_000, lockoutMs: 60_000, exemptLoopback: false }),
     authFailureWindowMs: 60_000,
-    supervisor,
+    pairings: pairingsOf(supervisor),
     logger: createLogger('silent'),
     ...overrides,
   };

@@ -1,6 +1,6 @@
 // The write side of a socket under backpressure, on a fake socket whose buffer the test fills and drains.
 import { describe, expect, it } from 'vitest';
-import { Backpressure, checkWatermarks, type OutboundState } from '../../src/backpressure.js';
+import { Backpressure, checkWatermarks, type OutboundState } from '../../src/outbound/backpressure.js';
 
 class FakeSocket {
   bufferedAmount = 0;
@@ -21,7 +21,7 @@ class FakeSocket {
 
 function setup(marks = { highWaterBytes: 100, lowWaterBytes: 20, maxBufferedBytes: 1_000 }, needDrain = true) {
   const socket = new FakeSocket();
-  const state: OutboundState = { sink: socket };
+  const state: OutboundState = { socket };
   const slow: number[] = [];
   const backpressure = new Backpressure(marks, {
     onSlowConsumer: (_, bufferedBytes) => slow.push(bufferedBytes),

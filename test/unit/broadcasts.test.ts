@@ -4,7 +4,30 @@ import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { SupervisorEmitted } from '../../machines/supervisor.js';
 import { createRequire } from 'node:module';
-import { broadcastsOf, encodeBroadcast, fanOut, presenceWindowFor, textFrame, type Broadcast, type Recipient } from '../../src/broadcasts.js';
+import { Backpressure } from '../../src/outbound/backpressure.js';
+import { broadcastsOf, presenceWindowFor, type Broadcast } from '../../src/outbound/broadcasts.js';
+import { encodeBroadcast, textFrame } from '../../src/outbound/frames.js';
+import { Outbound, type OutboundConnection } from '../../src/outbound/outbound.js';
+
+/** A ready socket that records what it is sent, as the outbound side sees it. */
+interface FakeRecipient extends OutboundConnection {
+  name: string;
+  sent: Buffer[];
+}
+
+function recipient(name: string, role: 'operator' | 'node', scopes: string[], seq: number): FakeRecipient {
+  const sent: Buffer[] = [];
+  return { name, role, scopes, seq, sent, socket: { bufferedAmount: 0, readyState: 1, send: (data) => void sent.push(data as Buffer) } };
+}
+
+/** The gateway's fan-out over these recipients (no congestion: every frame is written). */
+function fanOut(recipients: FakeRecipient[], broadcast: Broadcast): number {
+  const backpressure = new Backpressure(
+    { highWaterBytes: 64 * 1024, lowWaterBytes: 16 * 1024, maxBufferedBytes: 1024 * 1024 },
+    { onSlowConsumer: () => undefined, onceDrained: () => false },
+  );
+  return new Outbound<FakeRecipient>(backpressure, () => recipients).fanOut(broadcast);
+}
 
 const presence = (version: number): SupervisorEmitted => ({
   type: 'presence.changed',
@@ -71,19 +94,26 @@ describe('broadcastsOf', () => {
     expect(presenceWindowFor(0, 0, 0, 32 * mib, 1_000)).toBe(0);
   });
 
+  it('sends nodes-only broadcasts to nodes, and nothing else to them', () => {
+    const recipients = [recipient('reader', 'operator', ['operator.read'], 0), recipient('node', 'node', [], 4)];
+    expect(fanOut(recipients, { audience: 'nodes', frame: { type: 'event', event: 'demo.nodes', payload: 1 } })).toBe(1);
+    expect(recipients.map((r) => r.sent.length)).toEqual([0, 1]);
+    expect(JSON.parse(recipients[1]!.sent[0]!.toString())).toEqual({ type: 'event', event: 'demo.nodes', payload: 1, seq: 5 });
+  });
+
   it('keeps operator-scoped broadcasts for operators holding the scope', () => {
     const emitted$ = new Subject<SupervisorEmitted>();
     const seen: Broadcast[] = [];
     broadcastsOf(emitted$).subscribe((broadcast) => seen.push(broadcast));
     emitted$.next({ type: 'broadcast', audience: 'operator.pairing', event: 'node.pair.requested', payload: { requestId: 'x' } });
-    const recipients: (Recipient & { name: string })[] = [
-      { name: 'admin', role: 'operator', scopes: ['operator.admin'], seq: 0 },
-      { name: 'reader', role: 'operator', scopes: ['operator.read'], seq: 0 },
-      { name: 'pairer', role: 'operator', scopes: ['operator.pairing'], seq: 7 },
-      { name: 'node', role: 'node', scopes: [], seq: 0 },
+    const recipients = [
+      recipient('admin', 'operator', ['operator.admin'], 0),
+      recipient('reader', 'operator', ['operator.read'], 0),
+      recipient('pairer', 'operator', ['operator.pairing'], 7),
+      recipient('node', 'node', [], 0),
     ];
-    const written: [string, unknown][] = [];
-    fanOut(recipients, seen[0]!, (recipient, data) => written.push([recipient.name, JSON.parse(data.toString())]));
+    expect(fanOut(recipients, seen[0]!)).toBe(2);
+    const written = recipients.flatMap((r) => r.sent.map((data) => [r.name, JSON.parse(data.toString())]));
     expect(written).toEqual([
       ['admin', { type: 'event', event: 'node.pair.requested', payload: { requestId: 'x' }, seq: 1 }],
       ['pairer', { type: 'event', event: 'node.pair.requested', payload: { requestId: 'x' }, seq: 8 }],
@@ -105,9 +135,9 @@ describe('encodeBroadcast', () => {
   });
 
   it('fans out to 1,000 recipients at the same seq with a single encoding', () => {
-    const recipients: Recipient[] = Array.from({ length: 1_000 }, () => ({ role: 'operator', scopes: ['operator.read'], seq: 3 }));
-    const buffers = new Set<Buffer>();
-    fanOut(recipients, { audience: 'everyone', frame: { type: 'event', event: 'tick', payload: { ts: 1 } } }, (_recipient, data) => buffers.add(data));
+    const recipients = Array.from({ length: 1_000 }, (_, i) => recipient(`r${i}`, 'operator', ['operator.read'], 3));
+    expect(fanOut(recipients, { audience: 'everyone', frame: { type: 'event', event: 'tick', payload: { ts: 1 } } })).toBe(1_000);
+    const buffers = new Set(recipients.flatMap((r) => r.sent));
     expect(buffers.size).toBe(1);
     expect(recipients.every((r) => r.seq === 4)).toBe(true);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseStartConfig } from '../../src/config.js';
+import { ConfigError, parseStartConfig } from '../../src/cli/config.js';
 
 describe('start configuration', () => {
   it('uses the embedded defaults', () => {
@@ -23,12 +23,12 @@ describe('start configuration', () => {
   });
 
   it('sets pairing from --pairing and --pairing-ttl-ms, or ACTORGATE_PAIRING and ACTORGATE_PAIRING_TTL_MS', () => {
-    expect(parseStartConfig([], {})).toMatchObject({ pairingMode: 'auto-local', pairingRequestTtlMs: 300_000 });
+    expect(parseStartConfig([], {})).toMatchObject({ pairing: 'auto-local', pairingTtlMs: 300_000 });
     const env = { ACTORGATE_PAIRING: 'manual', ACTORGATE_PAIRING_TTL_MS: '60000' };
-    expect(parseStartConfig([], env)).toMatchObject({ pairingMode: 'manual', pairingRequestTtlMs: 60_000 });
+    expect(parseStartConfig([], env)).toMatchObject({ pairing: 'manual', pairingTtlMs: 60_000 });
     expect(parseStartConfig(['--pairing', 'auto-local', '--pairing-ttl-ms', '5000'], env)).toMatchObject({
-      pairingMode: 'auto-local',
-      pairingRequestTtlMs: 5_000,
+      pairing: 'auto-local',
+      pairingTtlMs: 5_000,
     });
     expect(() => parseStartConfig(['--pairing', 'auto'], {})).toThrow('--pairing must be one of auto-local, manual, got "auto"');
     expect(() => parseStartConfig(['--pairing-ttl-ms', '10'], {})).toThrow('--pairing-ttl-ms must be an integer from 1000');
@@ -60,7 +60,7 @@ describe('start configuration', () => {
 describe('hardening configuration', () => {
   it('defaults: 10000 connections, 30 refused calls per 60 s, 64 KiB / 16 KiB / 50 MiB buffers, pings every 30 s, 5 s to exit', () => {
     const config = parseStartConfig([], {});
-    expect(config.limits).toMatchObject({
+    expect(config).toMatchObject({
       maxConnections: 10_000,
       unauthorizedCallLimit: 30,
       unauthorizedCallWindowMs: 60_000,
@@ -87,7 +87,7 @@ describe('hardening configuration', () => {
       ACTORGATE_SHUTDOWN_TIMEOUT_MS: '2000',
     };
     const fromEnv = parseStartConfig([], env);
-    expect(fromEnv.limits).toMatchObject({
+    expect(fromEnv).toMatchObject({
       maxConnections: 500,
       unauthorizedCallLimit: 5,
       unauthorizedCallWindowMs: 10_000,
@@ -98,7 +98,7 @@ describe('hardening configuration', () => {
     expect(fromEnv).toMatchObject({ pingIntervalMs: 0, shutdownTimeoutMs: 2_000, trustedProxies: ['10.0.0.5', '10.1.0.0/16', '::1'] });
     const flags = ['--max-connections', '0', '--trusted-proxies', '192.168.1.1', '--ping-interval-ms', '15000', '--unauthorized-call-limit', '0'];
     expect(parseStartConfig(flags, env)).toMatchObject({
-      limits: { maxConnections: 0, unauthorizedCallLimit: 0 },
+      maxConnections: 0, unauthorizedCallLimit: 0,
       pingIntervalMs: 15_000,
       trustedProxies: ['192.168.1.1'],
     });

@@ -1,11 +1,11 @@
 // The diagnosis as a pure function of log records, the line splitter, and the renderers.
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { DiagnosisBuilder, diagnoseRecords, type LogRecord } from '../../src/diagnose/aggregate.js';
-import { forEachLine } from '../../src/diagnose/lines.js';
-import { diagnoseStream, readLine } from '../../src/diagnose/read.js';
-import { renderJson } from '../../src/diagnose/render-json.js';
-import { renderTable } from '../../src/diagnose/render-table.js';
+import { DiagnosisBuilder, diagnoseRecords, type LogRecord } from '../../src/observability/diagnose/aggregate.js';
+import { forEachLine } from '../../src/observability/diagnose/lines.js';
+import { diagnoseStream, readLine } from '../../src/observability/diagnose/read.js';
+import { renderJson } from '../../src/observability/diagnose/render-json.js';
+import { renderTable } from '../../src/observability/diagnose/render-table.js';
 
 let nextConn = 0;
 const base = { level: 40, time: '2026-11-25T10:00:00.000Z', service: 'actorgate' };

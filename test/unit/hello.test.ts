@@ -1,7 +1,7 @@
 // hello-ok: the frame text with the pre-serialised features list is exactly the serialised response.
 import { describe, expect, it } from 'vitest';
 import { responseOk, type Session } from '../../machines/protocol.js';
-import { helloOk, helloOkFrame, type HelloOkInput } from '../../src/hello.js';
+import { helloOk, helloOkFrame, type HelloOkInput } from '../../src/protocol/hello.js';
 
 const session: Session = {
   protocol: 4,
@@ -22,14 +22,18 @@ const input = (overrides: Partial<HelloOkInput> = {}): HelloOkInput => ({
   ...overrides,
 });
 
+const features = { methods: ['connect', 'health', 'demo.echo'], events: ['tick', 'demo.tick'] };
+const featuresJson = JSON.stringify(features);
+
 describe('helloOkFrame', () => {
-  it('is JSON.stringify(responseOk(id, helloOk(input))), byte for byte', () => {
-    expect(helloOkFrame('c"1', input())).toBe(JSON.stringify(responseOk('c"1', helloOk(input()))));
+  it('is JSON.stringify(responseOk(id, helloOk(input, features))), byte for byte', () => {
+    expect(helloOkFrame('c"1', input(), featuresJson)).toBe(JSON.stringify(responseOk('c"1', helloOk(input(), features))));
+    expect(JSON.parse(helloOkFrame('c"1', input(), featuresJson)).payload.features).toEqual(features);
   });
 
   it('carries a device token when the session has one', () => {
     const withToken = input({ session: { ...session, deviceToken: 'tok' } });
-    expect(helloOkFrame('c1', withToken)).toBe(JSON.stringify(responseOk('c1', helloOk(withToken))));
-    expect(JSON.parse(helloOkFrame('c1', withToken)).payload.auth.deviceToken).toBe('tok');
+    expect(helloOkFrame('c1', withToken, featuresJson)).toBe(JSON.stringify(responseOk('c1', helloOk(withToken, features))));
+    expect(JSON.parse(helloOkFrame('c1', withToken, featuresJson)).payload.auth.deviceToken).toBe('tok');
   });
 });

@@ -1,7 +1,7 @@
 // What `--inspect` publishes is a redacted deep copy: no secret key's value leaves the process.
 import { describe, expect, it } from 'vitest';
 import { createActor, createMachine } from 'xstate';
-import { REDACTED, isSecretKey, redactSecrets } from '../../src/inspect.js';
+import { REDACTED, isSecretKey, redactSecrets } from '../../src/observability/inspect.js';
 
 describe('redactSecrets', () => {
   it('redacts connect auth, device signatures, session and pairing tokens at any depth', () => {

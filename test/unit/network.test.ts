@@ -1,6 +1,6 @@
 // Client addresses behind trusted proxies, and header values made safe to log.
 import { describe, expect, it } from 'vitest';
-import { TrustedProxies, clientAddress, isLoopbackAddress, sanitizeHeaderValue } from '../../src/network.js';
+import { TrustedProxies, clientAddress, isLoopbackAddress, sanitizeHeaderValue } from '../../src/transport/network.js';
 
 describe('client address', () => {
   const trusted = new TrustedProxies(['10.0.0.5', '10.1.0.0/16', '::1']);

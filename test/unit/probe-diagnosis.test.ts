@@ -1,7 +1,7 @@
 // The probe's reading of a failed connection, and its arguments.
 import { describe, expect, it } from 'vitest';
-import { parseProbeArgs, ProbeUsageError } from '../../src/probe/args.js';
-import { diagnose } from '../../src/probe/diagnosis.js';
+import { parseProbeArgs, ProbeUsageError } from '../../src/observability/probe/args.js';
+import { diagnose } from '../../src/observability/probe/diagnosis.js';
 
 const failure = (overrides: Partial<Parameters<typeof diagnose>[0]>) => ({ durationMs: 50, timeoutMs: 10_000, timedOut: false, ...overrides });
 

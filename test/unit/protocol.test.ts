@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { negotiateProtocol, truncateCloseReason } from '../../machines/protocol.js';
-import { MAX_PARAMS_DEPTH, nestsDeeperThan } from '../../src/methods.js';
+import { ProtocolLimits, negotiateProtocol, truncateCloseReason } from '../../machines/protocol.js';
+import { nestsDeeperThan } from '../../src/methods/params.js';
 import { decodeTextFrame } from '../../src/protocol/decode.js';
 import { GATEWAY_VERSION } from '../../src/version.js';
+
+const MAX_PARAMS_DEPTH = ProtocolLimits.maxParamsDepth;
 
 describe('close reasons', () => {
   it('keeps short reasons and cuts long ones to 120 bytes on a UTF-8 boundary', () => {

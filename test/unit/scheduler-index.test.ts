@@ -3,8 +3,8 @@
 import { createActor, fromTransition, type AnyActorRef } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { connectionMachine } from '../../machines/connection.js';
-import { createCountingClock } from '../../src/clock.js';
-import { indexScheduledEvents } from '../../src/scheduler-index.js';
+import { createCountingClock } from '../../src/actors/clock.js';
+import { indexScheduledEvents } from '../../src/actors/scheduler-index.js';
 
 function world(indexed: boolean) {
   const clock = createCountingClock();

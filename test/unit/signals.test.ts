@@ -1,6 +1,6 @@
 // What SIGINT/SIGTERM do to the process, with the gateway's close, the exit and the deadline faked.
 import { describe, expect, it } from 'vitest';
-import { signalHandler } from '../../src/start.js';
+import { signalHandler } from '../../src/cli/start.js';
 
 function setup(close: (reason: string) => Promise<unknown>) {
   const exits: number[] = [];

@@ -4,10 +4,10 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createMachine, setup, type AnyStateMachine, type AnyStateNode } from 'xstate';
-import { isGeneratedFileName, renderAll, visualizationsDir } from '../../src/visualize/generate.js';
-import { machines } from '../../src/visualize/machines.js';
-import { toMermaid } from '../../src/visualize/mermaid.js';
-import { toImportableConfig } from '../../src/visualize/stately.js';
+import { isGeneratedFileName, renderAll, visualizationsDir } from '../../src/observability/visualize/generate.js';
+import { machines } from '../../src/observability/visualize/machines.js';
+import { toMermaid } from '../../src/observability/visualize/mermaid.js';
+import { toImportableConfig } from '../../src/observability/visualize/stately.js';
 
 const REGENERATE = 'run `npm run visualize` and commit visualizations/';
 

@@ -1,8 +1,8 @@
 // The likely root cause of a failed probe, as the troubleshooting guide reads a close: first what the
 // gateway said (auth, pairing, protocol, revoked credentials, rate limit), else the time it took:
 // under 100 ms the network or a firewall, up to the deadline a slow handshake, at it a handshake timeout.
-import { classifyPolicyClose } from '../../machines/client.js';
-import type { ErrorShape } from '../../machines/protocol.js';
+import { classifyPolicyClose } from '../../../machines/client.js';
+import type { ErrorShape } from '../../../machines/protocol.js';
 
 export type RootCause =
   | 'network'

@@ -1,8 +1,8 @@
 // `actorgate probe`: one connection attempt with the client library in single-attempt mode, timed
 // phase by phase, and on failure the close and its likely root cause.
-import type { ErrorShape } from '../../machines/protocol.js';
-import { CLIENT_VERSION, createGatewayClient, loadOrCreateDeviceKey, type ClientNotice, type DeviceIdentity } from '../client/node.js';
-import type { WebSocketConstructor } from '../client/socket.js';
+import type { ErrorShape } from '../../../machines/protocol.js';
+import { CLIENT_VERSION, createGatewayClient, loadOrCreateDeviceKey, type ClientNotice, type DeviceIdentity } from '../../client/node.js';
+import type { WebSocketConstructor } from '../../client/socket.js';
 import { PROBE_USAGE, ProbeUsageError, parseProbeArgs, type ProbeArgs } from './args.js';
 import { diagnose, type Diagnosis } from './diagnosis.js';
 

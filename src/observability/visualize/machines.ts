@@ -2,10 +2,10 @@
 // (visualizations/<name>.mmd, .md, .json, .stately.js); `source`, the file defining the machine, defaults
 // to machines/<name>.ts.
 import type { AnyStateMachine } from 'xstate';
-import { clientMachine } from '../../machines/client.js';
-import { connectionMachine } from '../../machines/connection.js';
-import { invokeMachine } from '../../machines/invoke.js';
-import { supervisorMachine } from '../../machines/supervisor.js';
+import { clientMachine } from '../../../machines/client.js';
+import { connectionMachine } from '../../../machines/connection.js';
+import { invokeMachine } from '../../../machines/invoke.js';
+import { supervisorMachine } from '../../../machines/supervisor.js';
 
 export interface DrawnMachine {
   name: string;

@@ -1,0 +1,90 @@
+// What happens on a socket becomes the connection machine's events: a new socket gets a record and an
+// actor (which sends the challenge at once), frames are decoded, faults and closes are reported.
+import { randomUUID } from 'node:crypto';
+import { createActor, type AnyActorRef } from 'xstate';
+import { ProtocolLimits } from '../../machines/protocol.js';
+import { monotonicNow } from '../actors/clock.js';
+import type { Logger } from '../observability/logger.js';
+import { binaryFrameEvent, decodeTextFrame } from '../protocol/decode.js';
+import { isLoopbackAddress } from '../transport/network.js';
+import type { FrameSink, SocketHandlers, TransportSocket, UpgradeInfo } from '../transport/types.js';
+import { newConnection, type Connection, type ConnectionTable } from './connection.js';
+import type { GatewayConnectionMachine } from './effects.js';
+
+export interface SocketServices {
+  machine: GatewayConnectionMachine;
+  /** The actor every connection actor is a child of (one shared actor system). */
+  host: AnyActorRef;
+  supervisor: AnyActorRef;
+  table: ConnectionTable;
+  logger: Logger;
+  handshakeTimeoutMs: number;
+  unauthorizedCallLimit: number;
+  unauthorizedCallWindowMs: number;
+  frameWriter(socket: TransportSocket): FrameSink | undefined;
+  leavePreauth(connection: Connection): void;
+}
+
+function openConnection(services: SocketServices, socket: TransportSocket, info: UpgradeInfo): Connection {
+  const { userAgent, origin, peerAddr, remoteAddr } = info;
+  const connId = randomUUID();
+  // Broadcasts go to the TCP socket as whole frames built once, when the transport allows it.
+  const connection = newConnection(connId, socket, remoteAddr, monotonicNow(), services.frameWriter(socket));
+  connection.actor = createActor(services.machine, {
+    input: {
+      connId,
+      remoteAddr,
+      isLoopback: isLoopbackAddress(remoteAddr),
+      ...(userAgent ? { userAgent } : {}),
+      ...(origin ? { origin } : {}),
+      challengeNonce: randomUUID(),
+      openedAt: Date.now(),
+      handshakeTimeoutMs: services.handshakeTimeoutMs,
+      supervisor: services.supervisor,
+      unauthorizedCallLimit: services.unauthorizedCallLimit,
+      unauthorizedCallWindowMs: services.unauthorizedCallWindowMs,
+    },
+    parent: services.host,
+  });
+  services.table.add(connection);
+  if (services.logger.isLevelEnabled('debug')) {
+    const forwarded = peerAddr !== remoteAddr ? { peerAddr } : {};
+    services.logger.debug({ connId, remoteAddr, ...forwarded, userAgent, origin, event: 'connection.opened' }, 'connection opened');
+  }
+  connection.actor.start();
+  return connection;
+}
+
+export function socketHandlers(services: SocketServices): SocketHandlers<Connection> {
+  return {
+    opened: (socket, info) => openConnection(services, socket, info),
+    text(connection, text) {
+      connection.awaitingPong = false;
+      if (connection.live) connection.actor.send(decodeTextFrame(text));
+    },
+    binary(connection) {
+      connection.awaitingPong = false;
+      if (connection.live) connection.actor.send(binaryFrameEvent);
+    },
+    pong(connection) {
+      connection.awaitingPong = false;
+    },
+    fault(connection, { message, code, tooLarge }) {
+      if (!connection.live) return;
+      if (tooLarge) {
+        connection.actor.send({ type: 'frame.tooLarge', limit: connection.ready ? ProtocolLimits.maxPayloadBytes : ProtocolLimits.preAuthMaxPayloadBytes });
+        return;
+      }
+      // The log says what the peer saw: the code the transport failed the socket with, and no reason.
+      connection.actor.send(code === undefined ? { type: 'socket.error', message } : { type: 'socket.error', message, code, reason: '' });
+    },
+    closed(connection, code, reason) {
+      if (connection.live) connection.actor.send({ type: 'socket.closed', code, reason });
+      services.leavePreauth(connection);
+      services.table.remove(connection);
+    },
+    upgradeFailed(error) {
+      services.logger.debug({ err: error.message, event: 'upgrade.error' }, 'socket error during upgrade');
+    },
+  };
+}

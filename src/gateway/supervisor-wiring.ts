@@ -1,0 +1,62 @@
+// What the supervisor says, carried out: broadcasts go to the fan-out adapter (presence throttled over its
+// window), targeted events and replies to their connection and request, revoked credentials to their
+// connections, and every change of the pairing state to the disk.
+import type { Subscription } from 'rxjs';
+import { eventFrame } from '../../machines/protocol.js';
+import type { ConnectionTable } from '../connections/connection.js';
+import type { Connection } from '../connections/connection.js';
+import type { Logger } from '../observability/logger.js';
+import { broadcastsOf, emittedBy, presenceWindowFor } from '../outbound/broadcasts.js';
+import type { FanOutAdapter, Outbound } from '../outbound/outbound.js';
+import type { SupervisorActor } from '../supervisor/supervisor.js';
+import type { SupervisorRequests } from '../supervisor/requests.js';
+
+/** The presence window stretches so that a presence fan-out stays under this many bytes a second (in a storm)... */
+export const PRESENCE_BYTES_PER_SECOND = 32 * 1024 * 1024;
+/** ...but never past this long: presence is at most this late. */
+export const MAX_PRESENCE_WINDOW_MS = 1_000;
+
+export interface SupervisorWiring {
+  supervisor: SupervisorActor;
+  requests: SupervisorRequests;
+  table: ConnectionTable;
+  outbound: Outbound<Connection>;
+  adapter: FanOutAdapter;
+  /** Saves the pairing state up to this revision. */
+  persist(revision: number): void;
+  presenceWindowMs: number;
+  logger: Logger;
+}
+
+export function wireSupervisor({ supervisor, requests, table, outbound, adapter, persist, presenceWindowMs, logger }: SupervisorWiring): Subscription[] {
+  const emitted$ = emittedBy(supervisor);
+  const windowMs = () =>
+    presenceWindowFor(presenceWindowMs, table.readyCount, outbound.presenceFrameBytes, PRESENCE_BYTES_PER_SECOND, Math.max(presenceWindowMs, MAX_PRESENCE_WINDOW_MS));
+  return [
+    broadcastsOf(emitted$, windowMs).subscribe((broadcast) => adapter.broadcast(broadcast)),
+    emitted$.subscribe((emitted) => {
+      switch (emitted.type) {
+        case 'broadcast':
+          if (/^(node|device)\.pair\./.test(emitted.event)) logger.info({ event: emitted.event, ...(emitted.payload as object) }, emitted.event);
+          break;
+        case 'deliver': {
+          const connection = table.get(emitted.connId);
+          if (connection) outbound.send(connection, eventFrame(emitted.event, emitted.payload));
+          break;
+        }
+        case 'reply':
+          requests.settle(emitted);
+          break;
+        case 'credentials.revoked':
+          for (const connId of emitted.connIds) {
+            const connection = table.get(connId);
+            if (connection?.live) connection.actor.send({ type: 'credentials.revoked', reason: emitted.reason });
+          }
+          break;
+        case 'pairing.changed':
+          persist(emitted.revision);
+          break;
+      }
+    }),
+  ];
+}
