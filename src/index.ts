@@ -1,6 +1,6 @@
 // actorgate as a library: `createGateway`, the options, the method and event types, and the errors.
 export { createGateway, type Gateway, type GatewayAddress, type GatewayLifecycle, type GatewayStats } from './gateway/create-gateway.js';
-export { OPTIONS, type GatewayOptions } from './gateway/options.js';
+export { OPTIONS, type GatewayOptions } from './config/options.js';
 export { tuneHeapForGateway } from './gateway/heap-tuning.js';
 export type { MethodAccess, MethodContext, MethodDefinition, MethodSession } from './methods/registry.js';
 export { MethodError, type MethodErrorOptions } from './methods/errors.js';

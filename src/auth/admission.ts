@@ -3,7 +3,7 @@
 // towards the address's lockout.
 import type { AuthenticationRequest } from '../../machines/connection.js';
 import type { PairingMode } from '../../machines/pairing.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from 'pino';
 import { authenticate, deviceProofInputOf, reachesDeviceProof, type AuthenticationResult } from './authenticate.js';
 import { passPairingGate, type DevicePairings } from './device-pairing.js';
 import { isCredentialFailure, rateLimitedRejection, type AuthFailureLimiter } from './rate-limit.js';

@@ -1,7 +1,7 @@
 // `actorgate start`'s settings: its flags, then ACTORGATE_* environment variables, then the defaults, all
 // from the one options table (src/gateway/options.ts).
 import { parseArgs } from 'node:util';
-import { OptionError, envName, flagName, flaggedOptions, resolveOptions, type GatewayOptions, type ResolvedOptions } from '../gateway/options.js';
+import { OptionError, envName, flagName, flaggedOptions, resolveOptions, type GatewayOptions, type ResolvedOptions } from '../config/options.js';
 
 /** A flag, a variable or a combination of them that cannot be served with. */
 export { OptionError as ConfigError };

@@ -4,8 +4,8 @@
 import { resolveGatewaySecret } from '../auth/gateway-secret.js';
 import { createGateway, type Gateway } from '../gateway/create-gateway.js';
 import { tuneHeapForGateway } from '../gateway/heap-tuning.js';
-import type { ResolvedOptions } from '../gateway/options.js';
-import type { Logger } from '../observability/logger.js';
+import type { ResolvedOptions } from '../config/options.js';
+import type { Logger } from 'pino';
 
 /** Where to watch the actors, when start serves with --inspect. */
 function announceInspector(gateway: Gateway): void {

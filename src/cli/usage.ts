@@ -1,5 +1,5 @@
 // `actorgate --help`: the commands, and every option of start from the options table.
-import { defaultText, envName, flaggedOptions } from '../gateway/options.js';
+import { defaultText, envName, flaggedOptions } from '../config/options.js';
 import { GATEWAY_VERSION } from '../version.js';
 
 const WIDTH = 100;

@@ -4,8 +4,8 @@
 import { Subject } from 'rxjs';
 import { createActor } from 'xstate';
 import { clientMachine, type ClientInput, type HelloSummary, type RequestFailure } from '../../machines/client.js';
-import type { ConnectAuth, ConnectParams, ErrorShape } from '../../machines/protocol.js';
-import type { ClientActor, ClientNotice, GatewayClientOptions, HelloOk, RequestOptions, StopInfo } from './client.js';
+import { CloseCode, type ConnectAuth, type ConnectParams, type ErrorShape } from '../../machines/protocol.js';
+import type { ClientActor, ClientNotice, GatewayClientOptions, HelloOk, RequestOptions, StopInfo } from './types.js';
 import { signDeviceProof, type DeviceIdentity } from './identity.js';
 import { GatewayRequestError, PendingRequests, type RequestResponse } from './requests.js';
 import { messageText, type WebSocketConstructor, type WebSocketLike } from './socket.js';
@@ -105,7 +105,7 @@ export class ClientSession {
     const message = error instanceof Error ? error.message : String(error);
     queueMicrotask(() => {
       this.notices.next({ type: 'socket.error', message, at: this.now() });
-      this.actor.send({ type: 'socket.closed', code: 1006, reason: '' });
+      this.actor.send({ type: 'socket.closed', code: CloseCode.abnormalClosure, reason: '' });
     });
   }
 

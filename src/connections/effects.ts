@@ -3,7 +3,7 @@
 // decides when; these only do.
 import { connectionMachine, type ConnectionContext } from '../../machines/connection.js';
 import { ProtocolLimits, truncateCloseReason } from '../../machines/protocol.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from 'pino';
 import type { Outbound } from '../outbound/outbound.js';
 import type { TransportSocket } from '../transport/types.js';
 import type { Connection, ConnectionTable } from './connection.js';

@@ -4,7 +4,7 @@
 import { createActor, fromTransition, type AnyActorRef, type AnyEventObject, type InspectionEvent } from 'xstate';
 import type { CountingClock } from '../actors/clock.js';
 import { indexScheduledEvents } from '../actors/scheduler-index.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from 'pino';
 
 export function startConnectionHost(clock: CountingClock, logger: Logger, inspect?: (event: InspectionEvent) => void): AnyActorRef {
   const host = createActor(

@@ -2,7 +2,7 @@
 // has lived (`durationMs`, on the clock its timers run on), and on the close line whether it was ready.
 import type { ConnectionContext, LogRecord } from '../../machines/connection.js';
 import { monotonicNow } from '../actors/clock.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from 'pino';
 import type { Connection } from './connection.js';
 
 export function logConnectionRecord(logger: Logger, connection: Connection | undefined, context: ConnectionContext, record: LogRecord): void {

@@ -4,7 +4,7 @@
 import { DetailCode, type ResponseFrame } from '../../machines/protocol.js';
 import type { Session } from '../../machines/protocol.js';
 import { unauthorizedCallCode, type Caller, type DispatchedRequest, type MethodRegistry } from '../methods/registry.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from 'pino';
 import type { Outbound } from '../outbound/outbound.js';
 import type { Connection } from './connection.js';
 

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { createActor, type AnyActorRef } from 'xstate';
 import { ProtocolLimits } from '../../machines/protocol.js';
 import { monotonicNow } from '../actors/clock.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from 'pino';
 import { binaryFrameEvent, decodeTextFrame } from '../protocol/decode.js';
 import { isLoopbackAddress } from '../transport/network.js';
 import type { FrameSink, SocketHandlers, TransportSocket, UpgradeInfo } from '../transport/types.js';

@@ -15,7 +15,7 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import type { Features } from '../protocol/hello.js';
 import { pairingStore } from '../store/pairing-store.js';
 import type { GatewayState } from '../supervisor/view.js';
-import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
+import { resolveOptions, type GatewayOptions, type ResolvedOptions } from '../config/options.js';
 import { startRuntime, type Runtime } from './runtime.js';
 import { stopRuntime } from './shutdown.js';
 

@@ -19,7 +19,7 @@ import { startPinging } from '../connections/keepalive.js';
 import { socketHandlers } from '../connections/sockets.js';
 import type { BuiltinServices } from '../methods/builtin/index.js';
 import type { MethodRegistry } from '../methods/registry.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from 'pino';
 import { Backpressure } from '../outbound/backpressure.js';
 import { Outbound, localFanOut, type FanOutAdapter } from '../outbound/outbound.js';
 import { helloOkFrame } from '../protocol/hello.js';
@@ -33,7 +33,7 @@ import { UpgradeAdmission } from '../transport/upgrade-admission.js';
 import type { Transport } from '../transport/types.js';
 import { createWsTransport } from '../transport/ws-transport.js';
 import { healthPayload, httpRoutes } from './http-routes.js';
-import type { ResolvedOptions } from './options.js';
+import type { ResolvedOptions } from '../config/options.js';
 import { wireSupervisor } from './supervisor-wiring.js';
 
 /** Expired entries of the per-address limits are swept this often (they are also dropped on access). */

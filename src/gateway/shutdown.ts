@@ -2,7 +2,7 @@
 // answered UNAVAILABLE, ready clients get a `shutdown` event, then every socket a 1012 close), peers that
 // do not answer within the grace are terminated, and every pairing change made so far is on disk before
 // the gateway reports itself stopped.
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from 'pino';
 import type { Runtime } from './runtime.js';
 
 export interface StopOptions {

@@ -5,7 +5,7 @@ import type { Subscription } from 'rxjs';
 import { eventFrame } from '../../machines/protocol.js';
 import type { ConnectionTable } from '../connections/connection.js';
 import type { Connection } from '../connections/connection.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from 'pino';
 import { broadcastsOf, emittedBy, presenceWindowFor } from '../outbound/broadcasts.js';
 import type { FanOutAdapter, Outbound } from '../outbound/outbound.js';
 import type { SupervisorActor } from '../supervisor/supervisor.js';

@@ -18,7 +18,7 @@ import {
   type Session,
 } from '../../machines/protocol.js';
 import { GatewayError } from '../errors.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from 'pino';
 import { MethodError } from './errors.js';
 import { firstSchemaError, nestsDeeperThan } from './params.js';
 

@@ -2,7 +2,7 @@
 // could not be saved): what lets it hold back the answers and announcements that depend on a change.
 import type { PairingState } from '../../machines/pairing.js';
 import type { SupervisorEvent } from '../../machines/supervisor.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from 'pino';
 import { DurabilityTracker } from './durability.js';
 import type { JsonFileStore } from './json-file-store.js';
 

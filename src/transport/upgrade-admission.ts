@@ -3,7 +3,7 @@
 // have not completed their handshake. A refusal is an HTTP 503 before any WebSocket or actor exists,
 // logged at most once per address every 10 s with the refusals in between summed up. Raw TCP
 // connections past `rawConnectionCap` are dropped by the server before HTTP, logged the same way.
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from 'pino';
 import { LogThrottle } from './log-throttle.js';
 import { addressKey } from './network.js';
 import type { UpgradeGate } from './types.js';

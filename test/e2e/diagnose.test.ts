@@ -13,7 +13,7 @@ import { diagnoseRecords } from '../../src/observability/diagnose/aggregate.js';
 import type { Diagnosis } from '../../src/observability/diagnose/diagnosis.js';
 import { diagnoseFile } from '../../src/observability/diagnose/read.js';
 import type { Gateway } from '../../src/gateway/create-gateway.js';
-import type { GatewayOptions } from '../../src/gateway/options.js';
+import type { GatewayOptions } from '../../src/config/options.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { TestClient, connectClient, connectParams } from '../helpers/client.js';
 import { createDevice, signDevice } from '../helpers/device.js';

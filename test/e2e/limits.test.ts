@@ -1,13 +1,12 @@
 // Per-address connection limits over real sockets on 127.0.0.1: the cap on unauthenticated sockets
 // (HTTP 503 before the upgrade) and the lockout after repeated failed authentication.
-import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient, connectClient, connectParams } from '../helpers/client.js';
 import { createDevice, signDevice } from '../helpers/device.js';
 import { LEVEL, TEST_TOKEN, type LogCapture } from '../helpers/gateway.js';
 import { cleanUp, startHardened, upgradeStatus } from '../helpers/hardened.js';
 import type { Gateway } from '../../src/gateway/create-gateway.js';
-import type { GatewayOptions } from '../../src/gateway/options.js';
+import type { GatewayOptions } from '../../src/config/options.js';
 
 const LOCAL = '127.0.0.1';
 

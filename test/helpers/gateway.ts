@@ -1,7 +1,7 @@
 // Starts a real gateway on 127.0.0.1 with its JSON logs captured in memory.
 import { Writable } from 'node:stream';
 import { createGateway, type Gateway } from '../../src/gateway/create-gateway.js';
-import type { GatewayOptions } from '../../src/gateway/options.js';
+import type { GatewayOptions } from '../../src/config/options.js';
 import { createLogger } from '../../src/observability/logger.js';
 
 export interface LogLine {

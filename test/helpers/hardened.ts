@@ -2,7 +2,7 @@
 // and sockets that are cleaned up after each test.
 import WebSocket from 'ws';
 import type { Gateway } from '../../src/gateway/create-gateway.js';
-import type { GatewayOptions } from '../../src/gateway/options.js';
+import type { GatewayOptions } from '../../src/config/options.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { TestClient } from './client.js';
 import { LogCapture, TEST_TOKEN, startGateway } from './gateway.js';

@@ -1,11 +1,14 @@
 // Folds actorgate's log records into a diagnosis. Pure: records in, a `Diagnosis` out; reading and
 // parsing lines is the caller's (see ./read.ts), so this runs as well over an array in a unit test
 // as over a million-line file.
+import { CloseCode } from '../../../machines/protocol.js';
+import { OPTIONS } from '../../config/options.js';
 import { ADVICE, refusalAdvice } from './advice.js';
 import { BoundedCounter } from './counter.js';
 import type { AddressSummary, CountedReason, Diagnosis, DurationBuckets, Finding } from './diagnosis.js';
 
-export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** The timeout a log is read against when it names none: the gateway's default. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = OPTIONS.handshakeTimeoutMs.default;
 export const FAST_CLOSE_MS = 100;
 const TOP_ADDRESSES = 10;
 
@@ -33,7 +36,7 @@ const READY_ONLY_CAUSES = new Set(['peer-closed', 'credentials-revoked', 'slow-c
 const UNREMARKABLE_CAUSES = new Set(['peer-closed', 'shutdown']);
 const HELPER_CAUSE = 'helper-closed-before-connect';
 /** The close code a socket reports when the peer went without a close frame. */
-const ABNORMAL_CLOSE = 1006;
+const ABNORMAL_CLOSE = CloseCode.abnormalClosure;
 
 const DEVICE_REFUSALS = /^(DEVICE_|PAIRING_REQUIRED$|AUTH_DEVICE_TOKEN_MISMATCH$)/;
 

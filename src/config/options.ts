@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { InspectionEvent } from 'xstate';
 import type { DeviceCrypto } from '../auth/device-proof.js';
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from 'pino';
 import { TrustedProxies } from '../transport/network.js';
 import { OptionError } from '../errors.js';
 
