@@ -156,7 +156,13 @@ export const OPTIONS = {
     defaultText: 'generated',
     doc: 'the gateway token; when absent one is generated on first start, stored in the state dir (gateway-token, mode 0600) when there is one',
   }),
-  password: spec<string | undefined>({ flag: 'password', ...optionalText('<secret>'), default: undefined, doc: 'the gateway password (needed with --auth password)' }),
+  password: spec<string | undefined>({
+    flag: 'password',
+    ...optionalText('<secret>'),
+    default: undefined,
+    defaultText: 'none',
+    doc: 'the gateway password (needed with --auth password)',
+  }),
   handshakeTimeoutMs: spec({
     flag: 'handshake-timeout-ms',
     ...integer(1, 600_000),
@@ -169,7 +175,7 @@ export const OPTIONS = {
     ...optionalText('<dir>'),
     default: undefined,
     cliDefault: () => join(homedir(), '.actorgate'),
-    defaultText: '`~/.actorgate` (start); none (createGateway)',
+    defaultText: '~/.actorgate for start; none for createGateway',
     doc: 'where the gateway keeps pairing.json and the generated token; without one, pairing lives in memory',
   }),
   logLevel: spec({
