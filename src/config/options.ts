@@ -4,6 +4,8 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { InspectionEvent } from 'xstate';
+import { DEFAULT_UNAUTHORIZED_CALL_LIMIT, DEFAULT_UNAUTHORIZED_CALL_WINDOW_MS } from '../../machines/connection.js';
+import { DEFAULT_PAIRING_REQUEST_TTL_MS } from '../../machines/supervisor.js';
 import type { DeviceCrypto } from '../auth/device-proof.js';
 import type { Logger } from 'pino';
 import { TrustedProxies } from '../transport/network.js';
@@ -196,7 +198,12 @@ export const OPTIONS = {
     default: 'auto-local',
     doc: 'auto-local pairs loopback clients without a browser Origin silently; manual asks an operator for every new device and node',
   }),
-  pairingTtlMs: spec({ flag: 'pairing-ttl-ms', ...integer(1_000, 86_400_000), default: 300_000, doc: 'how long a pairing request waits for an operator' }),
+  pairingTtlMs: spec({
+    flag: 'pairing-ttl-ms',
+    ...integer(1_000, 86_400_000),
+    default: DEFAULT_PAIRING_REQUEST_TTL_MS,
+    doc: 'how long a pairing request waits for an operator',
+  }),
   inspect: spec<boolean | InspectSink>({
     flag: 'inspect',
     ...inspection(),
@@ -235,10 +242,15 @@ export const OPTIONS = {
   unauthorizedCallLimit: spec({
     flag: 'unauthorized-call-limit',
     ...integer(0, 1_000_000),
-    default: 30,
+    default: DEFAULT_UNAUTHORIZED_CALL_LIMIT,
     doc: 'requests refused for role or scope within the window; one more closes the socket 1008 (0: no limit)',
   }),
-  unauthorizedCallWindowMs: spec({ flag: 'unauthorized-call-window-ms', ...integer(1, 86_400_000), default: 60_000, doc: 'the window those refusals are counted in' }),
+  unauthorizedCallWindowMs: spec({
+    flag: 'unauthorized-call-window-ms',
+    ...integer(1, 86_400_000),
+    default: DEFAULT_UNAUTHORIZED_CALL_WINDOW_MS,
+    doc: 'the window those refusals are counted in',
+  }),
   presenceWindowMs: spec({
     flag: 'presence-window-ms',
     ...integer(0, 10_000),
