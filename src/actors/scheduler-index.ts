@@ -1,5 +1,5 @@
 // XState's scheduler cancels a stopping actor's delayed events by walking every delayed event pending in
-// its actor system. The gateway's connection actors share one system (see gateway.ts), so each connection
+// its actor system. The gateway's connection actors share one system (see src/connections/host.ts), so each connection
 // that ends would walk the handshake deadlines of every connection still handshaking: O(n) per close and
 // O(n^2) for a storm of n. This keeps, per actor, the ids of the events it scheduled, so that cancelling
 // them all costs only that actor's few. Same behaviour: every one of the actor's pending events is
