@@ -18,7 +18,7 @@ const SEED = envNumber('ACTORGATE_CRASH_SEED', 0xdead);
 const WORKERS = 6; // devices pairing at once
 const TOKEN = 'crash-test-token';
 const bin = new URL('../../bin/actorgate.js', import.meta.url).pathname;
-const built = new URL('../../dist/src/cli.js', import.meta.url).pathname;
+const built = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
 const stateDir = mkdtempSync(join(tmpdir(), 'actorgate-gateway-crash-'));
 const children = new Set<ChildProcess>();
 
