@@ -136,6 +136,8 @@ describe('probe: failures and their root cause', () => {
     expect(code).toBe(1);
     expect(report.phases.tcpUpgradeMs).toBeGreaterThanOrEqual(0);
     expect(report.phases.challengeMs).toBeUndefined();
+    // The deadline's timer is armed after the probe's clock starts, and Node arms a timer on a freshly read
+    // loop clock in whole ms: it fires at most 1 ms (2 with a coarse clock) early as performance.now sees it.
     expect(report.phases.totalMs).toBeGreaterThanOrEqual(395);
     expect(report.close).toEqual({ code: 4000, reason: 'handshake timeout', by: 'client' });
     expect(report.diagnosis?.cause).toBe('handshake-timeout');
@@ -175,7 +177,10 @@ describe('probe: failures and their root cause', () => {
     expect(code).toBe(1);
     expect(report.close?.code).toBe(1006);
     expect(report.socketError).toMatch(/ECONNREFUSED/);
-    expect(report.phases.totalMs).toBeLessThan(100);
+    // Refused before anything opened; not timed here, where the probe shares a busy process: a refusal is
+    // the network however long it took.
+    expect(report.phases).not.toHaveProperty('tcpUpgradeMs');
+    expect(report.phases).not.toHaveProperty('challengeMs');
     expect(report.diagnosis?.cause).toBe('network');
 
     const text = await run([`ws://127.0.0.1:${port}`]);

@@ -16,6 +16,19 @@ describe('probe diagnosis', () => {
     expect(diagnose(failure({ code: 1008, reason: 'handshake timeout', durationMs: 5_000 })).cause).toBe('handshake-timeout');
   });
 
+  it('reads a socket that never opened and failed with a system error as the network, however long it took', () => {
+    for (const socketError of ['connect ECONNREFUSED 127.0.0.1:1', 'read ECONNRESET', 'getaddrinfo ENOTFOUND gw.invalid', 'connect EHOSTUNREACH 10.0.0.9:18789']) {
+      const diagnosis = diagnose(failure({ code: 1006, durationMs: 2_500, opened: false, socketError }));
+      expect(diagnosis.cause, socketError).toBe('network');
+      expect(diagnosis.summary).toContain(/\bE[A-Z_]+\b/.exec(socketError)![0]);
+    }
+    // Not a system error (an upgrade the server answered with 401), or after the socket opened: the clock decides.
+    expect(diagnose(failure({ code: 1006, durationMs: 2_500, opened: false, socketError: 'Unexpected server response: 401' })).cause).toBe('slow-handshake');
+    expect(diagnose(failure({ code: 1006, durationMs: 2_500, opened: true, socketError: 'read ECONNRESET' })).cause).toBe('slow-handshake');
+    // The deadline still wins when it was reached.
+    expect(diagnose(failure({ code: 1006, durationMs: 10_000, opened: false, socketError: 'connect ETIMEDOUT 10.0.0.9:18789' })).cause).toBe('handshake-timeout');
+  });
+
   it('prefers what the gateway said over the clock', () => {
     const error = (code: string, extra = {}) => ({ code: 'INVALID_REQUEST' as const, message: code, details: { code, ...extra } });
     expect(diagnose(failure({ code: 1008, reason: 'unauthorized: gateway token mismatch', error: error('AUTH_TOKEN_MISMATCH') }))).toMatchObject({

@@ -1,6 +1,8 @@
 // The likely root cause of a failed probe, as the troubleshooting guide reads a close: first what the
 // gateway said (auth, pairing, protocol, revoked credentials, rate limit), else the time it took:
 // under 100 ms the network or a firewall, up to the deadline a slow handshake, at it a handshake timeout.
+// A socket that never opened and failed with a system error (refused, reset, unreachable, unresolved) is
+// the network however long it took: a loaded machine can take longer than 100 ms to be refused.
 import { classifyPolicyClose } from '../../../machines/client.js';
 import type { ErrorShape } from '../../../machines/protocol.js';
 
@@ -24,6 +26,10 @@ export interface FailedProbe {
   timeoutMs: number;
   /** True when this probe's own deadline ended it. */
   timedOut: boolean;
+  /** True once the WebSocket opened (TCP and upgrade done). */
+  opened?: boolean;
+  /** The socket's error message, if it had one (e.g. `connect ECONNREFUSED 127.0.0.1:1`). */
+  socketError?: string;
 }
 
 export interface Diagnosis {
@@ -55,10 +61,21 @@ export function diagnose(failure: FailedProbe): Diagnosis {
   if (failure.timedOut || reason === 'handshake timeout' || failure.durationMs >= failure.timeoutMs) {
     return { cause: 'handshake-timeout', summary: `handshake timeout: no hello-ok within the deadline (${Math.round(failure.durationMs)} ms); a gateway that does not answer, or a proxy that holds the connection` };
   }
+  const systemError = failure.opened ? undefined : networkErrorCode(failure.socketError);
+  if (systemError !== undefined) {
+    return { cause: 'network', summary: `network or firewall: ${systemError} after ${Math.round(failure.durationMs)} ms (refused, reset, unreachable, or nothing listening)` };
+  }
   if (failure.durationMs < NETWORK_THRESHOLD_MS) {
     return { cause: 'network', summary: `network or firewall: the connection ended after ${Math.round(failure.durationMs)} ms (refused, reset, or nothing listening)` };
   }
   return { cause: 'slow-handshake', summary: `slow handshake: the connection ended after ${Math.round(failure.durationMs)} ms, before hello-ok and before the deadline` };
+}
+
+/** System errors that mean the connection itself failed, as Node names them in a socket error's message. */
+const NETWORK_ERRORS = /\b(ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EPIPE|ECONNABORTED)\b/;
+
+function networkErrorCode(message: string | undefined): string | undefined {
+  return message === undefined ? undefined : NETWORK_ERRORS.exec(message)?.[1];
 }
 
 function detailCode(error: ErrorShape | undefined): string | undefined {

@@ -109,6 +109,8 @@ export async function probe(args: ProbeArgs, device?: DeviceIdentity, WebSocket?
     durationMs: endedAt - startedAt,
     timeoutMs: args.timeoutMs,
     timedOut: closed?.by === 'client' && closed.reason === 'handshake timeout',
+    opened: at('open') !== undefined,
+    ...optional('socketError', report.socketError),
   });
   return report;
 }
