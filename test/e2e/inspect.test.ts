@@ -256,9 +256,9 @@ describe('the inspection relay', () => {
   it('sends the events to a watcher without Origin or from its own page, first replaying what it kept', async () => {
     for (const origin of [undefined, ...pageOrigins]) {
       const late = await Watcher.open(inspector.url, origin);
-      await late.until((m) => m.type === '@xstate.actor' && m.name === 'supervisor', `replayed supervisor actor (Origin ${origin})`, 1_000);
+      await late.until((m) => m.type === '@xstate.actor' && m.name === 'supervisor', `replayed supervisor actor (Origin ${origin})`, 5_000);
       const { client, params } = await connectClient(gw.url, TEST_TOKEN);
-      await late.until(authPassedOf(params), `live auth.passed (Origin ${origin})`, 1_000);
+      await late.until(authPassedOf(params), `live auth.passed (Origin ${origin})`, 5_000);
       await client.close();
       late.close();
     }

@@ -8,8 +8,17 @@ import { connectClient } from '../helpers/client.js';
 
 afterEach(cleanUp);
 
-// Long enough for a handshake on a loaded machine: a peer is only pinged, then judged, a whole interval later.
-const PING_MS = 250;
+// A peer answering pings is terminated only if its pong misses a whole interval. Gateway and clients share this
+// process, and the pinger runs in the timers phase before the poll phase reads a pong already waiting: a GC or a
+// deschedule as long as the interval would end a healthy peer. A second is far beyond either on a loaded machine.
+const PING_MS = 1_000;
+
+/** Counts the pings a client receives: each one after the first means its pong to the one before was in time. */
+function countPings(client: TestClient): () => number {
+  let pings = 0;
+  client.ws.on('ping', () => pings++);
+  return () => pings;
+}
 
 async function handshake(client: TestClient, overrides = {}) {
   await client.challenge();
@@ -47,7 +56,7 @@ describe('server pings', () => {
       expect(line).toMatchObject({ level: 40, code: 1006, reason: 'pong timeout', detail: `no pong within ${PING_MS} ms` });
       expect(line.msg).toBe(`pong timeout conn=${String(line.connId)}`);
     }
-    await until(() => gateway.stats().nodesConnected === 0 && gateway.stats().sockets === 1, 2_000, 'cleanup');
+    await until(() => gateway.stats().nodesConnected === 0 && gateway.stats().sockets === 1, 5_000, 'cleanup');
     // The watcher's own entry is what is left in presence.
     expect(gateway.stats()).toMatchObject({ ready: 1, presenceEntries: 1, nodesConnected: 0, liveConnectionActors: 1 });
     const after = (await watcher.request('system-presence')).payload as { instanceId?: string }[];
@@ -61,7 +70,10 @@ describe('server pings', () => {
     const clients = await Promise.all(Array.from({ length: 5 }, () => connectClient(url, TEST_TOKEN)));
     for (const { client } of clients) track(client);
     const timersWithFive = gateway.stats().pendingTimers;
-    await new Promise((resolve) => setTimeout(resolve, PING_MS * 4));
+    // A barrier rather than a wait: each client receives four more pings. The gateway sends a round's ping only
+    // to a peer whose pong to the round before came back: a peer judged to have missed one is terminated instead.
+    const pings = clients.map(({ client }) => countPings(client));
+    await until(() => pings.every((count) => count() >= 4), PING_MS * 10, 'four pings each');
     for (const { client } of clients) expect((await client.request('health')).ok).toBe(true);
     expect(logs.lines.filter((line) => line.cause === 'pong-timeout')).toEqual([]);
     // Pings run on one interval of the gateway's own: the actors' clock holds no timer per socket for them.
@@ -76,6 +88,6 @@ describe('server pings', () => {
     await silent.challenge();
     expect((await silent.closed).code).toBe(1006);
     expect(logs.find((line) => line.cause === 'pong-timeout')).toMatchObject({ code: 1006 });
-    await until(() => gateway.stats().sockets === 0 && gateway.unauthenticatedCount('127.0.0.1') === 0, 2_000, 'cleanup');
+    await until(() => gateway.stats().sockets === 0 && gateway.unauthenticatedCount('127.0.0.1') === 0, 5_000, 'cleanup');
   });
 });

@@ -36,28 +36,40 @@ describe('presence', () => {
     await a.close();
   });
 
-  it('sends a lone join to the others promptly: within the presence window (50 ms), with room for a loaded machine', async () => {
-    gw = await startTestGateway();
-    const { client: a } = await connectClient(gw.url, gw.token);
-    await a.event('presence'); // A's own join
+  it('sends a lone join to the others at once, not at the end of the presence window', async () => {
+    // A window far longer than a handshake on a loaded machine: a join held for the window's end would come
+    // 10 s late, one sent at once well within half of it. The observer is CLI-mode, so its own join changes
+    // nothing in presence and opens no window: B's join is the first change, a lone one.
+    const WINDOW_MS = 10_000;
+    gw = await startTestGateway({ presenceWindowMs: WINDOW_MS });
+    const { client: observer } = await connectClient(gw.url, gw.token, { client: { id: 'cli', version: '1', platform: 'linux', mode: 'cli' } });
     const { client: b, params: paramsB } = await connectClient(gw.url, gw.token);
-    const joinedAt = Date.now();
-    await a.next((frame) => frame.event === 'presence' && presenceOf(frame).some((entry) => entry.instanceId === paramsB.client.instanceId), 2_000);
-    expect(Date.now() - joinedAt).toBeLessThan(500);
+    const joined = await observer.next(
+      (frame) => frame.event === 'presence' && presenceOf(frame).some((entry) => entry.instanceId === paramsB.client.instanceId),
+      WINDOW_MS / 2,
+    );
+    expect(observer.frames.filter((frame) => frame.event === 'presence')).toEqual([joined]);
     await b.close();
-    await a.close();
+    await observer.close();
   });
 
   it('does not track CLI-mode clients', async () => {
     gw = await startTestGateway();
     const { client: a } = await connectClient(gw.url, gw.token);
-    const { client: cli } = await connectClient(gw.url, gw.token, { client: { id: 'cli', version: '1', platform: 'linux', mode: 'cli' } });
+    const ownJoin = await a.event('presence');
+    const { client: cli, hello: helloCli } = await connectClient(gw.url, gw.token, { client: { id: 'cli', version: '1', platform: 'linux', mode: 'cli' } });
     const listed = await a.request('system-presence');
     expect((listed.payload as any[]).some((entry) => entry.mode === 'cli')).toBe(false);
     await cli.close();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    // A's own join is the only presence change.
-    expect(a.frames.filter((frame) => frame.event === 'presence')).toHaveLength(1);
+    const cliConnId = (helloCli.server as { connId: string }).connId;
+    await gw.logs.waitFor((line) => line.event === 'connection.closed' && line.connId === cliConnId);
+    // A barrier: a tracked client joins after the CLI client came and went. Its join is the next presence change
+    // (one more stateVersion), and A's presence frames up to it are A's own join and this one: none for the CLI.
+    const { client: c, params: paramsC } = await connectClient(gw.url, gw.token);
+    const joinedC = await a.next((frame) => frame.event === 'presence' && presenceOf(frame).some((entry) => entry.instanceId === paramsC.client.instanceId));
+    expect(versionOf(joinedC)).toBe(versionOf(ownJoin) + 1);
+    expect(a.frames.filter((frame) => frame.event === 'presence')).toEqual([ownJoin, joinedC]);
+    await c.close();
     await a.close();
   });
 

@@ -21,7 +21,10 @@ import {
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 const IDLE_SOCKETS = envNumber('ACTORGATE_SLOWLORIS_SOCKETS', 1_000);
-const HANDSHAKE_TIMEOUT_MS = 2_000;
+// Long enough that the whole flood is open and pending at once, with room: opening 1,000 sockets takes about a
+// second unloaded (the listen backlog overflows, and a dropped SYN is sent again a second later) and twice that on a
+// loaded 2-core machine. The normal client must come in while the flood is still there.
+const HANDSHAKE_TIMEOUT_MS = 5_000;
 const PER_ADDRESS = 25; // under the default cap of 32 sockets in their handshake per address
 
 let gw: TestGateway | undefined;
@@ -57,19 +60,22 @@ describe('slowloris', () => {
     const openedIn = Date.now() - begun;
     const pendingAtCheck = gateway.stats().sockets;
 
-    // While they hang there, a normal client completes its handshake well within the timeout, and is served.
+    // While they hang there, a normal client completes its handshake, and is served: before the flood is cut
+    // off, with most of it still pending (not timed: this process is the gateway, the flood and the client).
     const normal = await handshake(gw.url, gw.token);
     leftovers.push(normal.probe);
     expect((await request(normal.probe, 'health')).ok).toBe(true);
+    const pendingWhenServed = gateway.stats().sockets - 1;
 
     const outcomes = await Promise.all(ends);
     const lasted = outcomes.map((outcome) => outcome.openMs).sort((a, b) => a - b);
     console.log(
       `slowloris: ${IDLE_SOCKETS} idle sockets from ${addresses} addresses opened in ${openedIn} ms; ${pendingAtCheck} pending when a normal ` +
-        `client completed its handshake in ${normal.ms} ms; closed after ${lasted[0]}..${lasted.at(-1)} ms (timeout ${HANDSHAKE_TIMEOUT_MS} ms)`,
+        `client completed its handshake in ${normal.ms} ms, with ${pendingWhenServed} still pending when it was served; ` +
+        `closed after ${lasted[0]}..${lasted.at(-1)} ms (timeout ${HANDSHAKE_TIMEOUT_MS} ms)`,
     );
-    expect(normal.ms).toBeLessThan(500);
     expect(pendingAtCheck).toBeGreaterThan(IDLE_SOCKETS / 2);
+    expect(pendingWhenServed).toBeGreaterThan(IDLE_SOCKETS / 2);
     for (const outcome of outcomes) {
       expect(outcome).toMatchObject({ code: 1008, reason: 'handshake timeout' });
       // Only the challenge was ever sent to them.
@@ -99,31 +105,45 @@ describe('slowloris before the upgrade', () => {
   it(`cuts off ${IDLE_SOCKETS} sockets that dribble their upgrade headers, a line at a time, soon after the handshake timeout`, { timeout: 90_000 }, async () => {
     gw = await start({ handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS });
     const { gateway } = gw;
-    const begun = Date.now();
+    const begun = performance.now();
     const sockets = Array.from({ length: IDLE_SOCKETS }, (_, i) => {
       const socket = net.connect({ port: gateway.port, host: '127.0.0.1', localAddress: `127.0.${1 + Math.floor(i / PER_ADDRESS / 250)}.${2 + (Math.floor(i / PER_ADDRESS) % 250)}` });
+      const entry = { socket, requestedAt: undefined as number | undefined, answer: '', closed: undefined as unknown as Promise<number> };
       socket.on('error', () => {});
-      socket.resume(); // read the 408, so the socket sees the end and closes without waiting for a failed write
-      socket.on('connect', () => socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${gateway.port}\r\nUpgrade: websocket\r\n`));
-      const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - begun)));
-      return { socket, closed };
+      // Read the 408, so the socket sees the end and closes without waiting for a failed write.
+      socket.on('data', (chunk: Buffer) => (entry.answer += chunk.toString('latin1')));
+      socket.on('connect', () => {
+        socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${gateway.port}\r\nUpgrade: websocket\r\n`);
+        entry.requestedAt = performance.now();
+      });
+      // How long after its request began each one was cut off (on performance.now, Node's hrtime).
+      entry.closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now() - (entry.requestedAt ?? begun))));
+      return entry;
     });
-    // Never finishing: one more header line every 300 ms, so the connection is never idle.
+    // Never finishing: one more header line every 300 ms, so the connection is never idle. Only after the request
+    // line: written earlier (to a socket still connecting), a header line would be a bad request, refused at once.
     const dribble = setInterval(() => {
-      for (const { socket } of sockets) if (socket.writable) socket.write('X-Slow: 1\r\n');
+      for (const { socket, requestedAt } of sockets) if (requestedAt !== undefined && socket.writable) socket.write('X-Slow: 1\r\n');
     }, 300);
     try {
       await new Promise((resolve) => setTimeout(resolve, 300));
       const normal = await handshake(gw.url, gw.token);
       leftovers.push(normal.probe);
+      // Served while the dribblers are still there (not timed: this process is the gateway, the flood and the client).
+      const dribblingWhenServed = sockets.filter(({ socket }) => !socket.destroyed).length;
       const closedAfter = (await Promise.all(sockets.map(({ closed }) => closed))).sort((a, b) => a - b);
       console.log(
-        `slowloris (HTTP): ${IDLE_SOCKETS} sockets dribbling upgrade headers cut off after ${closedAfter[0]}..${closedAfter.at(-1)} ms ` +
-          `(timeout ${HANDSHAKE_TIMEOUT_MS} ms); a normal client's handshake meanwhile took ${normal.ms} ms`,
+        `slowloris (HTTP): ${IDLE_SOCKETS} sockets dribbling upgrade headers cut off ${closedAfter[0]!.toFixed(0)}..${closedAfter.at(-1)!.toFixed(0)} ms ` +
+          `after their request began (timeout ${HANDSHAKE_TIMEOUT_MS} ms); a normal client's handshake meanwhile took ${normal.ms} ms, ` +
+          `with ${dribblingWhenServed} still dribbling`,
       );
-      expect(normal.ms).toBeLessThan(500);
-      // Node's HTTP server checks header timeouts on a coarse clock (every second here): some go a little early.
-      expect(closedAfter[0]).toBeGreaterThanOrEqual(HANDSHAKE_TIMEOUT_MS / 2);
+      expect(dribblingWhenServed).toBeGreaterThan(IDLE_SOCKETS / 2);
+      // Each one with 408, by the header timeout, not before it: Node's server checks, every second here, how long
+      // each request has been receiving headers, on its monotonic clock, from the request's first byte. (Its idle
+      // timer, which a dribbler keeps resetting, is armed in whole ms of the loop's clock: 2 ms of rounding allowed.)
+      expect(sockets.filter(({ answer }) => !answer.startsWith('HTTP/1.1 408 ')).map(({ answer }) => answer.split('\r\n')[0])).toEqual([]);
+      expect(closedAfter[0]).toBeGreaterThanOrEqual(HANDSHAKE_TIMEOUT_MS - 2);
+      // At the first check after the timeout, at most a second (the check interval) later, with room for the load.
       expect(closedAfter.at(-1)).toBeLessThan(HANDSHAKE_TIMEOUT_MS + 5_000);
       expect((await request(normal.probe, 'health')).ok).toBe(true);
       normal.probe.ws.close(1000);
@@ -157,10 +177,11 @@ describe('floods', () => {
     expect(refused).toBe(168);
     expect(gw.gateway.unauthenticatedCount(flooder)).toBe(32);
 
-    // Another address is not affected: it upgrades and completes its handshake at once.
+    // Another address is not affected: it upgrades and completes its handshake while the flooder's sockets are
+    // all still pending (not timed: this process is the gateway and every client).
     const other = await handshake(gw.url, gw.token, {}, { localAddress: '127.0.0.10' });
     leftovers.push(other.probe);
-    expect(other.ms).toBeLessThan(500);
+    expect(gw.gateway.unauthenticatedCount(flooder)).toBe(32);
     expect(await upgradeStatus(gw.url, { localAddress: flooder })).toBe(503);
     const rejected = gw.logs.lines.filter((line) => line.event === 'upgrade.rejected' && line.remoteAddr === flooder);
     expect(rejected).toHaveLength(1); // one line per address per 10 s, the rest counted

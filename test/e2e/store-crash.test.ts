@@ -73,7 +73,8 @@ function runAndKill(delayMs: number): Promise<{ acked: number[]; stderr: string 
 }
 
 describe('JsonFileStore under kill -9', () => {
-  it(`never loses or corrupts approved records across ${ROUNDS} SIGKILLs`, { timeout: 20_000 }, async () => {
+  // 30 node processes, each 0.15-0.6 s to start on a loaded machine: the test's timeout is the only bound on time.
+  it(`never loses or corrupts approved records across ${ROUNDS} SIGKILLs`, { timeout: 60_000 }, async () => {
     const random = seededRandom(SEED);
     const started = Date.now();
     let ackedMax = 0;
@@ -111,6 +112,5 @@ describe('JsonFileStore under kill -9', () => {
         `${ackedLines} acknowledged before a kill (highest ${ackedMax}), ` +
         `temp files left by ${roundsWithLeftovers} kills, ${elapsed} ms`,
     );
-    expect(elapsed).toBeLessThan(20_000);
   });
 });

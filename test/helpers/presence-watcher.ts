@@ -14,6 +14,8 @@ export interface PresenceWatcher {
   presenceFrames: number;
   /** Bytes of the presence frames it saw. */
   presenceBytes: number;
+  /** Bytes of the last presence frame it saw. */
+  lastPresenceBytes: number;
   /** Bytes of every message after the handshake. */
   bytes: number;
 }
@@ -33,6 +35,7 @@ export async function joinAsWatcher(url: string, token: string, instanceId: stri
     gaps: [],
     presenceFrames: 0,
     presenceBytes: 0,
+    lastPresenceBytes: 0,
     bytes: 0,
   };
   const see = (frame: Json, size: number) => {
@@ -43,6 +46,7 @@ export async function joinAsWatcher(url: string, token: string, instanceId: stri
     if (frame.type === 'event' && frame.event === 'presence') {
       watcher.presenceFrames++;
       watcher.presenceBytes += size;
+      watcher.lastPresenceBytes = size;
       watcher.latest = instanceIdsOf((frame.payload as { presence: Json[] }).presence);
     }
   };

@@ -35,7 +35,11 @@ const CONCURRENCY = envNumber('ACTORGATE_SOAK_CONCURRENCY', 64);
 const SEED = envNumber('ACTORGATE_SOAK_SEED', 0x50a4);
 const TRACKED = 10; // long-lived clients shown in presence, reconnected in every storm
 const STORM_EXTRA = 200; // extra clients that join each storm all at once and drop together
-const HANDSHAKE_TIMEOUT_MS = 1_000;
+// Above the longest handshake the test waits for (a storm's, 8 s): under a storm on a loaded machine a healthy
+// handshake may be slow, and that is the test's to judge, not the gateway's to cut off. The stalling clients wait
+// for this timeout beside the churn, not in a worker's slot.
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+const STORM_HANDSHAKE_MS = 8_000;
 const SILENT_INVOKE_TIMEOUT_MS = 300;
 const HEAP_SLACK = 10 * 1024 * 1024;
 const TOKEN = 'soak-token';
@@ -157,6 +161,8 @@ describe('chaos soak', () => {
     };
     const note = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
     const invokeIds: string[] = [];
+    /** The stalling clients' endings, awaited once the churn is over. */
+    const stalls: Promise<void>[] = [];
 
     /** A node that connects, is invoked by the admin, and answers, vanishes (TCP drop) or stays silent. */
     async function nodeLife(slot: number): Promise<void> {
@@ -232,9 +238,15 @@ describe('chaos soak', () => {
         }
         case 'stall': {
           const probe = await openSocket(url);
-          const outcome = await ending(probe, HANDSHAKE_TIMEOUT_MS + 15_000);
-          note(figures.closes, `stall:${outcome.code}`);
-          if (outcome.code !== 1008 || outcome.reason !== 'handshake timeout') figures.unexpected.push(`stall closed ${outcome.code} ${outcome.reason}`);
+          stalls.push(
+            ending(probe, HANDSHAKE_TIMEOUT_MS + 15_000).then(
+              (outcome) => {
+                note(figures.closes, `stall:${outcome.code}`);
+                if (outcome.code !== 1008 || outcome.reason !== 'handshake timeout') figures.unexpected.push(`stall closed ${outcome.code} ${outcome.reason}`);
+              },
+              (error: Error) => void figures.unexpected.push(`stall: ${error.message}`),
+            ),
+          );
           return;
         }
         case 'tcpDrop': {
@@ -273,7 +285,7 @@ describe('chaos soak', () => {
           // A third of them tracked (in presence), the rest CLI-mode. A storm of tracked clients costs presence traffic
           // cubic in its size (every join sends every client the whole list; see the README's reliability section).
           const mode = i < STORM_EXTRA / 3 ? 'test' : 'cli';
-          const { probe } = await handshake(url, TOKEN, { client: client('soak-storm', mode, randomUUID()) }, { timeoutMs: 20_000 });
+          const { probe } = await handshake(url, TOKEN, { client: client('soak-storm', mode, randomUUID()) }, { timeoutMs: STORM_HANDSHAKE_MS });
           probe.ws.removeAllListeners('message'); // keep nothing
           return probe;
         }),
@@ -305,17 +317,18 @@ describe('chaos soak', () => {
     await storms;
     const health = await monitor.stop();
     const churnMs = Date.now() - started;
-
-    // Every invoke got exactly one answer: none lost, none twice (a late duplicate would show within this wait).
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const unanswered = invokeIds.filter((id) => (invoker.answers.get(id) ?? 0) === 0);
-    const twice = invokeIds.filter((id) => (invoker.answers.get(id) ?? 0) > 1);
+    await Promise.all(stalls);
 
     // What is left: exactly the tracked clients and the invoker, as before the churn; no actor, timer, invoke or
     // presence entry more.
     await settles(() => gateway.stats(), steady, 10_000);
+    // A barrier for the invokes' answers: with no invoke in flight, no node and no timer left, nothing can answer
+    // one any more, and whatever answer was on its way to the invoker was written before this request's answer.
     const presence = (await invoker.request('system-presence').answer).payload as Json[];
     const listed = presence.filter((entry) => entry.reason !== 'self').map((entry) => entry.instanceId);
+    // Every invoke got exactly one answer: none lost, none twice.
+    const unanswered = invokeIds.filter((id) => (invoker.answers.get(id) ?? 0) === 0);
+    const twice = invokeIds.filter((id) => (invoker.answers.get(id) ?? 0) > 1);
 
     const heapEnd = await heapAfterGc(gc);
     const levels = [...sink.counts.entries()];

@@ -1,7 +1,7 @@
 // Broadcast streams: a lone presence change goes out at once, a burst after it once, as the newest;
 // other broadcasts pass at once; audiences and per-recipient seq.
 import { Subject } from 'rxjs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { SupervisorEmitted } from '../../machines/supervisor.js';
 import { createRequire } from 'node:module';
 import { Backpressure } from '../../src/outbound/backpressure.js';
@@ -58,31 +58,43 @@ describe('broadcastsOf', () => {
     subscription.unsubscribe();
   });
 
-  it('holds the presence changes within a window, whose length is read as each window opens, for its end', async () => {
-    const emitted$ = new Subject<SupervisorEmitted>();
-    const seen: Broadcast[] = [];
-    let windowMs = 60;
-    const subscription = broadcastsOf(emitted$, () => windowMs).subscribe((broadcast) => seen.push(broadcast));
-    const opened = Date.now();
-    emitted$.next(presence(2));
-    expect(seen.map((b) => b.frame.stateVersion)).toEqual([{ presence: 2, health: 1 }]);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    emitted$.next(presence(3)); // within the window opened by 2: held
-    emitted$.next(presence(4)); // merged with 3
-    expect(seen).toHaveLength(1);
-    while (seen.length === 1) await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(Date.now() - opened).toBeGreaterThanOrEqual(55);
-    expect(seen.map((b) => b.frame.stateVersion)).toEqual([
-      { presence: 2, health: 1 },
-      { presence: 4, health: 1 },
-    ]);
-    // The frame at the window's end opened another window (read now: 0 ms); after it, a change goes at once.
-    windowMs = 0;
-    await new Promise((resolve) => setTimeout(resolve, 70));
-    emitted$.next(presence(5));
-    expect(seen.at(-1)!.frame.stateVersion).toEqual({ presence: 5, health: 1 });
-    expect(seen).toHaveLength(3);
-    subscription.unsubscribe();
+  it('holds the presence changes within a window, whose length is read as each window opens, for its end', () => {
+    // On a fake clock, the one the window's timer runs on (rxjs's asyncScheduler arms it with setInterval):
+    // its end is asserted to the millisecond, and nothing waits on real time.
+    vi.useFakeTimers();
+    try {
+      const emitted$ = new Subject<SupervisorEmitted>();
+      const seen: Broadcast[] = [];
+      let windowMs = 60;
+      const subscription = broadcastsOf(emitted$, () => windowMs).subscribe((broadcast) => seen.push(broadcast));
+      emitted$.next(presence(2));
+      expect(seen.map((b) => b.frame.stateVersion)).toEqual([{ presence: 2, health: 1 }]);
+      vi.advanceTimersByTime(20);
+      emitted$.next(presence(3)); // within the window opened by 2: held
+      emitted$.next(presence(4)); // merged with 3
+      vi.advanceTimersByTime(39);
+      expect(seen).toHaveLength(1); // 59 ms after 2: still held
+      vi.advanceTimersByTime(1);
+      expect(seen.map((b) => b.frame.stateVersion)).toEqual([
+        { presence: 2, health: 1 },
+        { presence: 4, health: 1 },
+      ]);
+      // The frame at the window's end opened another window, read then (60 ms); one read after it is 0 ms.
+      windowMs = 0;
+      vi.advanceTimersByTime(59);
+      emitted$.next(presence(5)); // within the window the trailing frame opened: held
+      expect(seen).toHaveLength(2);
+      vi.advanceTimersByTime(1);
+      expect(seen.at(-1)!.frame.stateVersion).toEqual({ presence: 5, health: 1 });
+      // That frame opened a window of 0 ms, over at the next tick: after it, a change goes at once.
+      vi.advanceTimersByTime(1);
+      emitted$.next(presence(6));
+      expect(seen.at(-1)!.frame.stateVersion).toEqual({ presence: 6, health: 1 });
+      expect(seen).toHaveLength(4);
+      subscription.unsubscribe();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('stretches the presence window with the fan-out cost, between its floor and its cap', () => {
