@@ -128,6 +128,10 @@ function nodeSession(): Session {
 }
 const nodeJoins = ['node-old', 'node-new'];
 
+/** Pairing limits of one of each: a second node or device finds no room to be filed or paired. */
+const LIMITS_OF_ONE = { maxPending: 1, maxPendingPerAddress: 1, maxPairedDevices: 1, maxPairedNodes: 1 };
+const SECOND_NODE_CONN = 'node-2-conn';
+
 /**
  * Ids are a function of the context: the smallest `id-<n>` that no pending request or invoke holds.
  * (The supervisor calls `context.createId()`, so `this` is the context.) A counter would hand out other
@@ -247,6 +251,23 @@ function nodeEvents(context: SupervisorContext): SupervisorEvent[] {
   return events;
 }
 
+/** A second node (`node-2`, loopback) against limits of one: its request finds no room, or its pairing no room. */
+function secondNodeEvents(context: SupervisorContext): SupervisorEvent[] {
+  if (context.connections.has(SECOND_NODE_CONN)) return [{ type: 'connection.left', connId: SECOND_NODE_CONN }];
+  if (context.pairedNodes.has('node-2')) return [];
+  const session = { ...nodeSession(), deviceId: 'node-2' };
+  return [{ type: 'connection.joined', connId: SECOND_NODE_CONN, remoteAddr: '127.0.0.2', session, isLocalClient: true }];
+}
+
+/** A second device against limits of one: asking while the list is full, pairing silently past the cap. */
+function secondDeviceEvents(context: SupervisorContext): SupervisorEvent[] {
+  if (context.pairedDevices.has('device-2')) return [];
+  return [
+    { type: 'device.pair.requested', request: { ...deviceRequest, deviceId: 'device-2', remoteIp: '198.51.100.2' } },
+    { type: 'device.pair.silentlyApproved', device: { ...silentlyPairedDevice, deviceId: 'device-2', token: 'device-2-token' } },
+  ];
+}
+
 /** The runtime's answers to a pairing change: the newest revision saved, or its save failed. */
 function persistenceEvents(context: SupervisorContext): SupervisorEvent[] {
   const { revision, persisted } = context.persistence;
@@ -306,6 +327,9 @@ const supervisorModel = defineModel({
     { name: 'nodes, manual pairing', create: modelSupervisorInput({ pairingMode: 'manual' }) },
     { name: 'nodes, auto-local pairing', create: modelSupervisorInput({ pairingMode: 'auto-local' }) },
     { name: 'devices, manual pairing', create: modelSupervisorInput({ pairingMode: 'manual' }) },
+    { name: 'nodes at limits of one, manual pairing', create: modelSupervisorInput({ pairingMode: 'manual', pairingLimits: LIMITS_OF_ONE }) },
+    { name: 'nodes at limits of one, auto-local pairing', create: modelSupervisorInput({ pairingMode: 'auto-local', pairingLimits: LIMITS_OF_ONE }) },
+    { name: 'devices at limits of one', create: modelSupervisorInput({ pairingMode: 'manual', pairingLimits: LIMITS_OF_ONE }) },
   ],
   events: (snapshot, input): SupervisorEvent[] => {
     const { context } = snapshot;
@@ -314,7 +338,9 @@ const supervisorModel = defineModel({
     const saving = persistenceEvents(context);
     if (saving.length > 0) return saving;
     if (snapshot.matches({ lifecycle: 'stopping' })) return shutdownEvents(context, true);
+    if (input.startsWith('nodes at limits')) return [...nodeEvents(context), ...secondNodeEvents(context)];
     if (input.startsWith('nodes')) return [...nodeEvents(context), ...shutdownEvents(context, false)];
+    if (input.startsWith('devices at limits')) return [...deviceEvents(context), ...secondDeviceEvents(context)];
     if (input.startsWith('devices')) return deviceEvents(context);
     return presenceEvents(context);
   },
