@@ -251,21 +251,39 @@ function nodeEvents(context: SupervisorContext): SupervisorEvent[] {
   return events;
 }
 
-/** A second node (`node-2`, loopback) against limits of one: its request finds no room, or its pairing no room. */
-function secondNodeEvents(context: SupervisorContext): SupervisorEvent[] {
-  if (context.connections.has(SECOND_NODE_CONN)) return [{ type: 'connection.left', connId: SECOND_NODE_CONN }];
-  if (context.pairedNodes.has('node-2')) return [];
-  const session = { ...nodeSession(), deviceId: 'node-2' };
-  return [{ type: 'connection.joined', connId: SECOND_NODE_CONN, remoteAddr: '127.0.0.2', session, isLocalClient: true }];
+/**
+ * Limits of one: node-1 and node-2 (both loopback, so auto-local pairs them silently) coming and going and
+ * their requests approved; the second finds no room for its request, or no room to be paired. Invokes are
+ * left out: the other node inputs take their transitions, and here they would only multiply the states.
+ */
+function nodeLimitEvents(context: SupervisorContext): SupervisorEvent[] {
+  const events: SupervisorEvent[] = [];
+  for (const [connId, nodeId, remoteAddr] of [['node-old', 'node-1', '127.0.0.1'], [SECOND_NODE_CONN, 'node-2', '127.0.0.2']] as const) {
+    if (context.connections.has(connId)) events.push({ type: 'connection.left', connId });
+    else events.push({ type: 'connection.joined', connId, remoteAddr, session: { ...nodeSession(), deviceId: nodeId }, isLocalClient: true });
+  }
+  for (const pairRequestId of context.pendingNodePairs.keys()) events.push({ type: 'node.pair.approve', pairRequestId, ...OPERATOR });
+  return events;
 }
 
-/** A second device against limits of one: asking while the list is full, pairing silently past the cap. */
-function secondDeviceEvents(context: SupervisorContext): SupervisorEvent[] {
-  if (context.pairedDevices.has('device-2')) return [];
-  return [
-    { type: 'device.pair.requested', request: { ...deviceRequest, deviceId: 'device-2', remoteIp: '198.51.100.2' } },
-    { type: 'device.pair.silentlyApproved', device: { ...silentlyPairedDevice, deviceId: 'device-2', token: 'device-2-token' } },
-  ];
+/** Limits of one: two devices asking, paired silently, approved and removed; the second finds no room. */
+function deviceLimitEvents(context: SupervisorContext): SupervisorEvent[] {
+  const events: SupervisorEvent[] = [];
+  for (const [n, remoteIp] of [[1, '203.0.113.7'], [2, '198.51.100.2']] as const) {
+    const deviceId = `device-${n}`;
+    if (context.pairedDevices.has(deviceId)) {
+      events.push({ type: 'device.pair.remove', deviceId, ...OPERATOR });
+      continue;
+    }
+    events.push(
+      { type: 'device.pair.requested', request: { ...deviceRequest, deviceId, remoteIp } },
+      { type: 'device.pair.silentlyApproved', device: { ...silentlyPairedDevice, deviceId, token: `${deviceId}-token` } },
+    );
+  }
+  for (const pairRequestId of context.pendingDevicePairs.keys()) {
+    events.push({ type: 'device.pair.approve', pairRequestId, token: 'approved-token', ...OPERATOR });
+  }
+  return events;
 }
 
 /** The runtime's answers to a pairing change: the newest revision saved, or its save failed. */
@@ -338,9 +356,9 @@ const supervisorModel = defineModel({
     const saving = persistenceEvents(context);
     if (saving.length > 0) return saving;
     if (snapshot.matches({ lifecycle: 'stopping' })) return shutdownEvents(context, true);
-    if (input.startsWith('nodes at limits')) return [...nodeEvents(context), ...secondNodeEvents(context)];
+    if (input.startsWith('nodes at limits')) return nodeLimitEvents(context);
     if (input.startsWith('nodes')) return [...nodeEvents(context), ...shutdownEvents(context, false)];
-    if (input.startsWith('devices at limits')) return [...deviceEvents(context), ...secondDeviceEvents(context)];
+    if (input.startsWith('devices at limits')) return deviceLimitEvents(context);
     if (input.startsWith('devices')) return deviceEvents(context);
     return presenceEvents(context);
   },
