@@ -53,7 +53,9 @@ export interface PendingDevicePair extends DeviceIdentity, PendingRequest {
   remoteIp?: string;
 }
 
-export interface PendingNodePair extends NodeSurface, PendingRequest {}
+export interface PendingNodePair extends NodeSurface, PendingRequest {
+  remoteIp?: string;
+}
 
 /** What survives a restart. */
 export interface PairingState {
@@ -122,4 +124,39 @@ export function decideDeviceAccess(
   if (device) return { kind: 'paired', device };
   if (mode === 'auto-local' && isLocalClient) return { kind: 'approve-silently' };
   return { kind: 'pairing-required' };
+}
+
+/** How much pairing state unpaired and freshly paired clients may make the gateway keep. */
+export interface PairingLimits {
+  /** Pending requests of one kind (devices, nodes), all addresses together. */
+  maxPending: number;
+  /** Pending requests of one kind from one address: a flood from one place leaves room for the rest. */
+  maxPendingPerAddress: number;
+  maxPairedDevices: number;
+  maxPairedNodes: number;
+}
+
+export const DEFAULT_PAIRING_LIMITS: PairingLimits = {
+  maxPending: 500,
+  maxPendingPerAddress: 20,
+  maxPairedDevices: 1000,
+  maxPairedNodes: 1000,
+};
+
+export type PairRequestRoom = 'room' | 'address-full' | 'list-full';
+
+/**
+ * Whether a new request may be filed: never by evicting another one, so a flood cannot push a genuine
+ * request out unannounced. O(pending) for the per-address count; pending is capped.
+ */
+export function pairRequestRoom(
+  pending: Map<string, { remoteIp?: string }>,
+  remoteIp: string | undefined,
+  limits: Pick<PairingLimits, 'maxPending' | 'maxPendingPerAddress'>,
+): PairRequestRoom {
+  if (pending.size >= limits.maxPending) return 'list-full';
+  if (remoteIp === undefined) return 'room';
+  let fromAddress = 0;
+  for (const request of pending.values()) if (request.remoteIp === remoteIp && ++fromAddress >= limits.maxPendingPerAddress) return 'address-full';
+  return 'room';
 }

@@ -31,6 +31,10 @@ export const DetailCode = {
   DEVICE_AUTH_PUBLIC_KEY_INVALID: 'DEVICE_AUTH_PUBLIC_KEY_INVALID',
   DEVICE_AUTH_SIGNATURE_INVALID: 'DEVICE_AUTH_SIGNATURE_INVALID',
   PAIRING_REQUIRED: 'PAIRING_REQUIRED',
+  // pairing limits: a full pending list, an address over its share or its silent-pairing rate, paired caps
+  PAIRING_REQUESTS_LIMITED: 'PAIRING_REQUESTS_LIMITED',
+  PAIRING_RATE_LIMITED: 'PAIRING_RATE_LIMITED',
+  PAIRING_LIMIT_REACHED: 'PAIRING_LIMIT_REACHED',
   // requests: who may call, and what params a request may carry
   ROLE_NOT_ALLOWED: 'ROLE_NOT_ALLOWED',
   MISSING_SCOPE: 'MISSING_SCOPE',

@@ -8,13 +8,17 @@
 // as an `assign` does, but makes no new context, so no new snapshot (an `assign` copies the context and
 // re-derives the value of every parallel region). `assign` is kept for values that are replaced
 // (the state version), at most one per event: a CLI client's join and leave make no new snapshot.
-import { assign, emit, enqueueActions, raise, setup, stateIn } from 'xstate';
+import { and, assign, emit, enqueueActions, raise, setup, stateIn } from 'xstate';
 import { invokeMachine, type InvokeOutcome, type InvokeSettled } from './invoke.js';
 import { allowedCommands, connectedNode, nodeIdOf, nodeSessionOf, type NodeSession } from './nodes.js';
 import {
   pendingRequestFor,
   publicDevice,
+  DEFAULT_PAIRING_LIMITS,
+  pairRequestRoom,
   type PairedDevice,
+  type PairingLimits,
+  type PairRequestRoom,
   type PairedNode,
   type PairingMode,
   type PairingState,
@@ -34,6 +38,8 @@ export interface SupervisorInput {
   pairingRequestTtlMs?: number;
   /** Approved devices and nodes from the last run. */
   pairing?: PairingState;
+  /** Caps on pending requests (in all and per address) and on paired devices and nodes. */
+  pairingLimits?: Partial<PairingLimits>;
   /** Time and ids come from outside so the machine stays deterministic under test. */
   now?: () => number;
   createId?: () => string;
@@ -66,6 +72,7 @@ export interface SupervisorContext {
   maxPresenceEntries: number;
   pairingMode: PairingMode;
   pairingRequestTtlMs: number;
+  pairingLimits: PairingLimits;
   now: () => number;
   createId: () => string;
   connections: Map<string, ConnectionRecord>;
@@ -155,12 +162,15 @@ export type SupervisorEmitted =
   | ({ type: 'reply' } & FromRequest & ({ ok: true; payload: unknown } | { ok: false; error: ErrorShape }))
   /** The pairing state changed: revision `revision` is to be saved (the runtime reads the state when it writes). */
   | { type: 'pairing.changed'; revision: number }
-  | { type: 'credentials.revoked'; connIds: string[]; reason: string };
+  | { type: 'credentials.revoked'; connIds: string[]; reason: string }
+  /** A pairing was not filed or made because a limit was reached; nothing already filed was dropped for it. */
+  | { type: 'pairing.refused'; kind: PairKind; subject: string; remoteIp?: string; reason: PairingRefusal };
+
+/** Why a pairing was refused: the address's share or the whole list of pending requests, or the paired cap. */
+export type PairingRefusal = Exclude<PairRequestRoom, 'room'> | 'paired-full';
 
 const DEFAULT_MAX_PRESENCE_ENTRIES = 200;
 export const DEFAULT_PAIRING_REQUEST_TTL_MS = 5 * 60_000;
-/** Pending requests are capped so that unpaired clients cannot grow them without bound. */
-export const MAX_PENDING_PAIR_REQUESTS = 500;
 
 export function presenceKey(connId: string, session: Session): string {
   return session.deviceId ?? session.client.instanceId ?? connId;
@@ -230,6 +240,20 @@ export function invokeAnswer(record: InvokeRecord, outcome: InvokeOutcome) {
   return { ok: true as const, payload: outcome.payloadJSON === undefined ? payload : { ...payload, payloadJSON: outcome.payloadJSON } };
 }
 
+/** The device an event would add to the paired devices, if it would add one. */
+function pairedDeviceSubject(context: SupervisorContext, event: SupervisorEvent): string | undefined {
+  if (event.type === 'device.pair.silentlyApproved') return event.device.deviceId;
+  if (event.type === 'device.pair.approve') return context.pendingDevicePairs.get(event.pairRequestId)?.deviceId;
+  return undefined;
+}
+
+/** The node an event would add to the paired nodes, if it would add one. */
+function pairedNodeSubject(context: SupervisorContext, event: SupervisorEvent): string | undefined {
+  if (event.type === 'node.connected') return event.nodeId;
+  if (event.type === 'node.pair.approve') return context.pendingNodePairs.get(event.pairRequestId)?.nodeId;
+  return undefined;
+}
+
 function pendingNodePairOf(context: SupervisorContext, nodeId: string) {
   return pendingRequestFor(context.pendingNodePairs, (request) => request.nodeId === nodeId);
 }
@@ -282,9 +306,9 @@ interface PairingEffects {
   emit(event: SupervisorEmitted): void;
 }
 
-type PairKind = 'device' | 'node';
+export type PairKind = 'device' | 'node';
 
-/** Files a new pending request (evicting the oldest at the cap), arms its expiry and tells operators. */
+/** Files a new pending request (the guards made sure there is room), arms its expiry and tells operators. */
 function openPairRequest<T extends { requestId: string }>(
   kind: PairKind,
   pending: Map<string, T>,
@@ -292,8 +316,6 @@ function openPairRequest<T extends { requestId: string }>(
   ttlMs: number,
   effects: PairingEffects,
 ): void {
-  const evicted = evictOldestWhenFull(pending);
-  if (evicted) effects.cancel(expiryTimerId(kind, evicted));
   pending.set(request.requestId, request);
   const expired = { type: `${kind}.pair.expired` as const, requestId: request.requestId } as SupervisorEvent;
   effects.raise(expired, { id: expiryTimerId(kind, request.requestId), delay: ttlMs });
@@ -441,7 +463,7 @@ export const supervisorMachine = setup({
       if (event.type !== 'node.connected') return;
       const node = context.nodes.get(event.connId);
       if (!node) return;
-      const { connId: _connId, remoteIp: _remoteIp, pathEnv: _pathEnv, connectedAtMs: _connectedAtMs, ...declared } = node;
+      const { connId: _connId, pathEnv: _pathEnv, connectedAtMs: _connectedAtMs, ...declared } = node;
       const request: PendingNodePair = { requestId: context.createId(), ...declared, ts: context.now() };
       openPairRequest('node', context.pendingNodePairs, request, context.pairingRequestTtlMs, enqueue);
     }),
@@ -679,6 +701,32 @@ export const supervisorMachine = setup({
         retryable: true,
       }),
     ),
+    refuseNodePairing: emit(({ context, event }, reason: 'paired-full' | 'no-room'): SupervisorEmitted => {
+      const { connId, nodeId } = event as Extract<SupervisorEvent, { type: 'node.connected' }>;
+      const remoteIp = context.nodes.get(connId)?.remoteIp;
+      const why = reason === 'paired-full' ? 'paired-full' : (pairRequestRoom(context.pendingNodePairs, remoteIp, context.pairingLimits) as PairingRefusal);
+      return { type: 'pairing.refused', kind: 'node', subject: nodeId, ...(remoteIp !== undefined ? { remoteIp } : {}), reason: why };
+    }),
+    refuseDevicePairRequest: emit(({ context, event }): SupervisorEmitted => {
+      const { request } = event as Extract<SupervisorEvent, { type: 'device.pair.requested' }>;
+      const reason = pairRequestRoom(context.pendingDevicePairs, request.remoteIp, context.pairingLimits) as PairingRefusal;
+      return { type: 'pairing.refused', kind: 'device', subject: request.deviceId, ...(request.remoteIp !== undefined ? { remoteIp: request.remoteIp } : {}), reason };
+    }),
+    refuseSilentDevicePairing: emit(({ event }): SupervisorEmitted => {
+      const { device } = event as Extract<SupervisorEvent, { type: 'device.pair.silentlyApproved' }>;
+      return { type: 'pairing.refused', kind: 'device', subject: device.deviceId, reason: 'paired-full' };
+    }),
+    /** At the paired cap an approval is refused and its request stays pending: removing a paired one makes room. */
+    refuseApprovalAtLimit: emit(({ context, event }) => {
+      const request = event as Extract<SupervisorEvent, { pairRequestId: string }>;
+      const kind = request.type === 'node.pair.approve' ? 'nodes' : 'devices';
+      const limit = kind === 'nodes' ? context.pairingLimits.maxPairedNodes : context.pairingLimits.maxPairedDevices;
+      return refuse(request, {
+        code: 'INVALID_REQUEST',
+        message: `pairing limit reached: ${limit} paired ${kind}; remove one first`,
+        details: { code: DetailCode.PAIRING_LIMIT_REACHED, requestId: request.pairRequestId, limit },
+      });
+    }),
     refuseUnknownDevice: emit(({ event }) => {
       const request = event as Extract<SupervisorEvent, { type: 'device.pair.remove' }>;
       return refuse(request, {
@@ -704,6 +752,13 @@ export const supervisorMachine = setup({
       event.type === 'node.connected' && context.pairingMode === 'auto-local' && event.isLocalClient,
     nodePairIsPending: ({ context, event }) =>
       event.type === 'node.connected' && pendingNodePairOf(context, event.nodeId) !== undefined,
+    pairedNodesAreFull: ({ context, event }) => {
+      const nodeId = pairedNodeSubject(context, event);
+      return nodeId !== undefined && !context.pairedNodes.has(nodeId) && context.pairedNodes.size >= context.pairingLimits.maxPairedNodes;
+    },
+    nodePairRequestHasNoRoom: ({ context, event }) =>
+      event.type === 'node.connected' &&
+      pairRequestRoom(context.pendingNodePairs, context.nodes.get(event.connId)?.remoteIp, context.pairingLimits) !== 'room',
     nodePairRequestIsUnknown: ({ context, event }) =>
       (event.type === 'node.pair.approve' || event.type === 'node.pair.reject') && !context.pendingNodePairs.has(event.pairRequestId),
     nodeIsNotPaired: ({ context, event }) => event.type === 'node.pair.remove' && !context.pairedNodes.has(event.nodeId),
@@ -730,6 +785,14 @@ export const supervisorMachine = setup({
       !context.pendingDevicePairs.has(event.pairRequestId),
     devicePairRequestIsPending: ({ context, event }) =>
       event.type === 'device.pair.expired' && context.pendingDevicePairs.has(event.requestId),
+    /** Approving or silently pairing one more device would pass the cap (a re-pairing of a paired device does not). */
+    pairedDevicesAreFull: ({ context, event }) => {
+      const deviceId = pairedDeviceSubject(context, event);
+      return deviceId !== undefined && !context.pairedDevices.has(deviceId) && context.pairedDevices.size >= context.pairingLimits.maxPairedDevices;
+    },
+    devicePairRequestHasNoRoom: ({ context, event }) =>
+      event.type === 'device.pair.requested' &&
+      pairRequestRoom(context.pendingDevicePairs, event.request.remoteIp, context.pairingLimits) !== 'room',
     deviceIsUnknown: ({ context, event }) => event.type === 'device.pair.remove' && !context.pairedDevices.has(event.deviceId),
   },
   delays: {
@@ -743,6 +806,7 @@ export const supervisorMachine = setup({
     maxPresenceEntries: input.maxPresenceEntries ?? DEFAULT_MAX_PRESENCE_ENTRIES,
     pairingMode: input.pairingMode ?? 'auto-local',
     pairingRequestTtlMs: input.pairingRequestTtlMs ?? DEFAULT_PAIRING_REQUEST_TTL_MS,
+    pairingLimits: { ...DEFAULT_PAIRING_LIMITS, ...input.pairingLimits },
     now: input.now ?? (() => Date.now()),
     createId: input.createId ?? (() => globalThis.crypto.randomUUID()),
     connections: new Map(),
@@ -845,12 +909,15 @@ export const supervisorMachine = setup({
           on: {
             'node.connected': [
               { guard: 'nodeIsPaired' },
+              { guard: and(['nodeMayPairSilently', 'pairedNodesAreFull']), actions: { type: 'refuseNodePairing', params: 'paired-full' } },
               { guard: 'nodeMayPairSilently', actions: 'pairNodeSilently' },
               { guard: 'nodePairIsPending', actions: 'refreshPendingNodePair' },
+              { guard: 'nodePairRequestHasNoRoom', actions: { type: 'refuseNodePairing', params: 'no-room' } },
               { actions: 'openNodePairRequest' },
             ],
             'node.pair.approve': [
               { guard: 'nodePairRequestIsUnknown', actions: 'refuseUnknownPairRequest' },
+              { guard: 'pairedNodesAreFull', actions: 'refuseApprovalAtLimit' },
               { actions: { type: 'resolveNodePair', params: 'approved' } },
             ],
             'node.pair.reject': [
@@ -879,10 +946,18 @@ export const supervisorMachine = setup({
       states: {
         awaitingDecisions: {
           on: {
-            'device.pair.requested': [{ guard: 'devicePairIsPending' }, { actions: 'openDevicePairRequest' }],
-            'device.pair.silentlyApproved': { actions: 'pairDeviceSilently' },
+            'device.pair.requested': [
+              { guard: 'devicePairIsPending' },
+              { guard: 'devicePairRequestHasNoRoom', actions: 'refuseDevicePairRequest' },
+              { actions: 'openDevicePairRequest' },
+            ],
+            'device.pair.silentlyApproved': [
+              { guard: 'pairedDevicesAreFull', actions: 'refuseSilentDevicePairing' },
+              { actions: 'pairDeviceSilently' },
+            ],
             'device.pair.approve': [
               { guard: 'devicePairRequestIsUnknown', actions: 'refuseUnknownPairRequest' },
+              { guard: 'pairedDevicesAreFull', actions: 'refuseApprovalAtLimit' },
               { actions: { type: 'resolveDevicePair', params: 'approved' } },
             ],
             'device.pair.reject': [
@@ -900,13 +975,5 @@ export const supervisorMachine = setup({
     },
   },
 });
-
-/** Drops the oldest pending request when the cap is reached; returns its id so its timer is cancelled. */
-function evictOldestWhenFull<T>(pending: Map<string, T>): string | undefined {
-  if (pending.size < MAX_PENDING_PAIR_REQUESTS) return undefined;
-  const oldest = pending.keys().next().value as string;
-  pending.delete(oldest);
-  return oldest;
-}
 
 export type SupervisorMachine = typeof supervisorMachine;

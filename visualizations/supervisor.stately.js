@@ -154,12 +154,26 @@ createMachine({
                 "guard": "nodeIsPaired"
               },
               {
+                "guard": "and(nodeMayPairSilently, pairedNodesAreFull)",
+                "actions": {
+                  "type": "refuseNodePairing",
+                  "params": "paired-full"
+                }
+              },
+              {
                 "guard": "nodeMayPairSilently",
                 "actions": "pairNodeSilently"
               },
               {
                 "guard": "nodePairIsPending",
                 "actions": "refreshPendingNodePair"
+              },
+              {
+                "guard": "nodePairRequestHasNoRoom",
+                "actions": {
+                  "type": "refuseNodePairing",
+                  "params": "no-room"
+                }
               },
               {
                 "actions": "openNodePairRequest"
@@ -169,6 +183,10 @@ createMachine({
               {
                 "guard": "nodePairRequestIsUnknown",
                 "actions": "refuseUnknownPairRequest"
+              },
+              {
+                "guard": "pairedNodesAreFull",
+                "actions": "refuseApprovalAtLimit"
               },
               {
                 "actions": {
@@ -234,16 +252,30 @@ createMachine({
                 "guard": "devicePairIsPending"
               },
               {
+                "guard": "devicePairRequestHasNoRoom",
+                "actions": "refuseDevicePairRequest"
+              },
+              {
                 "actions": "openDevicePairRequest"
               }
             ],
-            "device.pair.silentlyApproved": {
-              "actions": "pairDeviceSilently"
-            },
+            "device.pair.silentlyApproved": [
+              {
+                "guard": "pairedDevicesAreFull",
+                "actions": "refuseSilentDevicePairing"
+              },
+              {
+                "actions": "pairDeviceSilently"
+              }
+            ],
             "device.pair.approve": [
               {
                 "guard": "devicePairRequestIsUnknown",
                 "actions": "refuseUnknownPairRequest"
+              },
+              {
+                "guard": "pairedDevicesAreFull",
+                "actions": "refuseApprovalAtLimit"
               },
               {
                 "actions": {

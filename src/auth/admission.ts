@@ -17,6 +17,8 @@ export interface AdmissionPolicy {
   authLimiter: AuthFailureLimiter;
   authFailureWindowMs: number;
   pairings: DevicePairings;
+  /** Silent pairings per address in a sliding window. */
+  silentPairings: AuthFailureLimiter;
   logger: Logger;
 }
 
@@ -71,6 +73,7 @@ export function admit(
     isLocalClient: applicant.isLocalClient,
     remoteAddr: applicant.remoteAddr,
     pairings,
+    silentPairings: policy.silentPairings,
   });
 }
 

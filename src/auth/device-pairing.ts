@@ -1,16 +1,26 @@
 // The pairing gate an authenticated operator device passes before its connection is ready: a paired
 // device gets its token back, a local one (auto-local mode) is paired on the spot, any other one
-// gets NOT_PAIRED with the id of the pairing request an operator can approve.
+// gets NOT_PAIRED with the id of the pairing request an operator can approve. The gate also keeps
+// pairing bounded: silent pairings per address are rate-limited (devices and nodes), a device is not
+// paired past the cap, and a new request is refused, not filed over another, when there is no room.
 import { randomFillSync } from 'node:crypto';
-import type { DeviceAccess, PairingMode } from '../../machines/pairing.js';
+import { nodeIdOf } from '../../machines/nodes.js';
+import type { DeviceAccess, PairingMode, PairRequestRoom } from '../../machines/pairing.js';
 import { CloseCode, DetailCode, type ConnectParams, type HandshakeRejection, type Session } from '../../machines/protocol.js';
 import type { SupervisorEvent } from '../../machines/supervisor.js';
+import type { AuthFailureLimiter } from './rate-limit.js';
 
 /** What the pairing gate reads of the paired devices and pending requests, and how it reports to the supervisor. */
 export interface DevicePairings {
   deviceAccess(deviceId: string, mode: PairingMode, isLocalClient: boolean): DeviceAccess;
   pendingDeviceRequestId(deviceId: string): string | undefined;
   deviceTokenOf(deviceId: string): string | undefined;
+  /** Whether a new device pairing request from this address may be filed now. */
+  devicePairRequestRoom(remoteAddr: string): PairRequestRoom;
+  /** Whether one more device may be paired (the paired cap). */
+  mayPairAnotherDevice(): boolean;
+  /** Whether this node id would be paired silently if it connected now (not paired, no request open). */
+  nodeWouldPairSilently(nodeId: string): boolean;
   /** A silent pairing or a new pairing request, for the supervisor. */
   report(event: Extract<SupervisorEvent, { type: 'device.pair.silentlyApproved' | 'device.pair.requested' }>): void;
 }
@@ -20,7 +30,12 @@ export interface PairingGateContext {
   isLocalClient: boolean;
   remoteAddr: string;
   pairings: DevicePairings;
+  /** Silent pairings per address in a sliding window (the limiter counts them as it counts failures). */
+  silentPairings: AuthFailureLimiter;
 }
+
+/** How long a client refused for want of room waits before asking again: about when requests expire or are decided. */
+export const PAIR_REQUEST_RETRY_MS = 60_000;
 
 export type PairingGateResult = { ok: true; session: Session } | { ok: false; rejection: HandshakeRejection };
 
@@ -44,7 +59,9 @@ export function newDeviceToken(): string {
 
 export function passPairingGate(session: Session, params: ConnectParams, gate: PairingGateContext): PairingGateResult {
   const deviceId = session.deviceId;
-  // Nodes are approved through node pairing, and a client without a device identity has nothing to pair.
+  // Nodes are approved through node pairing (only their silent pairings are counted here), and a client
+  // without a device identity has nothing to pair.
+  if (session.role === 'node') return passNodeSilentPairingLimit(session, gate);
   if (session.role !== 'operator' || deviceId === undefined) return { ok: true, session };
   const access = gate.pairings.deviceAccess(deviceId, gate.mode, gate.isLocalClient);
   if (access.kind === 'paired') return { ok: true, session: { ...session, deviceToken: access.device.token } };
@@ -60,6 +77,9 @@ export function passPairingGate(session: Session, params: ConnectParams, gate: P
     platform: session.client.platform,
   };
   if (access.kind === 'approve-silently') {
+    if (!gate.pairings.mayPairAnotherDevice()) return refused(pairingLimitReached());
+    const limited = countSilentPairing(gate);
+    if (limited) return refused(limited);
     const token = newDeviceToken();
     const now = session.connectedAt;
     gate.pairings.report({
@@ -69,6 +89,8 @@ export function passPairingGate(session: Session, params: ConnectParams, gate: P
     return { ok: true, session: { ...session, deviceToken: token } };
   }
 
+  const room = gate.pairings.pendingDeviceRequestId(deviceId) === undefined ? gate.pairings.devicePairRequestRoom(gate.remoteAddr) : 'room';
+  if (room !== 'room') return refused(noRoomForRequest(room));
   gate.pairings.report({ type: 'device.pair.requested', request: { ...identity, remoteIp: gate.remoteAddr } });
   return {
     ok: false,
@@ -82,4 +104,55 @@ export function passPairingGate(session: Session, params: ConnectParams, gate: P
       closeReason: 'pairing required',
     },
   };
+}
+
+/** A local node about to be paired silently counts against its address's silent pairings. */
+function passNodeSilentPairingLimit(session: Session, gate: PairingGateContext): PairingGateResult {
+  if (gate.mode !== 'auto-local' || !gate.isLocalClient || !gate.pairings.nodeWouldPairSilently(nodeIdOf(session))) return { ok: true, session };
+  const limited = countSilentPairing(gate);
+  return limited ? refused(limited) : { ok: true, session };
+}
+
+/** Counts one silent pairing; the refusal when the address is over its rate. */
+function countSilentPairing(gate: PairingGateContext): HandshakeRejection | undefined {
+  const limit = gate.silentPairings.check(gate.remoteAddr);
+  if (limit.limited) {
+    return rejection('too many pairings', DetailCode.PAIRING_RATE_LIMITED, 'too many silent pairings from this address; try again later', limit.retryAfterMs);
+  }
+  gate.silentPairings.recordFailure(gate.remoteAddr);
+  return undefined;
+}
+
+function noRoomForRequest(room: Exclude<PairRequestRoom, 'room'>): HandshakeRejection {
+  const message =
+    room === 'address-full'
+      ? 'too many pairing requests from this address are waiting for an operator; try again later'
+      : 'too many pairing requests are waiting for an operator; try again later';
+  const refusal = rejection('too many pairing requests', DetailCode.PAIRING_REQUESTS_LIMITED, message, PAIR_REQUEST_RETRY_MS);
+  refusal.error.details = { code: DetailCode.PAIRING_REQUESTS_LIMITED, reason: room };
+  return refusal;
+}
+
+function pairingLimitReached(): HandshakeRejection {
+  return {
+    error: {
+      code: 'INVALID_REQUEST',
+      message: 'pairing limit reached: no more devices can be paired until an operator removes one',
+      details: { code: DetailCode.PAIRING_LIMIT_REACHED },
+    },
+    closeCode: CloseCode.policyViolation,
+    closeReason: 'pairing limit reached',
+  };
+}
+
+function rejection(closeReason: string, code: DetailCode, message: string, retryAfterMs: number): HandshakeRejection {
+  return {
+    error: { code: 'INVALID_REQUEST', message, details: { code }, retryable: true, retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) },
+    closeCode: CloseCode.policyViolation,
+    closeReason,
+  };
+}
+
+function refused(rejection: HandshakeRejection): PairingGateResult {
+  return { ok: false, rejection };
 }

@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { InspectionEvent } from 'xstate';
 import { DEFAULT_UNAUTHORIZED_CALL_LIMIT, DEFAULT_UNAUTHORIZED_CALL_WINDOW_MS } from '../../machines/connection.js';
+import { DEFAULT_PAIRING_LIMITS } from '../../machines/pairing.js';
 import { DEFAULT_PAIRING_REQUEST_TTL_MS } from '../../machines/supervisor.js';
 import type { DeviceCrypto } from '../auth/device-proof.js';
 import type { Logger } from 'pino';
@@ -203,6 +204,42 @@ export const OPTIONS = {
     ...integer(1_000, 86_400_000),
     default: DEFAULT_PAIRING_REQUEST_TTL_MS,
     doc: 'how long a pairing request waits for an operator',
+  }),
+  pairingMaxPending: spec({
+    flag: 'pairing-max-pending',
+    ...integer(1, 100_000),
+    default: DEFAULT_PAIRING_LIMITS.maxPending,
+    doc: 'pending pairing requests of each kind (devices, nodes); beyond it new requests are refused, none already filed is dropped',
+  }),
+  pairingMaxPendingPerAddress: spec({
+    flag: 'pairing-max-pending-per-address',
+    ...integer(1, 100_000),
+    default: DEFAULT_PAIRING_LIMITS.maxPendingPerAddress,
+    doc: 'pending pairing requests of each kind from one client address',
+  }),
+  pairingMaxDevices: spec({
+    flag: 'pairing-max-devices',
+    ...integer(1, 1_000_000),
+    default: DEFAULT_PAIRING_LIMITS.maxPairedDevices,
+    doc: 'paired devices; at the cap approvals and silent pairings are refused until one is removed',
+  }),
+  pairingMaxNodes: spec({
+    flag: 'pairing-max-nodes',
+    ...integer(1, 1_000_000),
+    default: DEFAULT_PAIRING_LIMITS.maxPairedNodes,
+    doc: 'paired nodes; at the cap approvals and silent pairings are refused until one is removed',
+  }),
+  pairingSilentMax: spec({
+    flag: 'pairing-silent-max',
+    ...integer(0, 1_000_000),
+    default: 30,
+    doc: 'devices one address may pair silently (auto-local) within the window; more are refused for a window (0: no limit)',
+  }),
+  pairingSilentWindowMs: spec({
+    flag: 'pairing-silent-window-ms',
+    ...integer(1, 86_400_000),
+    default: 60_000,
+    doc: 'the window those silent pairings are counted in',
   }),
   inspect: spec<boolean | InspectSink>({
     flag: 'inspect',

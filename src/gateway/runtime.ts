@@ -80,6 +80,12 @@ function superviseShared(input: RuntimeInput, clock: CountingClock, startedAt: n
     tickIntervalMs: options.tickIntervalMs,
     pairingMode: options.pairing,
     pairingTtlMs: options.pairingTtlMs,
+    pairingLimits: {
+      maxPending: options.pairingMaxPending,
+      maxPendingPerAddress: options.pairingMaxPendingPerAddress,
+      maxPairedDevices: options.pairingMaxDevices,
+      maxPairedNodes: options.pairingMaxNodes,
+    },
     pairing: input.pairing,
     clock,
     ...(input.inspect ? { inspect: input.inspect } : {}),
@@ -109,12 +115,14 @@ function admissionPolicy(input: RuntimeInput, supervisor: SupervisorActor, view:
       exemptLoopback: !options.authRateLimitLoopback,
     }),
     authFailureWindowMs: options.authFailureWindowMs,
-    pairings: {
-      deviceAccess: (deviceId, mode, isLocalClient) => view.deviceAccess(deviceId, mode, isLocalClient),
-      pendingDeviceRequestId: (deviceId) => view.pendingDeviceRequestId(deviceId),
-      deviceTokenOf: (deviceId) => view.deviceTokenOf(deviceId),
-      report: (event) => supervisor.send(event),
-    },
+    pairings: view.devicePairings((event) => supervisor.send(event)),
+    // Counted as the failure limiter counts failures: pairingSilentMax within the window refuses the address for a window.
+    silentPairings: new AuthFailureLimiter({
+      maxFailures: options.pairingSilentMax,
+      windowMs: options.pairingSilentWindowMs,
+      lockoutMs: options.pairingSilentWindowMs,
+      exemptLoopback: false,
+    }),
     logger: input.logger,
   };
 }
@@ -257,6 +265,7 @@ export async function startRuntime(input: RuntimeInput, services: (services: Bui
   // Time-based limits forget what has expired on access; this sweep catches addresses never seen again.
   const sweep = setInterval(() => {
     core.credentials.authLimiter.prune();
+    core.credentials.silentPairings.prune();
     core.admission.sweep();
   }, LIMITS_SWEEP_INTERVAL_MS);
   sweep.unref();

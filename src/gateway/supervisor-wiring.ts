@@ -56,6 +56,11 @@ export function wireSupervisor({ supervisor, requests, table, outbound, adapter,
         case 'pairing.changed':
           persist(emitted.revision);
           break;
+        case 'pairing.refused': {
+          const { type: _type, ...refusal } = emitted;
+          logger.warn({ event: 'pairing.refused', ...refusal }, 'pairing refused');
+          break;
+        }
       }
     }),
   ];

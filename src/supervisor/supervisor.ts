@@ -1,7 +1,7 @@
 // The supervisor actor of a running gateway: presence, nodes, pairing and invokes, on the gateway's clock.
 import { hostname } from 'node:os';
 import { createActor, type ActorRefFrom, type InspectionEvent } from 'xstate';
-import type { PairingMode, PairingState } from '../../machines/pairing.js';
+import type { PairingLimits, PairingMode, PairingState } from '../../machines/pairing.js';
 import { supervisorMachine } from '../../machines/supervisor.js';
 import type { CountingClock } from '../actors/clock.js';
 import { GATEWAY_VERSION } from '../version.js';
@@ -15,6 +15,7 @@ export interface SupervisorOptions {
   tickIntervalMs: number;
   pairingMode: PairingMode;
   pairingTtlMs: number;
+  pairingLimits: PairingLimits;
   /** Approved devices and nodes from the last run. */
   pairing: PairingState;
   clock: CountingClock;
@@ -37,6 +38,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorActor {
       tickIntervalMs: options.tickIntervalMs,
       pairingMode: options.pairingMode,
       pairingRequestTtlMs: options.pairingTtlMs,
+      pairingLimits: options.pairingLimits,
       pairing: options.pairing,
     },
     clock: options.clock,

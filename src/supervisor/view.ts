@@ -1,12 +1,15 @@
 // The supervisor as everything else in the runtime reads it: presence, nodes, pairing, the pairing state's
 // revision, and counts. The only file outside machines/ that reads the supervisor's context, so the
 // context can change shape without the runtime noticing.
+import type { DevicePairings } from '../auth/device-pairing.js';
 import { describeNode, listNodes, type NodeListEntry } from '../../machines/nodes.js';
 import {
   decideDeviceAccess,
   listDevicePairing,
   listNodePairing,
   pairingStateOf,
+  pairRequestRoom,
+  type PairRequestRoom,
   pendingRequestFor,
   type DeviceAccess,
   type PairingMode,
@@ -91,6 +94,35 @@ export class SupervisorView implements GatewayState {
   /** The id of a device's open pairing request, if it has one. */
   pendingDeviceRequestId(deviceId: string): string | undefined {
     return pendingRequestFor(this.context.pendingDevicePairs, (request) => request.deviceId === deviceId)?.requestId;
+  }
+
+  /** Whether a new device pairing request from this address may be filed now. */
+  devicePairRequestRoom(remoteAddr: string): PairRequestRoom {
+    return pairRequestRoom(this.context.pendingDevicePairs, remoteAddr, this.context.pairingLimits);
+  }
+
+  /** Whether one more device may be paired. */
+  mayPairAnotherDevice(): boolean {
+    return this.context.pairedDevices.size < this.context.pairingLimits.maxPairedDevices;
+  }
+
+  /** Whether a node with this id would be paired silently on connect: neither paired nor asked for. */
+  nodeWouldPairSilently(nodeId: string): boolean {
+    const { pairedNodes, pendingNodePairs } = this.context;
+    return !pairedNodes.has(nodeId) && pendingRequestFor(pendingNodePairs, (request) => request.nodeId === nodeId) === undefined;
+  }
+
+  /** What the admission's pairing gate reads, bound to this view, with where its reports go. */
+  devicePairings(report: DevicePairings['report']): DevicePairings {
+    return {
+      deviceAccess: (deviceId, mode, isLocalClient) => this.deviceAccess(deviceId, mode, isLocalClient),
+      pendingDeviceRequestId: (deviceId) => this.pendingDeviceRequestId(deviceId),
+      deviceTokenOf: (deviceId) => this.deviceTokenOf(deviceId),
+      devicePairRequestRoom: (remoteAddr) => this.devicePairRequestRoom(remoteAddr),
+      mayPairAnotherDevice: () => this.mayPairAnotherDevice(),
+      nodeWouldPairSilently: (nodeId) => this.nodeWouldPairSilently(nodeId),
+      report,
+    };
   }
 
   /** The newest revision of the pairing state (every change makes one). */

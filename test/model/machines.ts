@@ -128,6 +128,10 @@ function nodeSession(): Session {
 }
 const nodeJoins = ['node-old', 'node-new'];
 
+/** Pairing limits of one of each: a second node or device finds no room to be filed or paired. */
+const LIMITS_OF_ONE = { maxPending: 1, maxPendingPerAddress: 1, maxPairedDevices: 1, maxPairedNodes: 1 };
+const SECOND_NODE_CONN = 'node-2-conn';
+
 /**
  * Ids are a function of the context: the smallest `id-<n>` that no pending request or invoke holds.
  * (The supervisor calls `context.createId()`, so `this` is the context.) A counter would hand out other
@@ -247,6 +251,41 @@ function nodeEvents(context: SupervisorContext): SupervisorEvent[] {
   return events;
 }
 
+/**
+ * Limits of one: node-1 and node-2 (both loopback, so auto-local pairs them silently) coming and going and
+ * their requests approved; the second finds no room for its request, or no room to be paired. Invokes are
+ * left out: the other node inputs take their transitions, and here they would only multiply the states.
+ */
+function nodeLimitEvents(context: SupervisorContext): SupervisorEvent[] {
+  const events: SupervisorEvent[] = [];
+  for (const [connId, nodeId, remoteAddr] of [['node-old', 'node-1', '127.0.0.1'], [SECOND_NODE_CONN, 'node-2', '127.0.0.2']] as const) {
+    if (context.connections.has(connId)) events.push({ type: 'connection.left', connId });
+    else events.push({ type: 'connection.joined', connId, remoteAddr, session: { ...nodeSession(), deviceId: nodeId }, isLocalClient: true });
+  }
+  for (const pairRequestId of context.pendingNodePairs.keys()) events.push({ type: 'node.pair.approve', pairRequestId, ...OPERATOR });
+  return events;
+}
+
+/** Limits of one: two devices asking, paired silently, approved and removed; the second finds no room. */
+function deviceLimitEvents(context: SupervisorContext): SupervisorEvent[] {
+  const events: SupervisorEvent[] = [];
+  for (const [n, remoteIp] of [[1, '203.0.113.7'], [2, '198.51.100.2']] as const) {
+    const deviceId = `device-${n}`;
+    if (context.pairedDevices.has(deviceId)) {
+      events.push({ type: 'device.pair.remove', deviceId, ...OPERATOR });
+      continue;
+    }
+    events.push(
+      { type: 'device.pair.requested', request: { ...deviceRequest, deviceId, remoteIp } },
+      { type: 'device.pair.silentlyApproved', device: { ...silentlyPairedDevice, deviceId, token: `${deviceId}-token` } },
+    );
+  }
+  for (const pairRequestId of context.pendingDevicePairs.keys()) {
+    events.push({ type: 'device.pair.approve', pairRequestId, token: 'approved-token', ...OPERATOR });
+  }
+  return events;
+}
+
 /** The runtime's answers to a pairing change: the newest revision saved, or its save failed. */
 function persistenceEvents(context: SupervisorContext): SupervisorEvent[] {
   const { revision, persisted } = context.persistence;
@@ -306,6 +345,9 @@ const supervisorModel = defineModel({
     { name: 'nodes, manual pairing', create: modelSupervisorInput({ pairingMode: 'manual' }) },
     { name: 'nodes, auto-local pairing', create: modelSupervisorInput({ pairingMode: 'auto-local' }) },
     { name: 'devices, manual pairing', create: modelSupervisorInput({ pairingMode: 'manual' }) },
+    { name: 'nodes at limits of one, manual pairing', create: modelSupervisorInput({ pairingMode: 'manual', pairingLimits: LIMITS_OF_ONE }) },
+    { name: 'nodes at limits of one, auto-local pairing', create: modelSupervisorInput({ pairingMode: 'auto-local', pairingLimits: LIMITS_OF_ONE }) },
+    { name: 'devices at limits of one', create: modelSupervisorInput({ pairingMode: 'manual', pairingLimits: LIMITS_OF_ONE }) },
   ],
   events: (snapshot, input): SupervisorEvent[] => {
     const { context } = snapshot;
@@ -314,7 +356,9 @@ const supervisorModel = defineModel({
     const saving = persistenceEvents(context);
     if (saving.length > 0) return saving;
     if (snapshot.matches({ lifecycle: 'stopping' })) return shutdownEvents(context, true);
+    if (input.startsWith('nodes at limits')) return nodeLimitEvents(context);
     if (input.startsWith('nodes')) return [...nodeEvents(context), ...shutdownEvents(context, false)];
+    if (input.startsWith('devices at limits')) return deviceLimitEvents(context);
     if (input.startsWith('devices')) return deviceEvents(context);
     return presenceEvents(context);
   },

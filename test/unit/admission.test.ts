@@ -21,13 +21,7 @@ afterEach(() => supervisors.splice(0).forEach((actor) => actor.stop()));
 
 /** The paired devices as the gateway's admission reads them, and the supervisor they report to. */
 function pairingsOf(supervisor: ReturnType<typeof createActor<typeof supervisorMachine>>): AdmissionPolicy['pairings'] {
-  const view = new SupervisorView(supervisor);
-  return {
-    deviceAccess: (deviceId, mode, isLocalClient) => view.deviceAccess(deviceId, mode, isLocalClient),
-    pendingDeviceRequestId: (deviceId) => view.pendingDeviceRequestId(deviceId),
-    deviceTokenOf: (deviceId) => view.deviceTokenOf(deviceId),
-    report: (event) => supervisor.send(event),
-  };
+  return new SupervisorView(supervisor).devicePairings((event) => supervisor.send(event));
 }
 
 function policy(overrides: Partial<AdmissionPolicy> = {}): AdmissionPolicy {
@@ -47,6 +41,7 @@ function policy(overrides: Partial<AdmissionPolicy> = {}): AdmissionPolicy {
     authLimiter: new AuthFailureLimiter({ maxFailures: 2, windowMs: 60_000, lockoutMs: 60_000, exemptLoopback: false }),
     authFailureWindowMs: 60_000,
     pairings: pairingsOf(supervisor),
+    silentPairings: new AuthFailureLimiter({ maxFailures: 0, windowMs: 60_000, lockoutMs: 60_000, exemptLoopback: false }),
     logger: createLogger('silent'),
     ...overrides,
   };

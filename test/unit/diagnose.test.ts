@@ -127,6 +127,18 @@ describe('diagnoseRecords', () => {
     expect(d.findings[0]).toMatchObject({ id: 'gateway-errors', severity: 'error', count: 2 });
   });
 
+  it('counts pairings refused at a limit, and files pairing-limit refusals under device failures with their own advice', () => {
+    const d = diagnoseRecords([
+      { ...base, level: 40, event: 'pairing.refused', kind: 'node', subject: 'node-9', remoteIp: '10.0.0.5', reason: 'list-full', msg: 'pairing refused' },
+      closed('auth-rejected', { detail: 'PAIRING_REQUESTS_LIMITED' }),
+      closed('auth-rejected', { detail: 'PAIRING_RATE_LIMITED' }),
+    ]);
+    expect(d.pairingRefused).toBe(1);
+    expect(d.deviceFailures.map((row) => row.code).sort()).toEqual(['PAIRING_RATE_LIMITED', 'PAIRING_REQUESTS_LIMITED']);
+    expect(d.findings.find((finding) => finding.id === 'pairing-refused')).toMatchObject({ count: 1, severity: 'warn' });
+    expect(d.findings.find((finding) => finding.id === 'auth:PAIRING_REQUESTS_LIMITED')?.advice).toContain('--pairing-max-pending');
+  });
+
   it('gives each finding its advice, a generic one for a cause it does not know, and nothing for normal closes', () => {
     const d = diagnoseRecords([
       closed('handshake-timeout', { durationMs: 10_002 }),

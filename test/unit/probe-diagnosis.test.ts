@@ -44,6 +44,13 @@ describe('probe diagnosis', () => {
       cause: 'rate-limited',
       summary: expect.stringContaining('4000 ms'),
     });
+    const flooded = { ...error('PAIRING_REQUESTS_LIMITED'), message: 'too many pairing requests are waiting for an operator; try again later', retryAfterMs: 60_000 };
+    expect(diagnose(failure({ code: 1008, reason: 'too many pairing requests', error: flooded }))).toEqual({
+      cause: 'rate-limited',
+      summary: 'too many pairing requests are waiting for an operator: retry in 60000 ms',
+    });
+    const full = { ...error('PAIRING_LIMIT_REACHED'), message: 'pairing limit reached: no more devices can be paired until an operator removes one' };
+    expect(diagnose(failure({ code: 1008, reason: 'pairing limit reached', error: full }))).toEqual({ cause: 'pairing-limit', summary: full.message });
     expect(diagnose(failure({ code: 1002, reason: 'protocol mismatch' })).cause).toBe('protocol-error');
     expect(diagnose(failure({ code: 4001, reason: 'device removed', durationMs: 20_000 })).cause).toBe('credentials-revoked');
   });

@@ -291,6 +291,7 @@ describe('supervisor node pairing', () => {
     version: '2.0.0',
     caps: ['system'],
     commands: ['system.run'],
+    remoteIp: '203.0.113.9',
     ts: T0,
   };
 
@@ -314,6 +315,7 @@ describe('supervisor node pairing', () => {
     const node = { ...request, createdAtMs: T0 + 1_000, approvedAtMs: T0 + 1_000, silent: false } as Record<string, unknown>;
     delete node.requestId;
     delete node.ts;
+    delete node.remoteIp; // where a request came from is not kept with the pairing
     const resolved = { requestId: 'id-1', nodeId: 'node-1', decision: 'approved', ts: T0 + 1_000 };
     expect(pairingStateOf(s.context())).toEqual({ version: 1, devices: [], nodes: [node] });
     expect(s.take()).toEqual([
@@ -619,5 +621,93 @@ describe('supervisor shutdown', () => {
     expect(s.actor.getSnapshot().value).toMatchObject({ lifecycle: 'stopping', keepalive: 'stopped' });
     s.clock.increment(48 * 3_600_000);
     expect(s.take()).toEqual([]);
+  });
+});
+
+describe('supervisor pairing limits', () => {
+  const device = (n: number, remoteIp = `198.51.100.${n}`) => ({
+    deviceId: `device-${n}`,
+    role: 'operator' as const,
+    scopes: ['operator.read'],
+    clientId: 'control-ui',
+    clientMode: 'ui',
+    remoteIp,
+  });
+  const refusals = (s: Supervisor) => s.take().filter((event) => event.type === 'pairing.refused');
+  const pendingDevices = (s: Supervisor) => [...s.context().pendingDevicePairs.values()].map((request) => request.deviceId);
+
+  it('refuses a device request when the list is full, and never drops one already filed', () => {
+    const s = start({ pairingMode: 'manual', pairingLimits: { maxPending: 2 } });
+    for (const n of [1, 2, 3, 4]) s.send({ type: 'device.pair.requested', request: device(n) });
+    expect(pendingDevices(s)).toEqual(['device-1', 'device-2']);
+    const events = s.take();
+    expect(events.filter((event) => event.type === 'broadcast' && event.event === 'device.pair.requested')).toHaveLength(2);
+    expect(events.filter((event) => event.type === 'pairing.refused')).toEqual([
+      { type: 'pairing.refused', kind: 'device', subject: 'device-3', remoteIp: '198.51.100.3', reason: 'list-full' },
+      { type: 'pairing.refused', kind: 'device', subject: 'device-4', remoteIp: '198.51.100.4', reason: 'list-full' },
+    ]);
+    // The first request is still there to approve, and its approval makes room for another.
+    s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', token: 'token-1', ...OPERATOR });
+    expect(s.context().pairedDevices.has('device-1')).toBe(true);
+    s.send({ type: 'device.pair.requested', request: device(3) });
+    expect(pendingDevices(s)).toEqual(['device-2', 'device-3']);
+  });
+
+  it('gives one address only its share of the pending list', () => {
+    const s = start({ pairingMode: 'manual', pairingLimits: { maxPending: 10, maxPendingPerAddress: 2 } });
+    for (const n of [1, 2, 3]) s.send({ type: 'device.pair.requested', request: device(n, '203.0.113.66') });
+    s.send({ type: 'device.pair.requested', request: device(4) });
+    expect(pendingDevices(s)).toEqual(['device-1', 'device-2', 'device-4']);
+    expect(refusals(s)).toEqual([{ type: 'pairing.refused', kind: 'device', subject: 'device-3', remoteIp: '203.0.113.66', reason: 'address-full' }]);
+  });
+
+  it('refuses an approval past the paired cap and keeps the request pending until a device is removed', () => {
+    const s = start({ pairingMode: 'manual', pairingLimits: { maxPairedDevices: 1 } });
+    s.send({ type: 'device.pair.requested', request: device(1) });
+    s.send({ type: 'device.pair.requested', request: device(2) });
+    s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', token: 'token-1', ...OPERATOR });
+    s.take();
+    s.send({ type: 'device.pair.approve', pairRequestId: 'id-2', token: 'token-2', ...OPERATOR });
+    expect(callerReply(s)).toEqual([
+      {
+        type: 'reply',
+        ...OPERATOR,
+        ok: false,
+        error: {
+          code: 'INVALID_REQUEST',
+          message: 'pairing limit reached: 1 paired devices; remove one first',
+          details: { code: 'PAIRING_LIMIT_REACHED', requestId: 'id-2', limit: 1 },
+        },
+      },
+    ]);
+    expect(pendingDevices(s)).toEqual(['device-2']);
+    s.send({ type: 'device.pair.remove', deviceId: 'device-1', ...OPERATOR });
+    s.send({ type: 'device.pair.approve', pairRequestId: 'id-2', token: 'token-2', ...OPERATOR });
+    expect([...s.context().pairedDevices.keys()]).toEqual(['device-2']);
+  });
+
+  it('refuses a silent device pairing past the cap, but re-pairs a device already paired', () => {
+    const s = start({ pairingLimits: { maxPairedDevices: 1 } });
+    const paired = (n: number) => ({ ...device(n), token: `token-${n}`, createdAtMs: T0, approvedAtMs: T0, silent: true });
+    s.send({ type: 'device.pair.silentlyApproved', device: paired(1) });
+    s.send({ type: 'device.pair.silentlyApproved', device: paired(2) });
+    expect(refusals(s)).toEqual([{ type: 'pairing.refused', kind: 'device', subject: 'device-2', reason: 'paired-full' }]);
+    s.send({ type: 'device.pair.silentlyApproved', device: { ...paired(1), token: 'token-1b' } });
+    expect(refusals(s)).toEqual([]);
+    expect(s.context().pairedDevices.get('device-1')?.token).toBe('token-1b');
+  });
+
+  it('files no node request without room and pairs no node past the cap', () => {
+    const manual = start({ pairingMode: 'manual', pairingLimits: { maxPending: 1 } });
+    joinNode(manual, 'node-a', { nodeId: 'node-1' });
+    joinNode(manual, 'node-b', { nodeId: 'node-2' });
+    expect([...manual.context().pendingNodePairs.values()].map((request) => request.nodeId)).toEqual(['node-1']);
+    expect(refusals(manual)).toEqual([{ type: 'pairing.refused', kind: 'node', subject: 'node-2', remoteIp: '203.0.113.9', reason: 'list-full' }]);
+
+    const local = start({ pairingMode: 'auto-local', pairingLimits: { maxPairedNodes: 1 } });
+    joinNode(local, 'node-a', { nodeId: 'node-1', isLocalClient: true });
+    joinNode(local, 'node-b', { nodeId: 'node-2', isLocalClient: true });
+    expect([...local.context().pairedNodes.keys()]).toEqual(['node-1']);
+    expect(refusals(local)).toEqual([{ type: 'pairing.refused', kind: 'node', subject: 'node-2', remoteIp: '127.0.0.1', reason: 'paired-full' }]);
   });
 });

@@ -25,6 +25,12 @@ const REFUSAL_ADVICE: Record<string, string> = {
     'Malformed device public keys: the key must be a raw 32-byte Ed25519 key in base64url (or PEM).',
   DEVICE_AUTH_SIGNATURE_INVALID:
     'Device signatures verify neither as v3 nor v2: the client signs other fields (role, scopes, token, platform) than it sends.',
+  PAIRING_REQUESTS_LIMITED:
+    'Pairing requests refused: too many are waiting for an operator (in all, or from one address): approve or reject the pending ones (device.pair.list), or raise --pairing-max-pending.',
+  PAIRING_RATE_LIMITED:
+    'Silent pairings refused: one address paired too many new devices or nodes within the window (--pairing-silent-max): find what mints fresh identities on that host.',
+  PAIRING_LIMIT_REACHED:
+    'Pairings refused at the paired cap (--pairing-max-devices, --pairing-max-nodes): remove devices or nodes no longer used (device.pair.remove, node.pair.remove), or raise the cap.',
   PAIRING_REQUIRED:
     'Devices not paired yet: an operator approves them (device.pair.approve); in auto-local mode loopback clients without an Origin pair silently.',
 };
@@ -63,6 +69,8 @@ export const ADVICE = {
     'The gateway could not write its pairing state (pairing.json in the state dir): check disk space and permissions; those clients were told to retry.',
   otherCause: (cause: string) => `Connections closed with cause ${cause}: read those lines (connId, detail) in the log.`,
   credentialsRevoked: 'Connections closed with 4001 after an operator removed their device or node: expected after a removal; nothing to fix.',
+  pairingRefused:
+    'Nodes or devices whose pairing was not filed or made at a pairing limit (logged as pairing.refused): see its reason; approve or reject pending requests, remove unused paired ones, or raise the limit.',
   swiftpmHelpers: 'SwiftPM test helpers from loopback opened and closed at once: not an error; nothing to do.',
   upgradeRejected:
     'Upgrades refused with HTTP 503: an address had too many sockets in their handshake (a reconnect loop, or many clients behind one proxy: then --max-preauth-per-address 0).',

@@ -38,7 +38,7 @@ const HELPER_CAUSE = 'helper-closed-before-connect';
 /** The close code a socket reports when the peer went without a close frame. */
 const ABNORMAL_CLOSE = CloseCode.abnormalClosure;
 
-const DEVICE_REFUSALS = /^(DEVICE_|PAIRING_REQUIRED$|AUTH_DEVICE_TOKEN_MISMATCH$)/;
+const DEVICE_REFUSALS = /^(DEVICE_|PAIRING_|AUTH_DEVICE_TOKEN_MISMATCH$)/;
 
 interface AddressCounts {
   handshakeFailures: number;
@@ -74,6 +74,7 @@ export class DiagnosisBuilder {
   private closed = 0;
   private swiftpmHelpers = 0;
   private lockouts = 0;
+  private pairingRefused = 0;
   private upgradeLines = 0;
   private upgradeRefusals = 0;
   private upgradeSuppressed = 0;
@@ -160,6 +161,9 @@ export class DiagnosisBuilder {
         break;
       case 'auth.locked_out':
         this.lockouts++;
+        break;
+      case 'pairing.refused':
+        this.pairingRefused++;
         break;
       case 'upgrade.error':
         // Errors of a raw socket that never became a connection (older gateways logged every reset here, at
@@ -331,6 +335,7 @@ export class DiagnosisBuilder {
       authFailures,
       deviceFailures,
       lockouts: this.lockouts,
+      pairingRefused: this.pairingRefused,
       upgradeRejections: {
         logged: this.upgradeLines,
         suppressed: this.upgradeSuppressed,
@@ -360,6 +365,7 @@ export class DiagnosisBuilder {
       add(`auth:${row.code}`, 'warn', row.count, `connects refused: ${row.code}${row.reason ? ` (${row.reason})` : ''}`, refusalAdvice(row.code));
     }
     add('auth-locked-out', 'warn', d.lockouts, 'addresses locked out after failed authentication', ADVICE.lockedOut);
+    add('pairing-refused', 'warn', d.pairingRefused, 'pairings refused at a limit (pending requests, silent pairings, paired cap)', ADVICE.pairingRefused);
     add('upgrade-rejected', 'warn', d.upgradeRejections.total, 'upgrades refused with HTTP 503 (too many unauthenticated sockets)', ADVICE.upgradeRejected);
     add('tcp-dropped', 'warn', d.tcpDropped, 'TCP connections dropped past the connection cap', ADVICE.tcpDropped);
     add('protocol-mismatch', 'warn', outcome('protocol-mismatch'), 'protocol version mismatches', ADVICE.protocolMismatch);

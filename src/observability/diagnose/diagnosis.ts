@@ -87,6 +87,8 @@ export interface Diagnosis {
   deviceFailures: CountedReason[];
   /** `auth.locked_out` lines: an address locked out after repeated failures. */
   lockouts: number;
+  /** `pairing.refused` lines: a node's or device's pairing not filed or made because a pairing limit was reached. */
+  pairingRefused: number;
   upgradeRejections: { logged: number; suppressed: number; total: number };
   /** TCP connections closed at once past the raw connection cap (`tcp.dropped`, suppressed ones included). */
   tcpDropped: number;

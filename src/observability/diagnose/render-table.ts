@@ -100,6 +100,7 @@ export function renderTable(d: Diagnosis, source: string): string {
     ...section('Limits', [
       `  upgrades refused with HTTP 503: ${formatCount(upgrades.total)} (${plural(upgrades.logged, 'logged line')}, ${formatCount(upgrades.suppressed)} suppressed)`,
       `  addresses locked out after failed authentication: ${formatCount(d.lockouts)}`,
+      `  pairings refused at a pairing limit: ${formatCount(d.pairingRefused)}`,
       `  TCP connections dropped past the connection cap: ${formatCount(d.tcpDropped)}`,
     ]),
   );

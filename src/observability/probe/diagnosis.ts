@@ -12,6 +12,7 @@ export type RootCause =
   | 'handshake-timeout'
   | 'auth-rejected'
   | 'pairing-required'
+  | 'pairing-limit'
   | 'rate-limited'
   | 'protocol-error'
   | 'credentials-revoked';
@@ -52,9 +53,12 @@ export function diagnose(failure: FailedProbe): Diagnosis {
         const approve = typeof requestId === 'string' ? `: an operator approves request ${requestId}` : ': an operator approves the device';
         return { cause: 'pairing-required', summary: `pairing required${approve}` };
       }
-      case 'rate-limited':
-        return { cause: 'rate-limited', summary: `too many failed attempts from this address: retry in ${error?.retryAfterMs ?? 'a few'} ms` };
+      case 'rate-limited': {
+        const what = error?.message && detailCode(error) !== 'AUTH_RATE_LIMITED' ? error.message.replace(/; try again later$/, '') : 'too many failed attempts from this address';
+        return { cause: 'rate-limited', summary: `${what}: retry in ${error?.retryAfterMs ?? 'a few'} ms` };
+      }
       default:
+        if (detailCode(error) === 'PAIRING_LIMIT_REACHED') return { cause: 'pairing-limit', summary: `${error?.message ?? 'pairing limit reached'}` };
         break;
     }
   }
