@@ -134,11 +134,11 @@ export function classifyPolicyClose(reason: string, rejection?: ErrorShape): 'ra
   const code = detailCode(rejection);
   if (code === DetailCode.AUTH_RATE_LIMITED || code === DetailCode.PAIRING_RATE_LIMITED || code === DetailCode.PAIRING_REQUESTS_LIMITED) return 'rate-limited';
   if (code === DetailCode.PAIRING_REQUIRED) return 'pairing-required';
-  if (code !== undefined && (code.startsWith('AUTH_') || code.startsWith('DEVICE_'))) return 'auth-rejected';
+  if (code !== undefined && (code.startsWith('AUTH_') || code.startsWith('DEVICE_') || code === DetailCode.CONTROL_UI_ORIGIN_NOT_ALLOWED)) return 'auth-rejected';
   const text = reason.trim().toLowerCase();
   if (text === 'too many failed attempts' || text === 'too many pairings' || text === 'too many pairing requests') return 'rate-limited';
   if (text.startsWith('pairing required')) return 'pairing-required';
-  if (text.startsWith('unauthorized') || text.startsWith('device ')) return 'auth-rejected';
+  if (text.startsWith('unauthorized') || text.startsWith('device ') || text.startsWith('origin not allowed')) return 'auth-rejected';
   return 'other';
 }
 

@@ -22,6 +22,8 @@ export interface ConnectionInput {
   userAgent?: string;
   /** The browser Origin header, when the upgrade had one: such clients are never paired silently. */
   origin?: string;
+  /** The Host header of the upgrade: with the Origin, it tells the gateway's own pages from others. */
+  requestHost?: string;
   challengeNonce: string;
   /** Epoch ms of the socket's open, echoed in the challenge. */
   openedAt: number;
@@ -335,6 +337,7 @@ export const connectionMachine = setup({
     isLoopback: input.isLoopback,
     userAgent: input.userAgent,
     origin: input.origin,
+    requestHost: input.requestHost,
     challengeNonce: input.challengeNonce,
     openedAt: input.openedAt,
     handshakeTimeoutMs: input.handshakeTimeoutMs,

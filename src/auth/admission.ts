@@ -6,9 +6,11 @@ import type { PairingMode } from '../../machines/pairing.js';
 import type { Logger } from 'pino';
 import { authenticate, deviceProofInputOf, reachesDeviceProof, type AuthenticationResult } from './authenticate.js';
 import { passPairingGate, type DevicePairings } from './device-pairing.js';
+import { checkBrowserOrigin } from './origin-policy.js';
 import { isCredentialFailure, rateLimitedRejection, type AuthFailureLimiter } from './rate-limit.js';
 import { verifyDeviceProofAsync, type DeviceCrypto, type DeviceProofResult } from './device-proof.js';
 import type { AuthConfig } from './shared-secret.js';
+import { CloseCode, DetailCode, type HandshakeRejection } from '../../machines/protocol.js';
 
 export interface AdmissionPolicy {
   auth: AuthConfig;
@@ -17,6 +19,8 @@ export interface AdmissionPolicy {
   authLimiter: AuthFailureLimiter;
   authFailureWindowMs: number;
   pairings: DevicePairings;
+  /** Browser origins allowed besides the defaults (see origin-policy.ts). */
+  allowedOrigins: readonly string[];
   /** Silent pairings per address in a sliding window. */
   silentPairings: AuthFailureLimiter;
   logger: Logger;
@@ -28,6 +32,11 @@ export interface Applicant {
   challengeNonce: string;
   /** Loopback without a browser Origin: may be paired silently in auto-local mode. */
   isLocalClient: boolean;
+  /** The TCP peer is on this machine. */
+  isLoopback: boolean;
+  /** The browser Origin and Host headers of the upgrade, when it had an Origin. */
+  origin?: string;
+  requestHost?: string;
 }
 
 /**
@@ -38,7 +47,7 @@ export function admitting(request: AuthenticationRequest, applicant: Applicant, 
   const now = Date.now();
   const proofInput = deviceProofInputOf(request.params, applicant.challengeNonce, now);
   // A wrong shared secret is refused without checking a signature, as `admit` alone does.
-  if (!proofInput || !policy.crypto.verifyEd25519Async || !reachesDeviceProof(request.params, policy.auth) || policy.authLimiter.check(applicant.remoteAddr).limited) {
+  if (!proofInput || !policy.crypto.verifyEd25519Async || !reachesDeviceProof(request.params, policy.auth) || policy.authLimiter.check(applicant.remoteAddr, applicant.origin).limited) {
     return admit(request, applicant, policy);
   }
   return verifyDeviceProofAsync(proofInput, policy.crypto).then((deviceProof) => admit(request, applicant, policy, { deviceProof, now }));
@@ -51,8 +60,16 @@ export function admit(
   checked: { deviceProof?: DeviceProofResult; now?: number } = {},
 ): AuthenticationResult {
   const { authLimiter, pairings } = policy;
+  // A web page the gateway does not trust gets nowhere near the credentials.
+  const origin = checkBrowserOrigin({
+    origin: applicant.origin,
+    requestHost: applicant.requestHost,
+    isLoopbackPeer: applicant.isLoopback,
+    allowedOrigins: policy.allowedOrigins,
+  });
+  if (!origin.ok) return { ok: false, rejection: originRejection(origin.reason) };
   // A locked-out address is refused before its credentials are looked at, so guessing stops paying.
-  const lockout = authLimiter.check(applicant.remoteAddr);
+  const lockout = authLimiter.check(applicant.remoteAddr, applicant.origin);
   if (lockout.limited) return { ok: false, rejection: rateLimitedRejection(lockout.retryAfterMs) };
 
   const authenticated = authenticate(request, {
@@ -67,7 +84,7 @@ export function admit(
     if (isCredentialFailure(authenticated.rejection)) countFailure(applicant, policy);
     return authenticated;
   }
-  authLimiter.recordSuccess(applicant.remoteAddr);
+  authLimiter.recordSuccess(applicant.remoteAddr, applicant.origin);
   return passPairingGate(authenticated.session, request.params, {
     mode: policy.pairingMode,
     isLocalClient: applicant.isLocalClient,
@@ -78,17 +95,31 @@ export function admit(
 }
 
 function countFailure(applicant: Applicant, policy: AdmissionPolicy): void {
-  const counted = policy.authLimiter.recordFailure(applicant.remoteAddr);
+  const counted = policy.authLimiter.recordFailure(applicant.remoteAddr, applicant.origin);
   if (!counted.lockedOut) return;
   policy.logger.warn(
     {
       event: 'auth.locked_out',
       connId: applicant.connId,
       remoteAddr: applicant.remoteAddr,
+      ...(applicant.origin !== undefined ? { origin: applicant.origin } : {}),
       failures: counted.failures,
       windowMs: policy.authFailureWindowMs,
       lockoutMs: counted.lockoutMs,
     },
     'too many failed attempts: address locked out',
   );
+}
+
+/** What a page from an origin the gateway does not allow is told, as the reference tells it. */
+function originRejection(reason: string): HandshakeRejection {
+  return {
+    error: {
+      code: 'INVALID_REQUEST',
+      message: 'origin not allowed (open the page from the gateway host or allow it with --allowed-origins)',
+      details: { code: DetailCode.CONTROL_UI_ORIGIN_NOT_ALLOWED, reason },
+    },
+    closeCode: CloseCode.policyViolation,
+    closeReason: 'origin not allowed',
+  };
 }

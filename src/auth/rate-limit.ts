@@ -44,8 +44,17 @@ export class AuthFailureLimiter {
     return this.options.maxFailures > 0;
   }
 
-  isExempt(address: string): boolean {
-    return this.options.exemptLoopback && isLoopbackAddress(address);
+  /**
+   * Loopback is exempt when so configured, but never a browser page: any site the user visits can open a
+   * socket to 127.0.0.1, so failures from a page with an Origin always count, per origin.
+   */
+  isExempt(address: string, browserOrigin?: string): boolean {
+    return browserOrigin === undefined && this.options.exemptLoopback && isLoopbackAddress(address);
+  }
+
+  /** Failures are counted per address; those of a browser page on loopback, per page origin. */
+  private keyOf(address: string, browserOrigin: string | undefined): string {
+    return browserOrigin !== undefined && isLoopbackAddress(address) ? `origin ${browserOrigin}` : addressKey(address);
   }
 
   /** Drops what has expired from one record; true when nothing is left of it. */
@@ -69,10 +78,10 @@ export class AuthFailureLimiter {
   }
 
   /** Whether an address is locked out now, and for how much longer. */
-  check(address: string): AuthLimitDecision {
-    if (!this.enabled || this.isExempt(address)) return { limited: false };
+  check(address: string, browserOrigin?: string): AuthLimitDecision {
+    if (!this.enabled || this.isExempt(address, browserOrigin)) return { limited: false };
     const now = this.now();
-    const record = this.current(addressKey(address), now);
+    const record = this.current(this.keyOf(address, browserOrigin), now);
     if (!record || record.lockedUntil === 0) return { limited: false };
     return { limited: true, retryAfterMs: record.lockedUntil - now };
   }
@@ -81,10 +90,10 @@ export class AuthFailureLimiter {
    * Records a failed authentication. Returns the lockout when this failure started one. Failures while
    * locked out (from connects that were already past {@link check}) neither count nor extend it.
    */
-  recordFailure(address: string): { lockedOut: false; failures: number } | { lockedOut: true; failures: number; lockoutMs: number } {
-    if (!this.enabled || this.isExempt(address)) return { lockedOut: false, failures: 0 };
+  recordFailure(address: string, browserOrigin?: string): { lockedOut: false; failures: number } | { lockedOut: true; failures: number; lockoutMs: number } {
+    if (!this.enabled || this.isExempt(address, browserOrigin)) return { lockedOut: false, failures: 0 };
     const now = this.now();
-    const key = addressKey(address);
+    const key = this.keyOf(address, browserOrigin);
     let record = this.current(key, now);
     if (record?.lockedUntil) return { lockedOut: false, failures: record.failures.length };
     if (record) {
@@ -106,8 +115,8 @@ export class AuthFailureLimiter {
   }
 
   /** A successful authentication clears the address's failures; a lockout in force stays. */
-  recordSuccess(address: string): void {
-    const key = addressKey(address);
+  recordSuccess(address: string, browserOrigin?: string): void {
+    const key = this.keyOf(address, browserOrigin);
     const record = this.current(key, this.now());
     if (!record) return;
     if (record.lockedUntil === 0) this.records.delete(key);

@@ -1,6 +1,7 @@
 // The gateway's options, in one table: each option's name for `createGateway`, its flag of `actorgate start`
 // (and so its ACTORGATE_* variable), its default, its doc and how its value is checked. The type of
 // `createGateway`'s options, the CLI's flags and usage, and the README's configuration table all come from here.
+import { isLoopbackHostname, normalizeAllowedOrigin } from '../auth/origin-policy.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { InspectionEvent } from 'xstate';
@@ -107,6 +108,27 @@ function proxyList() {
   return { placeholder: '<list>', fromText, check };
 }
 
+/** Browser origins, comma-separated: each `*` or `scheme://host[:port]`, kept lower-cased. */
+function originList() {
+  const check = (value: unknown, name: string): string[] => {
+    if (!Array.isArray(value)) throw new OptionError(`${name} must be an array of origins (scheme://host[:port]) or "*"`);
+    return value.map((entry) => {
+      try {
+        if (typeof entry !== 'string') throw new TypeError('not a string');
+        return normalizeAllowedOrigin(entry);
+      } catch {
+        throw new OptionError(`${name} takes origins (scheme://host[:port]) or "*", comma-separated; "${String(entry)}" is neither`);
+      }
+    });
+  };
+  const fromText = (given: string, name: string) =>
+    check(
+      given.split(',').map((entry) => entry.trim()).filter((entry) => entry.length > 0),
+      name,
+    );
+  return { placeholder: '<list>', fromText, check };
+}
+
 /** An option only a program can give (an object, a function): `createGateway` only, no flag. */
 function programmatic<T>(what: string, isValid: (value: unknown) => boolean) {
   const check = (value: unknown, name: string): T => {
@@ -151,6 +173,19 @@ export const OPTIONS = {
     ...oneOf(['none', 'token', 'password'] as const),
     default: 'token',
     doc: 'how clients authenticate: the gateway token, the gateway password (compared in constant time), or not at all',
+  }),
+  allowNoAuthOnNetwork: spec({
+    flag: 'allow-no-auth-on-network',
+    ...yesNo(),
+    default: false,
+    doc: 'let --auth none listen on an address other than loopback (anyone who reaches it is then an admin); refused otherwise',
+  }),
+  allowedOrigins: spec<string[]>({
+    flag: 'allowed-origins',
+    ...originList(),
+    default: [],
+    defaultText: 'none',
+    doc: 'browser origins allowed besides the defaults (no Origin, the gateway\'s own origin on a trusted host, loopback pages on this machine), comma-separated; * allows every page',
   }),
   token: spec<string | undefined>({
     flag: 'token',
@@ -370,6 +405,11 @@ export function resolveOptions(given: GatewayOptions, nameOf: NameOf = programNa
   resolveWatermarks(options, given, nameOf);
   if (options.auth === 'password' && !options.password) {
     throw new OptionError(`${nameOf('auth')} password needs ${nameOf('password')}${nameOf === flagName ? ' or ACTORGATE_PASSWORD' : ''}`);
+  }
+  if (options.auth === 'none' && !options.allowNoAuthOnNetwork && !isLoopbackHostname(options.host)) {
+    throw new OptionError(
+      `${nameOf('auth')} none on ${options.host} would let anyone who reaches it in as an admin; listen on 127.0.0.1, use a token, or give ${nameOf('allowNoAuthOnNetwork')}`,
+    );
   }
   if (options.inspect === true && options.inspectPort !== 0 && options.inspectPort === options.port) {
     throw new OptionError(`${nameOf('inspectPort')} and ${nameOf('port')} are both ${options.port}; the relay needs a port of its own`);

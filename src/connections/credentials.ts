@@ -35,6 +35,9 @@ export function checkCredentials(
     remoteAddr: context.remoteAddr,
     challengeNonce: context.challengeNonce,
     isLocalClient: context.isLoopback && !context.origin,
+    isLoopback: context.isLoopback,
+    ...(context.origin !== undefined ? { origin: context.origin } : {}),
+    ...(context.requestHost !== undefined ? { requestHost: context.requestHost } : {}),
   };
   const decide = (result: AuthenticationResult) => {
     if (!result.ok) {

@@ -26,7 +26,7 @@ export interface SocketServices {
 }
 
 function openConnection(services: SocketServices, socket: TransportSocket, info: UpgradeInfo): Connection {
-  const { userAgent, origin, peerAddr, remoteAddr } = info;
+  const { userAgent, origin, host, peerAddr, remoteAddr } = info;
   const connId = randomUUID();
   // Broadcasts go to the TCP socket as whole frames built once, when the transport allows it.
   const connection = newConnection(connId, socket, remoteAddr, monotonicNow(), services.frameWriter(socket));
@@ -37,6 +37,7 @@ function openConnection(services: SocketServices, socket: TransportSocket, info:
       isLoopback: isLoopbackAddress(remoteAddr),
       ...(userAgent ? { userAgent } : {}),
       ...(origin ? { origin } : {}),
+      ...(origin && host ? { requestHost: host } : {}),
       challengeNonce: randomUUID(),
       openedAt: Date.now(),
       handshakeTimeoutMs: services.handshakeTimeoutMs,

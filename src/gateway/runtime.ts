@@ -116,6 +116,7 @@ function admissionPolicy(input: RuntimeInput, supervisor: SupervisorActor, view:
     }),
     authFailureWindowMs: options.authFailureWindowMs,
     pairings: view.devicePairings((event) => supervisor.send(event)),
+    allowedOrigins: options.allowedOrigins,
     // Counted as the failure limiter counts failures: pairingSilentMax within the window refuses the address for a window.
     silentPairings: new AuthFailureLimiter({
       maxFailures: options.pairingSilentMax,

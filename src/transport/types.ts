@@ -29,6 +29,8 @@ export interface UpgradeInfo {
   userAgent: string | undefined;
   /** The browser Origin header, when the upgrade had one. */
   origin: string | undefined;
+  /** The Host header: what the client addressed the gateway as. */
+  host: string | undefined;
 }
 
 /** A fault of a socket, as the transport saw it. */

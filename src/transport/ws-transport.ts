@@ -113,6 +113,7 @@ export function createWsTransport<C>(options: TransportOptions<C>): Transport {
       peerAddr,
       userAgent: sanitizeHeaderValue(request.headers['user-agent']),
       origin: sanitizeHeaderValue(request.headers.origin),
+      host: sanitizeHeaderValue(request.headers.host),
     };
     const handOver = holdUpgradeSlot(socket, remoteAddr);
     // The 101 answer and the challenge (written as the connection starts, within the upgrade's callback)

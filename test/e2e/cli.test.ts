@@ -87,6 +87,22 @@ describe('actorgate start', () => {
     return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stderr })));
   }
 
+  it('refuses --auth none on an address other than loopback: one line, exit 2, unless opted in', async () => {
+    const refused = await runToExit(['--auth', 'none', '--host', '0.0.0.0', '--port', '0', '--state-dir', stateDir]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim().split('\n')).toEqual([
+      'actorgate: --auth none on 0.0.0.0 would let anyone who reaches it in as an admin; listen on 127.0.0.1, use a token, or give --allow-no-auth-on-network',
+    ]);
+    const optedIn = await start(['--auth', 'none', '--host', '0.0.0.0', '--allow-no-auth-on-network']);
+    try {
+      const { hello } = await connectClient(`ws://127.0.0.1:${optedIn.port}`, '');
+      expect(hello).toMatchObject({ type: 'hello-ok' });
+    } finally {
+      optedIn.child.kill('SIGTERM');
+      await optedIn.exited;
+    }
+  });
+
   it('exits 1 with one clear line when its port is taken', async () => {
     const taken = await start(['--token', 'first']);
     try {

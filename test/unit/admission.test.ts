@@ -41,6 +41,7 @@ function policy(overrides: Partial<AdmissionPolicy> = {}): AdmissionPolicy {
     authLimiter: new AuthFailureLimiter({ maxFailures: 2, windowMs: 60_000, lockoutMs: 60_000, exemptLoopback: false }),
     authFailureWindowMs: 60_000,
     pairings: pairingsOf(supervisor),
+    allowedOrigins: [],
     silentPairings: new AuthFailureLimiter({ maxFailures: 0, windowMs: 60_000, lockoutMs: 60_000, exemptLoopback: false }),
     logger: createLogger('silent'),
     ...overrides,
@@ -54,7 +55,7 @@ function request(token: string, tamper = false): AuthenticationRequest {
   return { requestId: 'r1', params, protocol: 4 };
 }
 
-const applicant = { connId: 'c1', remoteAddr: '10.0.0.7', challengeNonce: NONCE, isLocalClient: true };
+const applicant = { connId: 'c1', remoteAddr: '10.0.0.7', challengeNonce: NONCE, isLocalClient: true, isLoopback: false };
 
 describe('admitting', () => {
   it('checks a device proof off the event loop and answers as admit does', async () => {

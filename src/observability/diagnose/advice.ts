@@ -31,6 +31,8 @@ const REFUSAL_ADVICE: Record<string, string> = {
     'Silent pairings refused: one address paired too many new devices or nodes within the window (--pairing-silent-max): find what mints fresh identities on that host.',
   PAIRING_LIMIT_REACHED:
     'Pairings refused at the paired cap (--pairing-max-devices, --pairing-max-nodes): remove devices or nodes no longer used (device.pair.remove, node.pair.remove), or raise the cap.',
+  CONTROL_UI_ORIGIN_NOT_ALLOWED:
+    'Web pages from an origin the gateway does not allow tried to connect: open the page from the gateway host, or list its origin in --allowed-origins; if you do not know the page, some site is probing the gateway from a browser.',
   PAIRING_REQUIRED:
     'Devices not paired yet: an operator approves them (device.pair.approve); in auto-local mode loopback clients without an Origin pair silently.',
 };
