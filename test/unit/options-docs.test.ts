@@ -50,6 +50,7 @@ describe('the options table', () => {
       logLevel: ['debug', 'warn'],
       pairing: ['manual', 'auto-local'],
       trustedProxies: ['10.0.0.1', '10.0.0.2'],
+      allowedOrigins: ['https://a.example.com', 'https://b.example.com'],
     };
     for (const { name, flag, option } of flaggedOptions()) {
       if (option.placeholder === undefined) {
