@@ -1,7 +1,7 @@
 // The supervisor as everything else in the runtime reads it: presence, nodes, pairing, the pairing state's
 // revision, and counts. The only file outside machines/ that reads the supervisor's context, so the
 // context can change shape without the runtime noticing.
-import { describeNode, listNodes, type NodeListEntry } from '../../machines/nodes.js';
+import { describeNode, listNodes, nodeIdClaimRefusal, type NodeIdRefusal, type NodeListEntry } from '../../machines/nodes.js';
 import {
   decideDeviceAccess,
   listDevicePairing,
@@ -12,7 +12,7 @@ import {
   type PairingMode,
   type PairingState,
 } from '../../machines/pairing.js';
-import type { PresenceEntry, StateVersion } from '../../machines/protocol.js';
+import type { PresenceEntry, Session, StateVersion } from '../../machines/protocol.js';
 import { listPresence, type SupervisorContext } from '../../machines/supervisor.js';
 import type { SupervisorActor } from './supervisor.js';
 
@@ -69,6 +69,11 @@ export class SupervisorView implements GatewayState {
   /** The node id a node connection speaks for. */
   nodeIdOf(connId: string): string | undefined {
     return this.context.nodes.get(connId)?.nodeId;
+  }
+
+  /** Why a node session may not speak for the node id it claims; undefined when it may. */
+  nodeIdClaimRefusal(session: Session): NodeIdRefusal | undefined {
+    return nodeIdClaimRefusal(this.context, session);
   }
 
   devicePairing() {

@@ -47,6 +47,7 @@ function policy(overrides: Partial<AdmissionPolicy> = {}): AdmissionPolicy {
     authLimiter: new AuthFailureLimiter({ maxFailures: 2, windowMs: 60_000, lockoutMs: 60_000, exemptLoopback: false }),
     authFailureWindowMs: 60_000,
     pairings: pairingsOf(supervisor),
+    nodeIds: { claimRefusal: (session) => new SupervisorView(supervisor).nodeIdClaimRefusal(session) },
     logger: createLogger('silent'),
     ...overrides,
   };
