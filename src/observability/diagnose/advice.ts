@@ -27,6 +27,10 @@ const REFUSAL_ADVICE: Record<string, string> = {
     'Device signatures verify neither as v3 nor v2: the client signs other fields (role, scopes, token, platform) than it sends.',
   PAIRING_REQUIRED:
     'Devices not paired yet: an operator approves them (device.pair.approve); in auto-local mode loopback clients without an Origin pair silently.',
+  NODE_ID_RESERVED:
+    "Nodes claimed a node id that belongs to a device (a device id, or an id approved for a device key) without proving that device: a misconfigured client.id, or someone posing as the node; connect with the node's own device identity.",
+  NODE_ID_IN_USE:
+    'Nodes claimed a node id that connections of another identity speak for: two nodes share an id; give each its own client.id or device identity.',
 };
 
 export function refusalAdvice(code: string): string {
