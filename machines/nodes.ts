@@ -1,12 +1,23 @@
 // Nodes as the supervisor knows them: live node connections (keyed by connection id) and the node
 // list operators see, merged from live connections and approved pairings. Pure selectors.
-import type { PairedNode, PendingNodePair } from './pairing.js';
-import type { Session } from './protocol.js';
+//
+// A node id is established one of two ways, and the two never mix: a device id, proven by a signature
+// with the device's key, or an id the client chose (`client.id`, for a node without a device identity,
+// which anyone holding the gateway secret may send). Device ids are the SHA-256 of a public key in hex,
+// so ids of that form are the device namespace: a client-chosen id may not take that form, an approval
+// records which way its node id was established, and an id spoken for by live connections of one kind is
+// refused to the other. Connections of the same identity (a reconnect, a second socket of the same device)
+// share the id; the newest is routed to, and when it leaves the newest one still open takes over.
+import type { NodeIdKind, PairedNode, PendingNodePair } from './pairing.js';
+import { DetailCode, type Session } from './protocol.js';
+
+export type { NodeIdKind } from './pairing.js';
 
 /** A connected node: one per node connection, so a reconnect and its old connection never share one. */
 export interface NodeSession {
   connId: string;
   nodeId: string;
+  idKind: NodeIdKind;
   clientId: string;
   clientMode: string;
   displayName?: string;
@@ -51,6 +62,8 @@ export interface NodeRegistries {
   nodes: Map<string, NodeSession>;
   /** The connection that currently speaks for a node id (the newest one). */
   nodeConnById: Map<string, string>;
+  /** Every live connection of a node id, oldest first: where routing falls back to when the newest leaves. */
+  nodeConnsById: Map<string, Set<string>>;
   nodeLastSeen: Map<string, number>;
   pairedNodes: Map<string, PairedNode>;
   pendingNodePairs: Map<string, PendingNodePair>;
@@ -61,11 +74,66 @@ export function nodeIdOf(session: Session): string {
   return session.deviceId ?? session.client.id;
 }
 
+export function nodeIdKindOf(session: Session): NodeIdKind {
+  return session.deviceId !== undefined ? 'device' : 'client';
+}
+
+/** Device ids are the SHA-256 of the device's public key, in lowercase hex. */
+const DEVICE_ID_FORM = /^[0-9a-f]{64}$/;
+
+/** Whether an id has the form of a device id: such ids belong to the device namespace. */
+export function hasDeviceIdForm(id: string): boolean {
+  return DEVICE_ID_FORM.test(id);
+}
+
+/** How an approved node's id was established (approvals saved before this was recorded: by the id's form). */
+export function pairedIdKindOf(paired: Pick<PairedNode, 'nodeId' | 'idKind'>): NodeIdKind {
+  return paired.idKind ?? (hasDeviceIdForm(paired.nodeId) ? 'device' : 'client');
+}
+
+/** Why a node connection may not speak for the node id it claims. */
+export interface NodeIdRefusal {
+  code: typeof DetailCode.NODE_ID_RESERVED | typeof DetailCode.NODE_ID_IN_USE;
+  message: string;
+  nodeId: string;
+  /** The close reason the refused connection gets. */
+  closeReason: 'node id reserved' | 'node id in use';
+}
+
+function reserved(nodeId: string, message: string): NodeIdRefusal {
+  return { code: DetailCode.NODE_ID_RESERVED, nodeId, message, closeReason: 'node id reserved' };
+}
+
+/**
+ * Whether a node connection may speak for its node id: undefined when it may (an operator's is never
+ * refused). Judged at the handshake, and again by the supervisor when the connection joins.
+ */
+export function nodeIdClaimRefusal(registries: Pick<NodeRegistries, 'nodes' | 'nodeConnById' | 'pairedNodes'>, session: Session): NodeIdRefusal | undefined {
+  if (session.role !== 'node') return undefined;
+  const nodeId = nodeIdOf(session);
+  const kind = nodeIdKindOf(session);
+  if (kind === 'client' && hasDeviceIdForm(nodeId)) {
+    return reserved(nodeId, `node id ${nodeId} is a device id: only that device, proving its key, may use it`);
+  }
+  const paired = registries.pairedNodes.get(nodeId);
+  if (paired && pairedIdKindOf(paired) !== kind) {
+    const approvedFor = kind === 'client' ? 'a device key' : 'a client-chosen id';
+    return reserved(nodeId, `node id ${nodeId} was approved for ${approvedFor}, not this identity`);
+  }
+  const owner = connectedNode(registries, nodeId);
+  if (owner && owner.idKind !== kind) {
+    const message = `node id ${nodeId} is in use by a connection with another identity`;
+    return { code: DetailCode.NODE_ID_IN_USE, nodeId, message, closeReason: 'node id in use' };
+  }
+  return undefined;
+}
+
 export function nodeSessionOf(connId: string, remoteIp: string, session: Session): NodeSession {
   const { client } = session;
   const node: NodeSession = {
     connId,
     nodeId: nodeIdOf(session),
+    idKind: nodeIdKindOf(session),
     clientId: client.id,
     clientMode: client.mode,
     platform: client.platform,
@@ -81,7 +149,7 @@ export function nodeSessionOf(connId: string, remoteIp: string, session: Session
   return node;
 }
 
-export function connectedNode(registries: NodeRegistries, nodeId: string): NodeSession | undefined {
+export function connectedNode(registries: Pick<NodeRegistries, 'nodes' | 'nodeConnById'>, nodeId: string): NodeSession | undefined {
   const connId = registries.nodeConnById.get(nodeId);
   return connId === undefined ? undefined : registries.nodes.get(connId);
 }
@@ -91,10 +159,16 @@ function pendingPairOf(registries: NodeRegistries, nodeId: string): PendingNodeP
   return undefined;
 }
 
+/** An approval holds for the identity it was given to: a live connection established another way gets nothing. */
+function isApprovedIdentity(live: NodeSession, paired: PairedNode): boolean {
+  return live.idKind === pairedIdKindOf(paired);
+}
+
 /** What a node may be asked to run: what it declares now, within what an operator approved. */
 export function allowedCommands(live: NodeSession | undefined, paired: PairedNode | undefined): string[] {
   if (!paired) return [];
   if (!live) return paired.commands;
+  if (!isApprovedIdentity(live, paired)) return [];
   const approved = new Set(paired.commands);
   return live.commands.filter((command) => approved.has(command));
 }
@@ -102,6 +176,7 @@ export function allowedCommands(live: NodeSession | undefined, paired: PairedNod
 function allowedCaps(live: NodeSession | undefined, paired: PairedNode | undefined): string[] {
   if (!paired) return [];
   if (!live) return paired.caps;
+  if (!isApprovedIdentity(live, paired)) return [];
   const approved = new Set(paired.caps);
   return live.caps.filter((cap) => approved.has(cap));
 }

@@ -17,9 +17,18 @@ export interface DeviceIdentity {
   platform?: string;
 }
 
+/** How a node's id was established: proven with a device key, or chosen by the client. */
+export type NodeIdKind = 'device' | 'client';
+
 /** A node and the command surface it declares. */
 export interface NodeSurface {
   nodeId: string;
+  /**
+   * How the node id was established: `device` (proven with the device's key) or `client` (chosen by a
+   * client without a device identity). An approval holds only for that identity. Absent in approvals
+   * saved before it was recorded: read from the id's form then.
+   */
+  idKind?: NodeIdKind;
   clientId: string;
   clientMode: string;
   displayName?: string;

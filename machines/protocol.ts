@@ -46,6 +46,10 @@ export const DetailCode = {
   NODE_NOT_APPROVED: 'NODE_NOT_APPROVED',
   COMMAND_NOT_ALLOWED: 'COMMAND_NOT_ALLOWED',
   NODE_MISMATCH: 'NODE_MISMATCH',
+  /** A node id of the device namespace, or approved for another identity, claimed without that identity. */
+  NODE_ID_RESERVED: 'NODE_ID_RESERVED',
+  /** A node id that live connections of another identity speak for. */
+  NODE_ID_IN_USE: 'NODE_ID_IN_USE',
   APPROVAL_NOT_FOUND: 'APPROVAL_NOT_FOUND',
   DEVICE_NOT_FOUND: 'DEVICE_NOT_FOUND',
 } as const;

@@ -10,7 +10,7 @@
 // (the state version), at most one per event: a CLI client's join and leave make no new snapshot.
 import { and, assign, emit, enqueueActions, raise, setup, stateIn } from 'xstate';
 import { invokeMachine, type InvokeOutcome, type InvokeSettled } from './invoke.js';
-import { allowedCommands, connectedNode, nodeIdOf, nodeSessionOf, type NodeSession } from './nodes.js';
+import { allowedCommands, connectedNode, nodeIdClaimRefusal, nodeIdOf, nodeSessionOf, type NodeSession } from './nodes.js';
 import {
   pendingRequestFor,
   publicDevice,
@@ -45,9 +45,15 @@ export interface SupervisorInput {
   createId?: () => string;
 }
 
+/**
+ * One presence entry and the live connections that share its key: the entry is the newest one's (the
+ * owner's), and when the owner leaves the newest of the others files it again.
+ */
 interface PresenceSlot {
   connId: string;
   entry: PresenceEntry;
+  /** Every live connection holding this key with the entry it would show, oldest first (the owner's is last). */
+  members: Map<string, PresenceEntry>;
 }
 
 export interface ConnectionRecord {
@@ -76,14 +82,20 @@ export interface SupervisorContext {
   now: () => number;
   createId: () => string;
   connections: Map<string, ConnectionRecord>;
-  /** Keyed by device id, else client instance id, else connection id; insertion order is age. */
+  /**
+   * Keyed by device id, else client instance id, else connection id, each in a namespace of its own
+   * (`device:`, `instance:`, `conn:`), so that a client-chosen instance id never meets a device id;
+   * insertion order is age.
+   */
   presence: Map<string, PresenceSlot>;
   /** The presence key each connection holds, while it holds one. */
   presenceKeys: Map<string, string>;
   /** Live node sessions by connection id. */
   nodes: Map<string, NodeSession>;
-  /** The connection that currently speaks for a node id; only that connection's close removes it. */
+  /** The connection that currently speaks for a node id (the newest of its live connections). */
   nodeConnById: Map<string, string>;
+  /** Every live connection of a node id, oldest first: routing falls back to the newest that remains. */
+  nodeConnsById: Map<string, Set<string>>;
   nodeLastSeen: Map<string, number>;
   pairedDevices: Map<string, PairedDevice>;
   pairedNodes: Map<string, PairedNode>;
@@ -172,8 +184,18 @@ export type PairingRefusal = Exclude<PairRequestRoom, 'room'> | 'paired-full';
 const DEFAULT_MAX_PRESENCE_ENTRIES = 200;
 export const DEFAULT_PAIRING_REQUEST_TTL_MS = 5 * 60_000;
 
+/** A connection's presence key, namespaced by kind: a client's instance id can never take a device's key. */
 export function presenceKey(connId: string, session: Session): string {
-  return session.deviceId ?? session.client.instanceId ?? connId;
+  if (session.deviceId !== undefined) return `device:${session.deviceId}`;
+  if (session.client.instanceId !== undefined) return `instance:${session.client.instanceId}`;
+  return `conn:${connId}`;
+}
+
+/** The newest of a non-empty Map's or Set's items (both keep insertion order). O(size), which is small. */
+function newestOf<T>(items: Iterable<T>): T {
+  let newest: T | undefined;
+  for (const item of items) newest = item;
+  return newest!;
 }
 
 /** CLI-mode clients come and go per command; they are not shown in presence. */
@@ -199,6 +221,20 @@ function presenceEntryFor(remoteAddr: string, session: Session): PresenceEntry {
   if (session.deviceId) entry.deviceId = session.deviceId;
   if (client.instanceId) entry.instanceId = client.instanceId;
   return entry;
+}
+
+/** The presence slot a connection holds a key of, while it holds one. */
+function presenceSlotOf(context: SupervisorContext, connId: string): PresenceSlot | undefined {
+  const key = context.presenceKeys.get(connId);
+  return key === undefined ? undefined : context.presence.get(key);
+}
+
+/** Drops the oldest entry to make room; its connections stay connected, out of presence. */
+function evictOldestPresenceEntry(presence: Map<string, PresenceSlot>, presenceKeys: Map<string, string>): void {
+  const oldestKey = presence.keys().next().value as string;
+  const evicted = presence.get(oldestKey)!;
+  presence.delete(oldestKey);
+  for (const connId of evicted.members.keys()) presenceKeys.delete(connId);
 }
 
 /** Presence as clients see it: newest first, the gateway's own entry last. */
@@ -353,6 +389,7 @@ function pairedNodeFrom(source: Omit<PendingNodePair, 'requestId' | 'ts'>, now: 
     const value = source[key];
     if (value !== undefined) node[key] = value;
   }
+  if (source.idKind !== undefined) node.idKind = source.idKind;
   return node;
 }
 
@@ -374,30 +411,51 @@ export const supervisorMachine = setup({
       if (session.deviceId) record.deviceId = session.deviceId;
       context.connections.set(event.connId, record);
     }),
-    /** Files the entry (the newest) and bumps the presence version: the one assign of a tracked join. */
+    /**
+     * Files the entry (the newest) and bumps the presence version: the one assign of a tracked join. A key
+     * already filed keeps its other connections, behind this newest one.
+     */
     addPresenceEntry: assign(({ context, event }) => {
       if (event.type !== 'connection.joined') return {};
       const key = presenceKey(event.connId, event.session);
       const { presence, presenceKeys } = context;
+      const entry = presenceEntryFor(event.remoteAddr, event.session);
+      const slot = presence.get(key);
       // A refreshed key moves to the newest position.
       presence.delete(key);
-      if (presence.size >= context.maxPresenceEntries) {
-        const oldestKey = presence.keys().next().value as string;
-        const evicted = presence.get(oldestKey);
-        presence.delete(oldestKey);
-        if (evicted && presenceKeys.get(evicted.connId) === oldestKey) presenceKeys.delete(evicted.connId);
-      }
-      presence.set(key, { connId: event.connId, entry: presenceEntryFor(event.remoteAddr, event.session) });
+      if (!slot && presence.size >= context.maxPresenceEntries) evictOldestPresenceEntry(presence, presenceKeys);
+      const members = slot?.members ?? new Map<string, PresenceEntry>();
+      members.set(event.connId, entry);
+      presence.set(key, { connId: event.connId, entry, members });
       presenceKeys.set(event.connId, key);
       return { stateVersion: nextPresenceVersion(context) };
     }),
-    /** Drops the entry and bumps the presence version: the one assign of a tracked leave. */
+    /** Drops the entry and bumps the presence version: a tracked leave of the key's last connection. */
     removeOwnedPresenceEntry: assign(({ context, event }) => {
       if (event.type !== 'connection.left') return {};
       const key = context.presenceKeys.get(event.connId);
       if (key !== undefined) context.presence.delete(key);
       context.presenceKeys.delete(event.connId);
       return { stateVersion: nextPresenceVersion(context) };
+    }),
+    /** The owner left and others share its key: the newest of them files the entry again (as the newest). */
+    refilePresenceEntry: assign(({ context, event }) => {
+      if (event.type !== 'connection.left') return {};
+      const key = context.presenceKeys.get(event.connId)!;
+      const slot = context.presence.get(key)!;
+      context.presenceKeys.delete(event.connId);
+      slot.members.delete(event.connId);
+      const [connId, entry] = newestOf(slot.members);
+      context.presence.delete(key);
+      context.presence.set(key, { connId, entry, members: slot.members });
+      return { stateVersion: nextPresenceVersion(context) };
+    }),
+    /** A connection that shares a key but does not show its entry left: nobody sees a change. */
+    forgetPresenceMember: enqueueActions(({ context, event }) => {
+      if (event.type !== 'connection.left') return;
+      const key = context.presenceKeys.get(event.connId);
+      if (key !== undefined) context.presence.get(key)?.members.delete(event.connId);
+      context.presenceKeys.delete(event.connId);
     }),
     unregisterConnection: enqueueActions(({ context, event }) => {
       if (event.type === 'connection.left') context.connections.delete(event.connId);
@@ -410,12 +468,25 @@ export const supervisorMachine = setup({
     broadcastTick: emit({ type: 'tick' as const }),
 
     // Nodes -------------------------------------------------------------------------------------
+    /** The newest connection of a node id speaks for it; the others stay behind it, oldest first. */
     registerNodeSession: enqueueActions(({ context, event }) => {
       if (event.type !== 'connection.joined') return;
       const node = nodeSessionOf(event.connId, event.remoteAddr, event.session);
       context.nodes.set(event.connId, node);
+      let connIds = context.nodeConnsById.get(node.nodeId);
+      if (!connIds) context.nodeConnsById.set(node.nodeId, (connIds = new Set()));
+      connIds.add(event.connId);
       context.nodeConnById.set(node.nodeId, event.connId);
       context.nodeLastSeen.set(node.nodeId, node.connectedAtMs);
+    }),
+    /**
+     * A node connection claims an id it may not speak for (the handshake refuses this; two handshakes in
+     * flight at once can still race past it): it is not registered as a node, and its connection is closed.
+     */
+    refuseNodeIdClaim: emit(({ context, event }) => {
+      const joined = event as Extract<SupervisorEvent, { type: 'connection.joined' }>;
+      const refusal = nodeIdClaimRefusal(context, joined.session)!;
+      return { type: 'credentials.revoked' as const, connIds: [joined.connId], reason: refusal.closeReason };
     }),
     checkNodePairing: raise(({ event }) => {
       const joined = event as Extract<SupervisorEvent, { type: 'connection.joined' }>;
@@ -426,15 +497,25 @@ export const supervisorMachine = setup({
         isLocalClient: joined.isLocalClient ?? false,
       };
     }),
-    /** Only the connection that speaks for a node id gives it up: a reconnect may own it now. */
+    /** The node id's last connection left: the node is disconnected (and seen last now). */
     releaseNodeSession: enqueueActions(({ context, event }) => {
       if (event.type !== 'connection.left') return;
       const node = context.nodes.get(event.connId);
       if (!node) return;
       context.nodes.delete(event.connId);
-      if (context.nodeConnById.get(node.nodeId) !== event.connId) return;
+      context.nodeConnsById.delete(node.nodeId);
       context.nodeConnById.delete(node.nodeId);
       context.nodeLastSeen.set(node.nodeId, context.now());
+    }),
+    /** Other connections of the node id remain: the newest of them speaks for it from now on. */
+    releaseNodeConnection: enqueueActions(({ context, event }) => {
+      if (event.type !== 'connection.left') return;
+      const node = context.nodes.get(event.connId);
+      if (!node) return;
+      context.nodes.delete(event.connId);
+      const connIds = context.nodeConnsById.get(node.nodeId)!;
+      connIds.delete(event.connId);
+      if (context.nodeConnById.get(node.nodeId) === event.connId) context.nodeConnById.set(node.nodeId, newestOf(connIds));
     }),
     failInvokesOfNode: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'connection.left') return;
@@ -455,8 +536,8 @@ export const supervisorMachine = setup({
       if (event.type !== 'node.connected') return {};
       const node = context.nodes.get(event.connId);
       const pending = pendingNodePairOf(context, event.nodeId);
-      // The request keeps its age (and its expiry); only the declared surface is brought up to date.
-      if (node && pending) Object.assign(pending, { caps: node.caps, commands: node.commands });
+      // The request keeps its age (and its expiry); only who asks and the declared surface are brought up to date.
+      if (node && pending) Object.assign(pending, { idKind: node.idKind, caps: node.caps, commands: node.commands });
       return {};
     }),
     openNodePairRequest: enqueueActions(({ context, event, enqueue }) => {
@@ -741,11 +822,24 @@ export const supervisorMachine = setup({
     /** A node's connection: by its role when it joins, by its node session when it leaves (operators have none). */
     isNodeConnection: ({ context, event }) =>
       event.type === 'connection.joined' ? event.session.role === 'node' : event.type === 'connection.left' && context.nodes.has(event.connId),
-    /** Only the connection that owns a presence entry removes it: a reconnect may own it now. */
-    ownsPresenceEntry: ({ context, event }) => {
+    /** The leaving connection shows a presence entry (it is the newest of its key's connections). */
+    ownsPresenceEntry: ({ context, event }) => event.type === 'connection.left' && presenceSlotOf(context, event.connId)?.connId === event.connId,
+    /** ...and other live connections share that key. */
+    ownsSharedPresenceEntry: ({ context, event }) => {
       if (event.type !== 'connection.left') return false;
-      const key = context.presenceKeys.get(event.connId);
-      return key !== undefined && context.presence.get(key)?.connId === event.connId;
+      const slot = presenceSlotOf(context, event.connId);
+      return slot?.connId === event.connId && slot.members.size > 1;
+    },
+    /** The leaving connection shares a key whose entry another (newer) connection shows. */
+    sharesPresenceEntry: ({ context, event }) => event.type === 'connection.left' && presenceSlotOf(context, event.connId) !== undefined,
+    /** A node joins with an id it may not speak for (see `nodeIdClaimRefusal`; an operator never does). */
+    claimsNodeIdOfAnotherIdentity: ({ context, event }) =>
+      event.type === 'connection.joined' && nodeIdClaimRefusal(context, event.session) !== undefined,
+    /** A node connection leaves and other live connections of its node id remain. */
+    leavesOtherNodeConnections: ({ context, event }) => {
+      if (event.type !== 'connection.left') return false;
+      const node = context.nodes.get(event.connId);
+      return node !== undefined && (context.nodeConnsById.get(node.nodeId)?.size ?? 0) > 1;
     },
     nodeIsPaired: ({ context, event }) => event.type === 'node.connected' && context.pairedNodes.has(event.nodeId),
     nodeMayPairSilently: ({ context, event }) =>
@@ -814,6 +908,7 @@ export const supervisorMachine = setup({
     presenceKeys: new Map(),
     nodes: new Map(),
     nodeConnById: new Map(),
+    nodeConnsById: new Map(),
     nodeLastSeen: new Map(),
     pairedDevices: new Map((input.pairing?.devices ?? []).map((device) => [device.deviceId, device])),
     pairedNodes: new Map((input.pairing?.nodes ?? []).map((node) => [node.nodeId, node])),
@@ -857,10 +952,11 @@ export const supervisorMachine = setup({
               guard: 'isTrackedClient',
               actions: ['addPresenceEntry', 'broadcastPresence'],
             },
-            'connection.left': {
-              guard: 'ownsPresenceEntry',
-              actions: ['removeOwnedPresenceEntry', 'broadcastPresence'],
-            },
+            'connection.left': [
+              { guard: 'ownsSharedPresenceEntry', actions: ['refilePresenceEntry', 'broadcastPresence'] },
+              { guard: 'ownsPresenceEntry', actions: ['removeOwnedPresenceEntry', 'broadcastPresence'] },
+              { guard: 'sharesPresenceEntry', actions: 'forgetPresenceMember' },
+            ],
           },
         },
       },
@@ -882,8 +978,14 @@ export const supervisorMachine = setup({
       states: {
         routing: {
           on: {
-            'connection.joined': { guard: 'isNodeConnection', actions: ['registerNodeSession', 'checkNodePairing'] },
-            'connection.left': { guard: 'isNodeConnection', actions: ['releaseNodeSession', 'failInvokesOfNode'] },
+            'connection.joined': [
+              { guard: 'claimsNodeIdOfAnotherIdentity', actions: 'refuseNodeIdClaim' },
+              { guard: 'isNodeConnection', actions: ['registerNodeSession', 'checkNodePairing'] },
+            ],
+            'connection.left': [
+              { guard: 'leavesOtherNodeConnections', actions: ['releaseNodeConnection', 'failInvokesOfNode'] },
+              { guard: 'isNodeConnection', actions: ['releaseNodeSession', 'failInvokesOfNode'] },
+            ],
             'node.invoke.requested': [
               { guard: stateIn({ lifecycle: 'stopping' }), actions: 'refuseInvokeShuttingDown' },
               { guard: 'nodeIsNotConnected', actions: 'refuseInvokeNodeNotConnected' },

@@ -46,13 +46,26 @@ createMachine({
                 "broadcastPresence"
               ]
             },
-            "connection.left": {
-              "guard": "ownsPresenceEntry",
-              "actions": [
-                "removeOwnedPresenceEntry",
-                "broadcastPresence"
-              ]
-            }
+            "connection.left": [
+              {
+                "guard": "ownsSharedPresenceEntry",
+                "actions": [
+                  "refilePresenceEntry",
+                  "broadcastPresence"
+                ]
+              },
+              {
+                "guard": "ownsPresenceEntry",
+                "actions": [
+                  "removeOwnedPresenceEntry",
+                  "broadcastPresence"
+                ]
+              },
+              {
+                "guard": "sharesPresenceEntry",
+                "actions": "forgetPresenceMember"
+              }
+            ]
           }
         }
       }
@@ -82,20 +95,35 @@ createMachine({
       "states": {
         "routing": {
           "on": {
-            "connection.joined": {
-              "guard": "isNodeConnection",
-              "actions": [
-                "registerNodeSession",
-                "checkNodePairing"
-              ]
-            },
-            "connection.left": {
-              "guard": "isNodeConnection",
-              "actions": [
-                "releaseNodeSession",
-                "failInvokesOfNode"
-              ]
-            },
+            "connection.joined": [
+              {
+                "guard": "claimsNodeIdOfAnotherIdentity",
+                "actions": "refuseNodeIdClaim"
+              },
+              {
+                "guard": "isNodeConnection",
+                "actions": [
+                  "registerNodeSession",
+                  "checkNodePairing"
+                ]
+              }
+            ],
+            "connection.left": [
+              {
+                "guard": "leavesOtherNodeConnections",
+                "actions": [
+                  "releaseNodeConnection",
+                  "failInvokesOfNode"
+                ]
+              },
+              {
+                "guard": "isNodeConnection",
+                "actions": [
+                  "releaseNodeSession",
+                  "failInvokesOfNode"
+                ]
+              }
+            ],
             "node.invoke.requested": [
               {
                 "guard": "stateIn({\"lifecycle\":\"stopping\"})",

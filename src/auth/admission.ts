@@ -1,12 +1,13 @@
 // Whether a connect request becomes a session: the address's lockout first, then the credentials
-// (shared secret, device proof, device token), then the pairing gate. Failed credentials count
-// towards the address's lockout.
+// (shared secret, device proof, device token), then the pairing gate and, for nodes, the node id gate.
+// Failed credentials count towards the address's lockout.
 import type { AuthenticationRequest } from '../../machines/connection.js';
 import type { PairingMode } from '../../machines/pairing.js';
 import type { Logger } from 'pino';
 import { authenticate, deviceProofInputOf, reachesDeviceProof, type AuthenticationResult } from './authenticate.js';
 import { passPairingGate, type DevicePairings } from './device-pairing.js';
 import { checkBrowserOrigin } from './origin-policy.js';
+import { passNodeIdGate, type NodeIds } from './node-id-gate.js';
 import { isCredentialFailure, rateLimitedRejection, type AuthFailureLimiter } from './rate-limit.js';
 import { verifyDeviceProofAsync, type DeviceCrypto, type DeviceProofResult } from './device-proof.js';
 import type { AuthConfig } from './shared-secret.js';
@@ -23,6 +24,8 @@ export interface AdmissionPolicy {
   allowedOrigins: readonly string[];
   /** Silent pairings per address in a sliding window. */
   silentPairings: AuthFailureLimiter;
+  /** Which node ids a node may speak for. */
+  nodeIds: NodeIds;
   logger: Logger;
 }
 
@@ -85,6 +88,8 @@ export function admit(
     return authenticated;
   }
   authLimiter.recordSuccess(applicant.remoteAddr, applicant.origin);
+  const nodeIdChecked = passNodeIdGate(authenticated.session, policy.nodeIds);
+  if (!nodeIdChecked.ok) return nodeIdChecked;
   return passPairingGate(authenticated.session, request.params, {
     mode: policy.pairingMode,
     isLocalClient: applicant.isLocalClient,

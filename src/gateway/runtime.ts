@@ -21,6 +21,7 @@ import type { BuiltinServices } from '../methods/builtin/index.js';
 import type { MethodRegistry } from '../methods/registry.js';
 import type { Logger } from 'pino';
 import { Backpressure } from '../outbound/backpressure.js';
+import { PRESENCE_AUDIENCE, reaches } from '../outbound/broadcasts.js';
 import { Outbound, localFanOut, type FanOutAdapter } from '../outbound/outbound.js';
 import { helloOkFrame } from '../protocol/hello.js';
 import type { DurabilityTracker } from '../store/durability.js';
@@ -124,6 +125,7 @@ function admissionPolicy(input: RuntimeInput, supervisor: SupervisorActor, view:
       lockoutMs: options.pairingSilentWindowMs,
       exemptLoopback: false,
     }),
+    nodeIds: { claimRefusal: (session) => view.nodeIdClaimRefusal(session) },
     logger: input.logger,
   };
 }
@@ -199,7 +201,8 @@ function buildConnections(input: RuntimeInput, core: Core, transport: () => Tran
   };
   const policy = { maxPayload: ProtocolLimits.maxPayloadBytes, maxBufferedBytes: options.maxBufferedBytes, tickIntervalMs: options.tickIntervalMs };
   const helloOk = (context: ConnectionContext) => {
-    const snapshot = { presence: view.presence(), health: healthPayload(health), stateVersion: view.stateVersion(), uptimeMs: Date.now() - startedAt };
+    const presence = reaches(context.session!, PRESENCE_AUDIENCE) ? view.presence() : [];
+    const snapshot = { presence, health: healthPayload(health), stateVersion: view.stateVersion(), uptimeMs: Date.now() - startedAt };
     return helloOkFrame(context.connectRequestId!, { session: context.session!, connId: context.connId, bootId, snapshot, policy }, input.featuresJson());
   };
   const machine = provideConnectionEffects({

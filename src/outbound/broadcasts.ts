@@ -32,13 +32,19 @@ export function emittedBy(supervisor: Pick<AnyActorRef, 'on'>): Observable<Super
   }).pipe(share());
 }
 
+/**
+ * Who sees presence (events, and the roster in hello-ok): operators who may read, as in the reference.
+ * Nodes and pairing-only operators get an empty roster and no presence events.
+ */
+export const PRESENCE_AUDIENCE: Audience = 'operator.read';
+
 function toBroadcast(emitted: SupervisorEmitted): Broadcast | undefined {
   switch (emitted.type) {
     case 'tick':
       return { audience: 'everyone', frame: eventFrame('tick', { ts: Date.now() }) };
     case 'presence.changed':
       return {
-        audience: 'everyone',
+        audience: PRESENCE_AUDIENCE,
         frame: { ...eventFrame('presence', { presence: emitted.presence }), stateVersion: emitted.stateVersion },
       };
     case 'broadcast':
@@ -80,7 +86,7 @@ export function presenceWindowFor(minMs: number, readySockets: number, frameByte
   return Math.max(minMs, Math.min(maxMs, paced));
 }
 
-export function reaches(recipient: Recipient, audience: Audience): boolean {
+export function reaches(recipient: Pick<Recipient, 'role' | 'scopes'>, audience: Audience): boolean {
   if (audience === 'everyone') return true;
   if (audience === 'nodes') return recipient.role === 'node';
   return recipient.role === 'operator' && hasScope(recipient.scopes, audience);

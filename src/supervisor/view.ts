@@ -2,7 +2,7 @@
 // revision, and counts. The only file outside machines/ that reads the supervisor's context, so the
 // context can change shape without the runtime noticing.
 import type { DevicePairings } from '../auth/device-pairing.js';
-import { describeNode, listNodes, type NodeListEntry } from '../../machines/nodes.js';
+import { describeNode, listNodes, nodeIdClaimRefusal, type NodeIdRefusal, type NodeListEntry } from '../../machines/nodes.js';
 import {
   decideDeviceAccess,
   listDevicePairing,
@@ -15,7 +15,7 @@ import {
   type PairingMode,
   type PairingState,
 } from '../../machines/pairing.js';
-import type { PresenceEntry, StateVersion } from '../../machines/protocol.js';
+import type { PresenceEntry, Session, StateVersion } from '../../machines/protocol.js';
 import { listPresence, type SupervisorContext } from '../../machines/supervisor.js';
 import type { SupervisorActor } from './supervisor.js';
 
@@ -72,6 +72,11 @@ export class SupervisorView implements GatewayState {
   /** The node id a node connection speaks for. */
   nodeIdOf(connId: string): string | undefined {
     return this.context.nodes.get(connId)?.nodeId;
+  }
+
+  /** Why a node session may not speak for the node id it claims; undefined when it may. */
+  nodeIdClaimRefusal(session: Session): NodeIdRefusal | undefined {
+    return nodeIdClaimRefusal(this.context, session);
   }
 
   devicePairing() {

@@ -48,7 +48,7 @@ async function handshakeFrom(pageUrl: string): Promise<PageOutcome> {
     const page = await context.newPage();
     await page.route((url) => url.href === pageUrl, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>page</title>' }));
     await page.goto(pageUrl, { timeout: 30_000 });
-    expect(await page.evaluate(() => location.origin)).toBe(new URL(pageUrl).origin);
+    expect(await page.evaluate(() => (globalThis as unknown as { location: { origin: string } }).location.origin)).toBe(new URL(pageUrl).origin);
     return await page.evaluate(
       ({ url, token }) =>
         new Promise<PageOutcome>((resolve) => {

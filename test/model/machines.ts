@@ -113,7 +113,10 @@ const joins = [
   { connId: 'device-new', session: session('ui', 'device-1') },
 ];
 
-/** A node host (node id `node-1`) connecting twice: the second connection speaks for the node from then on. */
+/**
+ * A node host (node id `node-1`, a device id) connecting twice: the second connection speaks for the node
+ * until it leaves, then the first again.
+ */
 function nodeSession(): Session {
   return {
     protocol: 4,
@@ -127,6 +130,13 @@ function nodeSession(): Session {
   };
 }
 const nodeJoins = ['node-old', 'node-new'];
+const IMPOSTOR = 'node-impostor';
+
+/** A node with only the gateway secret that claims node-1's id as its client id: never node-1. */
+function impostorSession(): Session {
+  const { deviceId: _deviceId, ...session } = nodeSession();
+  return { ...session, client: { ...session.client, id: 'node-1' } };
+}
 
 /** Pairing limits of one of each: a second node or device finds no room to be filed or paired. */
 const LIMITS_OF_ONE = { maxPending: 1, maxPendingPerAddress: 1, maxPairedDevices: 1, maxPairedNodes: 1 };
@@ -203,6 +213,8 @@ const isQuiet = (context: SupervisorContext) =>
 
 /** Node pairing and invokes: the node connecting twice from loopback, an operator approving and invoking. */
 function nodeEvents(context: SupervisorContext): SupervisorEvent[] {
+  // The impostor is refused as it joins; all that is left for it is to leave (nothing else is new with it there).
+  if (context.connections.has(IMPOSTOR)) return [{ type: 'connection.left', connId: IMPOSTOR }];
   const events: SupervisorEvent[] = [];
   for (const connId of nodeJoins) {
     if (!context.connections.has(connId)) {
@@ -246,6 +258,9 @@ function nodeEvents(context: SupervisorContext): SupervisorEvent[] {
     );
     for (const connId of context.nodes.keys()) {
       events.push({ type: 'node.event', event: 'exec.finished', payloadJSON: '{"exitCode":0}', connId, requestId: 'node-req' });
+    }
+    if (context.nodeConnById.has('node-1')) {
+      events.push({ type: 'connection.joined', connId: IMPOSTOR, remoteAddr: '203.0.113.66', session: impostorSession() });
     }
   }
   return events;

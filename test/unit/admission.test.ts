@@ -43,6 +43,7 @@ function policy(overrides: Partial<AdmissionPolicy> = {}): AdmissionPolicy {
     pairings: pairingsOf(supervisor),
     allowedOrigins: [],
     silentPairings: new AuthFailureLimiter({ maxFailures: 0, windowMs: 60_000, lockoutMs: 60_000, exemptLoopback: false }),
+    nodeIds: { claimRefusal: (session) => new SupervisorView(supervisor).nodeIdClaimRefusal(session) },
     logger: createLogger('silent'),
     ...overrides,
   };
@@ -86,5 +87,33 @@ describe('admitting', () => {
     expect(admitting(request(TOKEN), applicant, policy({ crypto: nobleDeviceCrypto }))).toMatchObject({ ok: true });
     const plain: AuthenticationRequest = { requestId: 'r2', params: connectParams({ auth: { token: TOKEN } }), protocol: 4 };
     expect(admitting(plain, applicant, policy())).toMatchObject({ ok: true });
+  });
+});
+
+describe('the node id gate', () => {
+  const nodeRequest = (clientId: string): AuthenticationRequest => ({
+    requestId: 'r3',
+    params: connectParams({ auth: { token: TOKEN }, role: 'node', scopes: [], client: { id: clientId, version: '1', platform: 'linux', mode: 'node' } }),
+    protocol: 4,
+  });
+
+  it("refuses a node without a device identity a device id's form as its client id, 1008 node id reserved", () => {
+    const deviceId = createDevice().id;
+    expect(admit(nodeRequest(deviceId), applicant, policy())).toEqual({
+      ok: false,
+      rejection: {
+        error: {
+          code: 'INVALID_REQUEST',
+          message: `node id ${deviceId} is a device id: only that device, proving its key, may use it`,
+          details: { code: 'NODE_ID_RESERVED', nodeId: deviceId },
+        },
+        closeCode: 1008,
+        closeReason: 'node id reserved',
+      },
+    });
+    // Not a credential failure: it does not count towards the address's lockout (2 failures here).
+    const gate = policy();
+    for (let i = 0; i < 3; i++) admit(nodeRequest(deviceId), applicant, gate);
+    expect(admit(nodeRequest('build-box'), applicant, gate)).toMatchObject({ ok: true, session: { client: { id: 'build-box' } } });
   });
 });

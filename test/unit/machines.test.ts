@@ -221,10 +221,79 @@ describe('supervisor machine', () => {
     actor.send({ type: 'connection.joined', connId: 'new', remoteAddr: '127.0.0.1', session: device });
     actor.send({ type: 'connection.left', connId: 'old' });
     const context = actor.getSnapshot().context;
-    expect(context.presence.get('dev-1')?.connId).toBe('new');
+    expect(context.presence.get('device:dev-1')?.connId).toBe('new');
     expect(context.connections.has('old')).toBe(false);
     actor.send({ type: 'connection.left', connId: 'new' });
-    expect(actor.getSnapshot().context.presence.has('dev-1')).toBe(false);
+    expect(actor.getSnapshot().context.presence.has('device:dev-1')).toBe(false);
+  });
+
+  it('keeps a device in presence while any of its connections is open: the newer closing files the older again', () => {
+    const { actor, emitted } = startSupervisor();
+    actor.send({ type: 'connection.joined', connId: 'old', remoteAddr: '10.0.0.1', session: session({ deviceId: 'dev-1', connectedAt: 1 }) });
+    actor.send({ type: 'connection.joined', connId: 'new', remoteAddr: '10.0.0.2', session: session({ deviceId: 'dev-1', connectedAt: 2 }) });
+    const shown = () => listPresence(actor.getSnapshot().context).filter((entry) => entry.reason !== 'self');
+    expect(shown()).toMatchObject([{ deviceId: 'dev-1', ip: '10.0.0.2', ts: 2 }]);
+    emitted.splice(0);
+    actor.send({ type: 'connection.left', connId: 'new' });
+    expect(shown()).toMatchObject([{ deviceId: 'dev-1', ip: '10.0.0.1', ts: 1 }]);
+    expect(actor.getSnapshot().context.presence.get('device:dev-1')?.connId).toBe('old');
+    expect(emitted).toEqual(['presence.changed']);
+    actor.send({ type: 'connection.left', connId: 'old' });
+    expect(shown()).toEqual([]);
+  });
+
+  it('changes nothing anyone sees when a connection whose entry a newer one shows closes', () => {
+    const { actor, emitted } = startSupervisor();
+    for (const connId of ['a', 'b', 'c']) actor.send({ type: 'connection.joined', connId, remoteAddr: '10.0.0.1', session: session({ instanceId: 'tab' }) });
+    const version = actor.getSnapshot().context.stateVersion.presence;
+    emitted.splice(0);
+    actor.send({ type: 'connection.left', connId: 'b' });
+    expect(emitted).toEqual([]);
+    expect(actor.getSnapshot().context.stateVersion.presence).toBe(version);
+    actor.send({ type: 'connection.left', connId: 'c' });
+    expect(actor.getSnapshot().context.presence.get('instance:tab')?.connId).toBe('a');
+    actor.send({ type: 'connection.left', connId: 'a' });
+    expect(actor.getSnapshot().context.presence.size).toBe(0);
+    expect(actor.getSnapshot().context.presenceKeys.size).toBe(0);
+  });
+
+  it("never lets a client's instance id take another client's device entry", () => {
+    const { actor } = startSupervisor();
+    actor.send({ type: 'connection.joined', connId: 'device', remoteAddr: '10.0.0.1', session: session({ deviceId: 'abc' }) });
+    actor.send({ type: 'connection.joined', connId: 'squatter', remoteAddr: '10.0.0.9', session: session({ instanceId: 'abc' }) });
+    const shown = listPresence(actor.getSnapshot().context).filter((entry) => entry.reason !== 'self');
+    expect(shown).toMatchObject([
+      { instanceId: 'abc', ip: '10.0.0.9' },
+      { deviceId: 'abc', ip: '10.0.0.1' },
+    ]);
+    actor.send({ type: 'connection.left', connId: 'squatter' });
+    expect(listPresence(actor.getSnapshot().context).filter((entry) => entry.reason !== 'self')).toMatchObject([{ deviceId: 'abc' }]);
+  });
+
+  it('keeps the entry through every round of a reconnect storm (a new socket opens, then the previous one closes)', () => {
+    const { actor } = startSupervisor();
+    actor.send({ type: 'connection.joined', connId: 'c0', remoteAddr: '10.0.0.1', session: session({ deviceId: 'dev-1' }) });
+    for (let round = 1; round <= 50; round++) {
+      actor.send({ type: 'connection.joined', connId: `c${round}`, remoteAddr: '10.0.0.1', session: session({ deviceId: 'dev-1' }) });
+      // The previous socket's close comes late, or the new one fails first: either way one stays open.
+      actor.send({ type: 'connection.left', connId: round % 2 === 0 ? `c${round - 1}` : `c${round}` });
+      const context = actor.getSnapshot().context;
+      expect(context.presence.has('device:dev-1'), `round ${round}`).toBe(true);
+      expect(context.connections.has(context.presence.get('device:dev-1')!.connId), `round ${round}`).toBe(true);
+    }
+  });
+
+  it('evicts a whole key at the cap: its connections leave later without touching presence', () => {
+    const { actor, emitted } = startSupervisor({ maxPresenceEntries: 1 });
+    actor.send({ type: 'connection.joined', connId: 'a1', remoteAddr: '10.0.0.1', session: session({ instanceId: 'a' }) });
+    actor.send({ type: 'connection.joined', connId: 'a2', remoteAddr: '10.0.0.1', session: session({ instanceId: 'a' }) });
+    actor.send({ type: 'connection.joined', connId: 'b1', remoteAddr: '10.0.0.1', session: session({ instanceId: 'b' }) });
+    expect([...actor.getSnapshot().context.presenceKeys.keys()]).toEqual(['b1']);
+    emitted.splice(0);
+    actor.send({ type: 'connection.left', connId: 'a2' });
+    actor.send({ type: 'connection.left', connId: 'a1' });
+    expect(emitted).toEqual([]);
+    expect(listPresence(actor.getSnapshot().context).map((entry) => entry.instanceId ?? entry.reason)).toEqual(['b', 'self']);
   });
 
   it('broadcasts presence only for tracked clients, with a rising state version', () => {

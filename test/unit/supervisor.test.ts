@@ -2,6 +2,7 @@
 // reconnects, node and device pairing. Time is simulated, ids count up, emitted events are collected.
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock, createActor } from 'xstate';
+import { nodeIdClaimRefusal } from '../../machines/nodes.js';
 import { pairingStateOf, type PairedNode } from '../../machines/pairing.js';
 import type { Session } from '../../machines/protocol.js';
 import { supervisorMachine, type SupervisorEmitted, type SupervisorEvent, type SupervisorInput } from '../../machines/supervisor.js';
@@ -72,6 +73,7 @@ function operatorSession(deviceId?: string, mode: Session['client']['mode'] = 'u
 
 const pairedNode = (nodeId = 'node-1'): PairedNode => ({
   nodeId,
+  idKind: 'device',
   clientId: 'node-host',
   clientMode: 'node',
   caps: ['system'],
@@ -274,6 +276,84 @@ describe('supervisor node reconnects', () => {
   });
 });
 
+describe('supervisor node identity', () => {
+  /** A node without a device identity: its node id is the client id it chose. */
+  function clientChosenSession(clientId: string): Session {
+    const { deviceId: _deviceId, ...session } = nodeSession();
+    return { ...session, client: { ...session.client, id: clientId } };
+  }
+
+  it('keeps device ids for devices: a client-chosen id of that form is refused, whatever is connected', () => {
+    const s = start();
+    const deviceLike = 'a'.repeat(64);
+    expect(nodeIdClaimRefusal(s.context(), clientChosenSession(deviceLike))).toEqual({
+      code: 'NODE_ID_RESERVED',
+      nodeId: deviceLike,
+      message: `node id ${deviceLike} is a device id: only that device, proving its key, may use it`,
+      closeReason: 'node id reserved',
+    });
+    expect(nodeIdClaimRefusal(s.context(), clientChosenSession('A'.repeat(64)))).toBeUndefined();
+    expect(nodeIdClaimRefusal(s.context(), nodeSession(deviceLike))).toBeUndefined();
+    expect(nodeIdClaimRefusal(s.context(), { ...clientChosenSession(deviceLike), role: 'operator' })).toBeUndefined();
+    // A second connection of the same identity shares the id.
+    joinNode(s, 'node-a');
+    expect(nodeIdClaimRefusal(s.context(), nodeSession())).toBeUndefined();
+  });
+
+  it('falls back to the older connection of the same identity when the newer one leaves', () => {
+    const s = withConnectedNode();
+    joinNode(s, 'node-b');
+    s.send({ type: 'connection.left', connId: 'node-b' });
+    expect(s.context().nodeConnById.get('node-1')).toBe('node-a');
+    expect(s.context().nodeConnsById.get('node-1')).toEqual(new Set(['node-a']));
+    s.take();
+    requestInvoke(s);
+    expect(s.take()).toMatchObject([{ type: 'deliver', connId: 'node-a', event: 'node.invoke.request' }]);
+    // Still connected, so not seen last at the newer one's leave.
+    expect(s.context().nodeLastSeen.get('node-1')).toBe(T0);
+    s.send({ type: 'connection.left', connId: 'node-a' });
+    expect(s.context().nodeConnsById.has('node-1')).toBe(false);
+  });
+
+  it('refuses a join that claims a node id live connections of another identity speak for, and routes nothing to it', () => {
+    // Not approved yet: only the live connection holds the id.
+    const s = start({ pairingMode: 'manual' });
+    joinNode(s, 'node-a');
+    s.take();
+    // The handshake refuses this first; two handshakes at once can race past it, and the supervisor holds.
+    s.send({ type: 'connection.joined', connId: 'impostor', remoteAddr: '203.0.113.66', session: clientChosenSession('node-1') });
+    expect(s.take().filter((event) => event.type !== 'presence.changed')).toEqual([
+      { type: 'credentials.revoked', connIds: ['impostor'], reason: 'node id in use' },
+    ]);
+    expect(s.context().nodes.has('impostor')).toBe(false);
+    expect(s.context().nodeConnById.get('node-1')).toBe('node-a');
+    s.send({ type: 'connection.left', connId: 'impostor' });
+    expect(s.context().nodeConnById.get('node-1')).toBe('node-a');
+  });
+
+  it('refuses an approved device node id to a connection without the device key, and keeps routing to the node', () => {
+    const s = withConnectedNode();
+    s.send({ type: 'connection.joined', connId: 'impostor', remoteAddr: '203.0.113.66', session: clientChosenSession('node-1') });
+    expect(s.take().filter((event) => event.type !== 'presence.changed')).toEqual([
+      { type: 'credentials.revoked', connIds: ['impostor'], reason: 'node id reserved' },
+    ]);
+    requestInvoke(s);
+    expect(s.take()).toMatchObject([{ type: 'deliver', connId: 'node-a' }]);
+    s.send({ type: 'connection.left', connId: 'impostor' });
+    expect(s.context().nodeConnById.get('node-1')).toBe('node-a');
+  });
+
+  it('gives an approval only to the identity it was given to', () => {
+    // An approval saved for a client-chosen id; the same id proven as a device id is not that node.
+    const s = start({ pairing: { version: 1, devices: [], nodes: [{ ...pairedNode(), idKind: 'client' }] } });
+    joinNode(s, 'node-a');
+    expect(s.take().filter((event) => event.type === 'credentials.revoked')).toEqual([
+      { type: 'credentials.revoked', connIds: ['node-a'], reason: 'node id reserved' },
+    ]);
+    expect(s.context().nodes.size).toBe(0);
+  });
+});
+
 describe('supervisor node pairing', () => {
   function withPendingNode() {
     const s = start({ pairingMode: 'manual' });
@@ -284,6 +364,7 @@ describe('supervisor node pairing', () => {
   const request = {
     requestId: 'id-1',
     nodeId: 'node-1',
+    idKind: 'device',
     clientId: 'node-host',
     clientMode: 'node',
     displayName: 'build box',

@@ -35,6 +35,10 @@ const REFUSAL_ADVICE: Record<string, string> = {
     'Web pages from an origin the gateway does not allow tried to connect: open the page from the gateway host, or list its origin in --allowed-origins; if you do not know the page, some site is probing the gateway from a browser.',
   PAIRING_REQUIRED:
     'Devices not paired yet: an operator approves them (device.pair.approve); in auto-local mode loopback clients without an Origin pair silently.',
+  NODE_ID_RESERVED:
+    "Nodes claimed a node id that belongs to a device (a device id, or an id approved for a device key) without proving that device: a misconfigured client.id, or someone posing as the node; connect with the node's own device identity.",
+  NODE_ID_IN_USE:
+    'Nodes claimed a node id that connections of another identity speak for: two nodes share an id; give each its own client.id or device identity.',
 };
 
 export function refusalAdvice(code: string): string {

@@ -98,7 +98,7 @@ export async function define({ scenario, assert, machinesBase }) {
     assert.contains(c.of('log'), { level: 'info', msg: 'handshake complete', fields: { clientMode: 'ui', protocol: 4 } });
     const supervised = c.supervisor.getSnapshot().context;
     assert.match(supervised.connections.get('c1'), { role: 'operator', clientMode: 'ui' });
-    assert.equal(supervised.presenceKeys.get('c1'), 'inst-1', 'holds its presence entry');
+    assert.equal(supervised.presenceKeys.get('c1'), 'instance:inst-1', 'holds its presence entry');
     assert.equal(c.broadcasts.map((event) => event.type), ['presence.changed'], 'presence broadcast');
     assert.match(c.broadcasts[0], { stateVersion: { presence: 2 } }, 'presence version');
     assert.match(c.broadcasts[0].presence[0], { ip: '203.0.113.7', instanceId: 'inst-1', reason: 'connect' }, 'presence entry');

@@ -84,7 +84,7 @@ export async function define({ scenario, assert, machinesBase }) {
     s.join('new', {}, { deviceId: 'dev-1' });
     assert.equal(s.listed(), ['dev-1', 'self'], 'one entry per device');
     s.leave('old');
-    assert.equal(s.context().presence.get('dev-1')?.connId, 'new', 'the new connection owns the entry');
+    assert.equal(s.context().presence.get('device:dev-1')?.connId, 'new', 'the new connection owns the entry');
     assert.equal(s.listed(), ['dev-1', 'self'], 'still listed');
     assert.equal(s.context().stateVersion.presence, 3, 'the late leave changes nothing');
     s.leave('new');
