@@ -126,7 +126,9 @@ export type SupervisorEvent =
       error?: { code?: string; message?: string };
     } & FromRequest)
   | ({ type: 'node.event'; event: string; payloadJSON?: string } & FromRequest)
-  | ({ type: 'node.pair.approve' | 'node.pair.reject'; pairRequestId: string } & FromRequest)
+  /** `commands`: the part of the declared surface to approve (the gateway's policy may withhold some); all when absent. */
+  | ({ type: 'node.pair.approve'; pairRequestId: string; commands?: string[] } & FromRequest)
+  | ({ type: 'node.pair.reject'; pairRequestId: string } & FromRequest)
   | ({ type: 'node.pair.remove'; nodeId: string } & FromRequest)
   | ({ type: 'device.pair.approve'; pairRequestId: string; token: string } & FromRequest)
   | ({ type: 'device.pair.reject'; pairRequestId: string } & FromRequest)
@@ -456,6 +458,8 @@ export const supervisorMachine = setup({
       const resolved = { requestId, nodeId: request.nodeId, decision, ts: now };
       if (decision === 'approved') {
         const { requestId: _requestId, ts: _ts, ...declared } = request;
+        const approvedOnly = event.type === 'node.pair.approve' ? event.commands : undefined;
+        if (approvedOnly) declared.commands = declared.commands.filter((command) => approvedOnly.includes(command));
         const node = pairedNodeFrom(declared, now, false);
         context.pairedNodes.set(node.nodeId, node);
         enqueue.emit(pairingChanged(context));

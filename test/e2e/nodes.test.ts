@@ -166,11 +166,15 @@ describe('node.invoke', () => {
     const failing = admin.request('node.invoke', { nodeId, command: 'system.run', idempotencyKey: 'f' });
     const failRequest = payloadOf(await nodeClient.event('node.invoke.request'));
     await nodeClient.request('node.invoke.result', { id: failRequest.id, nodeId, ok: false, error: { code: 'DENIED', message: 'exec denied' } });
-    expect(errorOf(await failing)).toMatchObject({ code: 'UNAVAILABLE', message: 'exec denied' });
+    expect(errorOf(await failing)).toMatchObject({ code: 'UNAVAILABLE', message: 'DENIED: exec denied', details: { nodeError: { code: 'DENIED' } } });
 
     const started = Date.now();
     const slow = await admin.request('node.invoke', { nodeId, command: 'system.which', timeoutMs: 200, idempotencyKey: 's' });
-    expect(errorOf(slow).code).toBe('AGENT_TIMEOUT');
+    expect(errorOf(slow)).toEqual({
+      code: 'UNAVAILABLE',
+      message: 'TIMEOUT: node invoke timed out',
+      details: { nodeError: { code: 'TIMEOUT', message: 'node invoke timed out' }, nodeCommandDispatched: true },
+    });
     expect(Date.now() - started).toBeGreaterThanOrEqual(190);
     const lateRequest = payloadOf(await nodeClient.event('node.invoke.request', 1));
     const late = await nodeClient.request('node.invoke.result', { id: lateRequest.id, nodeId, ok: true, payloadJSON: '{}' });
@@ -190,7 +194,7 @@ describe('node.invoke', () => {
     const started = Date.now();
     nodeClient.ws.terminate();
     const answer = await pending;
-    expect(errorOf(answer)).toMatchObject({ code: 'UNAVAILABLE', message: `node ${nodeId} disconnected` });
+    expect(errorOf(answer)).toMatchObject({ code: 'UNAVAILABLE', message: 'DISCONNECTED: node disconnected (system.which)', retryable: true });
     expect(Date.now() - started).toBeLessThan(2_000);
 
     const after = await admin.request('node.invoke', { nodeId, command: 'system.which', idempotencyKey: 'h' });

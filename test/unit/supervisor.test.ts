@@ -157,12 +157,16 @@ describe('supervisor invokes, with the real invoke child', () => {
         connId: 'op',
         requestId: 'op-req-2',
         ok: false,
-        error: { code: 'UNAVAILABLE', message: 'exit code 1', details: { nodeError: { code: 'EXEC_FAILED', message: 'exit code 1' } } },
+        error: {
+          code: 'UNAVAILABLE',
+          message: 'EXEC_FAILED: exit code 1',
+          details: { nodeError: { code: 'EXEC_FAILED', message: 'exit code 1' }, nodeCommandDispatched: true },
+        },
       },
     ]);
   });
 
-  it('times out with AGENT_TIMEOUT at the given timeoutMs', () => {
+  it('times out at the given timeoutMs with the reference shape: UNAVAILABLE "TIMEOUT: node invoke timed out"', () => {
     const s = withConnectedNode();
     requestInvoke(s, { timeoutMs: 5_000 });
     s.take();
@@ -175,7 +179,11 @@ describe('supervisor invokes, with the real invoke child', () => {
         connId: 'op',
         requestId: 'op-req',
         ok: false,
-        error: { code: 'AGENT_TIMEOUT', message: 'node node-1 did not answer system.run within 5000 ms' },
+        error: {
+          code: 'UNAVAILABLE',
+          message: 'TIMEOUT: node invoke timed out',
+          details: { nodeError: { code: 'TIMEOUT', message: 'node invoke timed out' }, nodeCommandDispatched: true },
+        },
       },
     ]);
     expect(s.context().invokes.size).toBe(0);
@@ -193,7 +201,12 @@ describe('supervisor invokes, with the real invoke child', () => {
         connId: 'op',
         requestId: 'op-req',
         ok: false,
-        error: { code: 'UNAVAILABLE', message: 'node node-1 disconnected', retryable: true },
+        error: {
+          code: 'UNAVAILABLE',
+          message: 'DISCONNECTED: node disconnected (system.run)',
+          details: { nodeError: { code: 'DISCONNECTED', message: 'node disconnected (system.run)' }, nodeCommandDispatched: true },
+          retryable: true,
+        },
       },
     ]);
     expect(s.context().invokes.size).toBe(0);
@@ -264,7 +277,7 @@ describe('supervisor node reconnects', () => {
     expect(s.context().nodeConnById.get('node-1')).toBe('node-b');
     expect([...s.context().nodes.keys()]).toEqual(['node-b']);
     // The invoke sent to the old connection cannot be answered any more; the node is still there.
-    expect(callerReply(s)).toMatchObject([{ ok: false, error: { code: 'UNAVAILABLE', message: 'node node-1 disconnected' } }]);
+    expect(callerReply(s)).toMatchObject([{ ok: false, error: { code: 'UNAVAILABLE', message: 'DISCONNECTED: node disconnected (system.run)' } }]);
 
     requestInvoke(s, { requestId: 'op-req-2' });
     expect(s.take()).toMatchObject([{ type: 'deliver', connId: 'node-b', event: 'node.invoke.request', payload: { id: 'id-2' } }]);

@@ -1,7 +1,16 @@
 // Nodes as operators see them, the invokes operators send them, and what nodes send back.
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { DetailCode, ProtocolLimits, invalidRequest } from '../../../machines/protocol.js';
 import { MethodError } from '../errors.js';
+import {
+  approvalFieldsIn,
+  approvalFieldsRefusal,
+  invokeScopeFor,
+  missingScope,
+  missingScopeRefusal,
+  policyRefusal,
+} from '../node-command-policy.js';
+import type { MethodContext } from '../registry.js';
 import { forward, type Define, type Services } from './services.js';
 
 const Id = Type.String({ minLength: 1 });
@@ -35,6 +44,36 @@ function payloadJsonOf(params: { payload?: unknown; payloadJSON?: string | null 
   return params.payloadJSON ?? (params.payload !== undefined ? JSON.stringify(params.payload) : undefined);
 }
 
+type NodeInvokeParams = Static<typeof NodeInvokeParams>;
+
+/**
+ * Why an operator may not send this invoke, before it reaches a node: the command's scope class, the
+ * gateway's command policy, or exec-approval fields in its params. Each refusal is logged at warn with
+ * `event: node.invoke.refused`, the caller's connId (bound) and role, and its details.code (what `actorgate diagnose` counts).
+ */
+function invokeRefusal(params: NodeInvokeParams, context: MethodContext, services: Services): MethodError | undefined {
+  const { command, nodeId } = params;
+  const scope = invokeScopeFor(command);
+  const lacking = missingScope(context.session.scopes, [scope]);
+  const rule = services().nodeCommands.refuses(command);
+  const fields = approvalFieldsIn(command, params.params);
+  const error = lacking
+    ? missingScopeRefusal(lacking, { command })
+    : rule
+      ? policyRefusal(command, rule)
+      : fields.length > 0
+        ? approvalFieldsRefusal(command, fields)
+        : undefined;
+  if (!error) return undefined;
+  const detail = (error.details as { code: string }).code;
+  const { role, scopes } = context.session;
+  context.logger.warn(
+    { event: 'node.invoke.refused', role, scopes, nodeId, command, detail, ...(fields.length > 0 ? { fields } : {}) },
+    `node.invoke refused: ${error.message}`,
+  );
+  return MethodError.from(error);
+}
+
 export function defineNodeMethods(define: Define, services: Services): void {
   define('node.list', { scope: 'operator.read', handle: () => ({ ts: Date.now(), nodes: services().view.nodes() }) });
   define('node.describe', {
@@ -49,15 +88,18 @@ export function defineNodeMethods(define: Define, services: Services): void {
   define('node.invoke', {
     scope: 'operator.write',
     params: NodeInvokeParams,
-    handle: (params, context) =>
-      forward(services, context, {
+    handle: (params, context) => {
+      const refused = invokeRefusal(params, context, services);
+      if (refused) throw refused;
+      return forward(services, context, {
         type: 'node.invoke.requested',
         nodeId: params.nodeId,
         command: params.command,
         ...(params.params !== undefined ? { paramsJSON: JSON.stringify(params.params) } : {}),
         timeoutMs: Math.min(params.timeoutMs ?? ProtocolLimits.defaultInvokeTimeoutMs, ProtocolLimits.maxInvokeTimeoutMs),
         ...(params.idempotencyKey !== undefined ? { idempotencyKey: params.idempotencyKey } : {}),
-      }),
+      });
+    },
   });
   define('node.invoke.result', {
     role: 'node',
