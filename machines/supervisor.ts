@@ -10,7 +10,7 @@
 // (the state version), at most one per event: a CLI client's join and leave make no new snapshot.
 import { assign, emit, enqueueActions, raise, setup, stateIn } from 'xstate';
 import { invokeMachine, type InvokeOutcome, type InvokeSettled } from './invoke.js';
-import { allowedCommands, connectedNode, nodeIdOf, nodeSessionOf, type NodeSession } from './nodes.js';
+import { allowedCommands, connectedNode, nodeIdOf, nodeSessionOf, type NodeHostStats, type NodeSession } from './nodes.js';
 import {
   pendingRequestFor,
   publicDevice,
@@ -78,6 +78,7 @@ export interface SupervisorContext {
   /** The connection that currently speaks for a node id; only that connection's close removes it. */
   nodeConnById: Map<string, string>;
   nodeLastSeen: Map<string, number>;
+  nodeHostStats: Map<string, NodeHostStats>;
   pairedDevices: Map<string, PairedDevice>;
   pairedNodes: Map<string, PairedNode>;
   pendingDevicePairs: Map<string, PendingDevicePair>;
@@ -125,7 +126,8 @@ export type SupervisorEvent =
       payloadJSON?: string;
       error?: { code?: string; message?: string };
     } & FromRequest)
-  | ({ type: 'node.event'; event: string; payloadJSON?: string } & FromRequest)
+  /** A node's `node.host.stats` event, its payload checked (the gateway stamps the time). */
+  | ({ type: 'node.hostStats.reported'; stats: Omit<NodeHostStats, 'updatedAtMs'> } & FromRequest)
   /** `commands`: the part of the declared surface to approve (the gateway's policy may withhold some); all when absent. */
   | ({ type: 'node.pair.approve'; pairRequestId: string; commands?: string[] } & FromRequest)
   | ({ type: 'node.pair.reject'; pairRequestId: string } & FromRequest)
@@ -477,6 +479,7 @@ export const supervisorMachine = setup({
     removeNode: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'node.pair.remove') return;
       context.pairedNodes.delete(event.nodeId);
+      context.nodeHostStats.delete(event.nodeId);
       enqueue.emit(pairingChanged(context));
       // Access ends at once; the answer and the announcement wait until the removal is on disk.
       const connIds: string[] = [];
@@ -602,13 +605,24 @@ export const supervisorMachine = setup({
       if (inFlight?.size === 0) context.invokesByNodeConn.delete(record.nodeConnId);
       enqueue.stopChild(event.invokeId);
     }),
-    fanOutNodeEvent: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'node.event') return;
-      const node = context.nodes.get(event.connId);
-      const payload = { nodeId: node?.nodeId, event: event.event, payloadJSON: event.payloadJSON ?? null, ts: context.now() };
-      enqueue.emit({ type: 'broadcast', audience: 'operator.read', event: 'node.event', payload });
-      enqueue.emit(reply(event, { ok: true }));
+    /** The reference's shape: `hostStats` in node.list and node.describe, and a `node.hostStats` event to readers. */
+    recordHostStats: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'node.hostStats.reported') return;
+      const nodeId = context.nodes.get(event.connId)!.nodeId;
+      const hostStats: NodeHostStats = { ...event.stats, updatedAtMs: context.now() };
+      context.nodeHostStats.set(nodeId, hostStats);
+      enqueue.emit({ type: 'broadcast', audience: 'operator.read', event: 'node.hostStats', payload: { nodeId, hostStats } });
+      enqueue.emit(reply(event, { ok: true, event: 'node.host.stats', handled: true, reason: 'updated' }));
     }),
+    /** From a connection that no longer speaks for its node id (a newer one does): kept out, as the reference does. */
+    ignoreStaleHostStats: emit(({ event }) =>
+      reply(event as Extract<SupervisorEvent, { type: 'node.hostStats.reported' }>, {
+        ok: true,
+        event: 'node.host.stats',
+        handled: false,
+        reason: 'stale_connection',
+      }),
+    ),
 
     // Devices -----------------------------------------------------------------------------------
     openDevicePairRequest: enqueueActions(({ context, event, enqueue }) => {
@@ -726,6 +740,11 @@ export const supervisorMachine = setup({
       const record = context.invokes.get(event.invokeId);
       return record !== undefined && (record.nodeConnId !== event.connId || record.nodeId !== event.nodeId);
     },
+    speaksForItsNode: ({ context, event }) => {
+      if (event.type !== 'node.hostStats.reported') return false;
+      const node = context.nodes.get(event.connId);
+      return node !== undefined && context.nodeConnById.get(node.nodeId) === event.connId;
+    },
     invokeIsInFlight: ({ context, event }) => event.type === 'invoke.settled' && context.invokes.has(event.invokeId),
     devicePairIsPending: ({ context, event }) =>
       event.type === 'device.pair.requested' && pendingDevicePairOf(context, event.request.deviceId) !== undefined,
@@ -755,6 +774,7 @@ export const supervisorMachine = setup({
     nodes: new Map(),
     nodeConnById: new Map(),
     nodeLastSeen: new Map(),
+    nodeHostStats: new Map(),
     pairedDevices: new Map((input.pairing?.devices ?? []).map((device) => [device.deviceId, device])),
     pairedNodes: new Map((input.pairing?.nodes ?? []).map((node) => [node.nodeId, node])),
     pendingDevicePairs: new Map(),
@@ -837,7 +857,7 @@ export const supervisorMachine = setup({
               { actions: 'forwardResultToInvoke' },
             ],
             'invoke.settled': { guard: 'invokeIsInFlight', actions: ['answerInvokeCaller', 'forgetInvoke'] },
-            'node.event': { actions: 'fanOutNodeEvent' },
+            'node.hostStats.reported': [{ guard: 'speaksForItsNode', actions: 'recordHostStats' }, { actions: 'ignoreStaleHostStats' }],
           },
         },
       },

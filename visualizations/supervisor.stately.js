@@ -137,9 +137,15 @@ createMachine({
                 "forgetInvoke"
               ]
             },
-            "node.event": {
-              "actions": "fanOutNodeEvent"
-            }
+            "node.hostStats.reported": [
+              {
+                "guard": "speaksForItsNode",
+                "actions": "recordHostStats"
+              },
+              {
+                "actions": "ignoreStaleHostStats"
+              }
+            ]
           }
         }
       }

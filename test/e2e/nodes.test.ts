@@ -263,20 +263,22 @@ describe('roles and scopes', () => {
     expect(errorOf(await pairer.request('node.list')).details).toMatchObject({ requiredScope: 'operator.read' });
   });
 
-  it('accepts the node host bookkeeping methods, and fans node events out to operators', async () => {
+  it('accepts the node host bookkeeping methods, and re-broadcasts no node event as node.event', async () => {
     gw = await startTestGateway();
-    const { client: reader } = await operator(['operator.read']);
+    const { client: reader, hello } = await operator(['operator.read']);
     const { client: nodeClient, nodeId } = await node();
     for (const method of ['node.runnerInventory.update', 'node.skills.update', 'node.pluginTools.update']) {
       const response = await nodeClient.request(method, {});
       expect(response.ok).toBe(true);
       expect(response.payload).toEqual({ nodeId });
     }
-    const ack = await nodeClient.request('node.event', { event: 'node.host.stats', payloadJSON: '{"cpuCount":2}' });
-    expect(ack.payload).toEqual({ ok: true });
-    const event = await reader.event('node.event');
-    expect(event.payload).toMatchObject({ nodeId, event: 'node.host.stats', payloadJSON: '{"cpuCount":2}' });
-    expect(typeof event.seq).toBe('number');
+    const ack = await nodeClient.request('node.event', { event: 'exec.finished', payloadJSON: '{"exitCode":0}' });
+    expect(ack.payload).toEqual({ ok: true, event: 'exec.finished', handled: false, reason: 'unsupported_event' });
     expect(errorOf(await nodeClient.request('node.nonexistent')).message).toBe('unknown method: node.nonexistent');
+    // A barrier: a response the reader asks for after the node's event was handled; no node.event came before it.
+    expect((await reader.request('health')).ok).toBe(true);
+    expect(reader.frames.filter((frame) => frame.event === 'node.event')).toEqual([]);
+    expect((hello as { features: { events: string[] } }).features.events).not.toContain('node.event');
+    expect((hello as { features: { events: string[] } }).features.events).toContain('node.hostStats');
   });
 });

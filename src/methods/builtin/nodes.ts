@@ -1,5 +1,7 @@
 // Nodes as operators see them, the invokes operators send them, and what nodes send back.
 import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { NodeListEntry } from '../../../machines/nodes.js';
 import { DetailCode, ProtocolLimits, invalidRequest } from '../../../machines/protocol.js';
 import { MethodError } from '../errors.js';
 import {
@@ -39,6 +41,38 @@ const NodeEventParams = Type.Object({ event: Id, payload: Type.Optional(Type.Unk
  */
 export const ACCEPTED_NODE_METHODS = ['node.runnerInventory.update', 'node.skills.update', 'node.pluginTools.update'] as const;
 
+const NODE_HOST_STATS_EVENT = 'node.host.stats';
+const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+const Load = Type.Number({ minimum: 0, maximum: 100_000 });
+/** The reference's `NodeHostStatsPayloadSchema`: a closed object; free never above total, disk fields in pairs. */
+const HostStatsPayload = Type.Object(
+  {
+    cpuCount: Type.Integer({ minimum: 1, maximum: 4096 }),
+    loadAverage: Type.Optional(Type.Tuple([Load, Load, Load])),
+    memoryTotalBytes: Count,
+    memoryFreeBytes: Count,
+    diskTotalBytes: Type.Optional(Count),
+    diskAvailableBytes: Type.Optional(Count),
+  },
+  { additionalProperties: false },
+);
+const checkHostStats = TypeCompiler.Compile(HostStatsPayload);
+type HostStatsPayload = Static<typeof HostStatsPayload>;
+
+/** The host stats a `node.host.stats` payload carries, or undefined when it is not valid. */
+function hostStatsOf(payloadJSON: string | undefined): HostStatsPayload | undefined {
+  let stats: unknown;
+  try {
+    stats = JSON.parse(payloadJSON ?? '');
+  } catch {
+    return undefined;
+  }
+  if (!checkHostStats.Check(stats)) return undefined;
+  if (stats.memoryFreeBytes > stats.memoryTotalBytes) return undefined;
+  if (stats.diskTotalBytes === undefined) return stats.diskAvailableBytes === undefined ? stats : undefined;
+  return stats.diskAvailableBytes !== undefined && stats.diskAvailableBytes <= stats.diskTotalBytes ? stats : undefined;
+}
+
 /** A payload given as a value or as JSON text, as JSON text. */
 function payloadJsonOf(params: { payload?: unknown; payloadJSON?: string | null }): string | undefined {
   return params.payloadJSON ?? (params.payload !== undefined ? JSON.stringify(params.payload) : undefined);
@@ -75,14 +109,20 @@ function invokeRefusal(params: NodeInvokeParams, context: MethodContext, service
 }
 
 export function defineNodeMethods(define: Define, services: Services): void {
-  define('node.list', { scope: 'operator.read', handle: () => ({ ts: Date.now(), nodes: services().view.nodes() }) });
+  /** A node as operators see it: its allowed commands are those the gateway's policy lets through too. */
+  const listed = (node: NodeListEntry): NodeListEntry => {
+    const { nodeCommands } = services();
+    const commands = node.commands.filter((command) => !nodeCommands.refuses(command));
+    return commands.length === node.commands.length ? node : { ...node, commands };
+  };
+  define('node.list', { scope: 'operator.read', handle: () => ({ ts: Date.now(), nodes: services().view.nodes().map(listed) }) });
   define('node.describe', {
     scope: 'operator.read',
     params: NodeIdParams,
     handle: ({ nodeId }) => {
       const node = services().view.node(nodeId);
       if (!node) throw MethodError.from(invalidRequest(`unknown node: ${nodeId}`, { code: DetailCode.NODE_NOT_FOUND, nodeId }));
-      return node;
+      return listed(node);
     },
   });
   define('node.invoke', {
@@ -120,8 +160,12 @@ export function defineNodeMethods(define: Define, services: Services): void {
     role: 'node',
     params: NodeEventParams,
     handle: (params, context) => {
-      const payloadJSON = payloadJsonOf(params);
-      return forward(services, context, { type: 'node.event', event: params.event, ...(payloadJSON !== undefined ? { payloadJSON } : {}) });
+      // The reference acts on node events itself and re-broadcasts none as `node.event`; of them actorgate keeps
+      // host stats. Any other event is acknowledged as the reference acknowledges one it does not handle.
+      if (params.event !== NODE_HOST_STATS_EVENT) return { ok: true, event: params.event, handled: false, reason: 'unsupported_event' };
+      const stats = hostStatsOf(payloadJsonOf(params));
+      if (!stats) return { ok: true, event: params.event, handled: false, reason: 'invalid_payload' };
+      return forward(services, context, { type: 'node.hostStats.reported', stats });
     },
   });
   for (const name of ACCEPTED_NODE_METHODS) {
