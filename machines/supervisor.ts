@@ -510,10 +510,16 @@ export const supervisorMachine = setup({
     // Invokes -----------------------------------------------------------------------------------
     refuseInvokeNodeNotConnected: emit(({ event }) => {
       const request = event as Extract<SupervisorEvent, { type: 'node.invoke.requested' }>;
+      // The reference's words, which the openclaw CLI prints as they are (`nodes invoke failed: node not connected`).
       return refuse(request, {
         code: 'UNAVAILABLE',
-        message: `node not connected: ${request.nodeId}`,
-        details: { code: DetailCode.NOT_CONNECTED, nodeId: request.nodeId, nodeCommandDispatched: false },
+        message: 'node not connected',
+        details: {
+          code: DetailCode.NOT_CONNECTED,
+          nodeId: request.nodeId,
+          nodeError: { code: 'NOT_CONNECTED', message: 'node not connected' },
+          nodeCommandDispatched: false,
+        },
       });
     }),
     refuseInvokeNodeNotApproved: emit(({ context, event }) => {
@@ -527,11 +533,18 @@ export const supervisorMachine = setup({
     }),
     refuseInvokeCommandNotAllowed: emit(({ context, event }) => {
       const request = event as Extract<SupervisorEvent, { type: 'node.invoke.requested' }>;
-      const allowed = allowedCommands(connectedNode(context, request.nodeId), context.pairedNodes.get(request.nodeId));
+      const live = connectedNode(context, request.nodeId);
+      const allowed = allowedCommands(live, context.pairedNodes.get(request.nodeId));
+      // The reference's words for the two cases (its rejection hint), as the openclaw CLI prints them.
+      const declared = live?.commands.includes(request.command) ?? false;
+      const message = declared
+        ? `node command not allowed: "${request.command}" is not in the node's approved command surface`
+        : `node command not allowed: the node (platform: ${live?.platform ?? 'unknown'}) does not support "${request.command}"`;
+      const reason = declared ? 'command not allowlisted' : 'command not declared by node';
       return refuse(request, {
         code: 'INVALID_REQUEST',
-        message: `command not allowed on node ${request.nodeId}: ${request.command}`,
-        details: { code: DetailCode.COMMAND_NOT_ALLOWED, command: request.command, allowed },
+        message,
+        details: { code: DetailCode.COMMAND_NOT_ALLOWED, reason, command: request.command, allowed },
       });
     }),
     startInvoke: enqueueActions(({ context, event, enqueue }) => {

@@ -205,6 +205,27 @@ describe('command classes by scope', () => {
   });
 });
 
+describe('the approved surface', () => {
+  it('is not widened by a node reconnecting with more commands, nor by a command spelled like an approved one', async () => {
+    await start({ pairing: 'manual' });
+    const admin = await operator(['operator.admin']);
+    const nodeId = `node-${randomUUID().slice(0, 8)}`;
+    const { client: first } = await node(['camera.list'], nodeId);
+    const request = payloadOf(await admin.event('node.pair.requested'));
+    expect((await admin.request('node.pair.approve', { requestId: request.requestId })).ok).toBe(true);
+    first.ws.terminate();
+    const { client: widened } = await node(['camera.list', 'system.run'], nodeId);
+    const refused = await admin.request('node.invoke', { nodeId, command: 'system.run', params: { command: ['true'] }, idempotencyKey: randomUUID() });
+    expect(errorOf(refused)).toMatchObject({
+      code: 'INVALID_REQUEST',
+      message: 'node command not allowed: "system.run" is not in the node\'s approved command surface',
+      details: { code: 'COMMAND_NOT_ALLOWED', reason: 'command not allowlisted', allowed: ['camera.list'] },
+    });
+    expect(payloadOf(await admin.request('node.describe', { nodeId })).commands).toEqual(['camera.list']);
+    expect(invokeRequests(widened)).toHaveLength(0);
+  });
+});
+
 describe('the gateway policy --node-commands-allow / --node-commands-deny', () => {
   it('withholds denied commands at approval, naming the rule, and never lists them as allowed', async () => {
     await start({ pairing: 'manual', nodeCommandsDeny: ['system.run*', 'browser.*'] });

@@ -198,7 +198,11 @@ describe('node.invoke', () => {
     expect(Date.now() - started).toBeLessThan(2_000);
 
     const after = await admin.request('node.invoke', { nodeId, command: 'system.which', idempotencyKey: 'h' });
-    expect(errorOf(after)).toMatchObject({ code: 'UNAVAILABLE', message: `node not connected: ${nodeId}` });
+    expect(errorOf(after)).toMatchObject({
+      code: 'UNAVAILABLE',
+      message: 'node not connected',
+      details: { code: 'NOT_CONNECTED', nodeId, nodeError: { code: 'NOT_CONNECTED', message: 'node not connected' }, nodeCommandDispatched: false },
+    });
     expect(payloadOf(await admin.request('node.describe', { nodeId }))).toMatchObject({ connected: false, paired: true });
   });
 
@@ -237,7 +241,11 @@ describe('node.invoke', () => {
     const { nodeId } = await node();
     expect(errorOf(await admin.request('node.invoke', { nodeId: 'ghost', command: 'x', idempotencyKey: 'a' })).code).toBe('UNAVAILABLE');
     const notAllowed = await admin.request('node.invoke', { nodeId, command: 'rm.everything', idempotencyKey: 'b' });
-    expect(errorOf(notAllowed)).toMatchObject({ code: 'INVALID_REQUEST', details: { code: 'COMMAND_NOT_ALLOWED', allowed: COMMANDS } });
+    expect(errorOf(notAllowed)).toMatchObject({
+      code: 'INVALID_REQUEST',
+      message: 'node command not allowed: the node (platform: linux) does not support "rm.everything"',
+      details: { code: 'COMMAND_NOT_ALLOWED', reason: 'command not declared by node', allowed: COMMANDS },
+    });
     expect(errorOf(await admin.request('node.invoke', { nodeId })).message).toMatch(/invalid node.invoke params: \/command/);
     expect(errorOf(await admin.request('node.describe', { nodeId: 'ghost' })).details).toMatchObject({ code: 'NODE_NOT_FOUND' });
   });

@@ -249,7 +249,7 @@ describe('supervisor invokes, with the real invoke child', () => {
     const s = start({ pairingMode: 'manual' });
     requestInvoke(s);
     expect(s.take()).toMatchObject([
-      { type: 'reply', ...OPERATOR, ok: false, error: { code: 'UNAVAILABLE', message: 'node not connected: node-1', details: { nodeId: 'node-1' } } },
+      { type: 'reply', ...OPERATOR, ok: false, error: { code: 'UNAVAILABLE', message: 'node not connected', details: { nodeId: 'node-1' } } },
     ]);
     joinNode(s, 'node-a');
     s.take();
