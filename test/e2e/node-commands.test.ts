@@ -1,6 +1,7 @@
 // What an operator may make a node do, over real sockets on loopback, each rule tried the ways a caller would try to
 // get past it: forged exec-approval fields, command classes by scope (invoke and approval), the gateway's
 // allow/deny policy, and host stats as the reference keeps them.
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConnectParams } from '../../machines/protocol.js';
@@ -9,6 +10,8 @@ import { diagnoseRecords } from '../../src/observability/diagnose/aggregate.js';
 import { connectClient, type Frame, type TestClient } from '../helpers/client.js';
 import { LEVEL, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
+/** The built CLI (`npx tsc -p tsconfig.build.json` first). */
+const bin = new URL('../../bin/actorgate.js', import.meta.url).pathname;
 /** What the real node host (openclaw 2026.9.6 on Linux) declares, in short. */
 const NODE_HOST_COMMANDS = ['system.run', 'system.run.prepare', 'system.which', 'fs.listDir', 'browser.proxy', 'camera.list'];
 
@@ -142,6 +145,14 @@ describe('exec-approval fields never pass from an operator to a node', () => {
     const diagnosis = diagnoseRecords(gw.logs.lines);
     expect(diagnosis.nodeCommandRefusals).toEqual([{ method: 'node.invoke', code: 'APPROVAL_FIELDS_NOT_ALLOWED', count: 3 }]);
     expect(diagnosis.findings).toContainEqual(expect.objectContaining({ id: 'node.invoke:APPROVAL_FIELDS_NOT_ALLOWED', count: 3 }));
+    // The command itself (the built CLI), fed the log on stdin as `journalctl ... | actorgate diagnose -` would.
+    const child = execFile(process.execPath, [bin, 'diagnose', '-']);
+    let stdout = '';
+    child.stdout!.on('data', (chunk) => (stdout += chunk));
+    child.stdin!.end(gw.logs.lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
+    expect(await new Promise((resolve) => child.once('exit', resolve))).toBe(0);
+    expect(stdout).toMatch(/node\.invoke\s+APPROVAL_FIELDS_NOT_ALLOWED\s+3/);
+    expect(stdout).toMatch(/WARN\s+3\s+node invokes refused: APPROVAL_FIELDS_NOT_ALLOWED/);
   });
 });
 
