@@ -2,6 +2,7 @@
 // reconnects, node and device pairing. Time is simulated, ids count up, emitted events are collected.
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock, createActor } from 'xstate';
+import { describeNode } from '../../machines/nodes.js';
 import { pairingStateOf, type PairedNode } from '../../machines/pairing.js';
 import type { Session } from '../../machines/protocol.js';
 import { supervisorMachine, type SupervisorEmitted, type SupervisorEvent, type SupervisorInput } from '../../machines/supervisor.js';
@@ -306,6 +307,32 @@ describe('supervisor node pairing', () => {
     commands: ['system.run'],
     ts: T0,
   };
+
+  it('approves only the part of the declared surface it is given, and never a command the node did not declare', () => {
+    const s = withPendingNode();
+    s.take();
+    s.send({ type: 'node.pair.approve', pairRequestId: 'id-1', commands: ['camera.snap', 'fs.listDir'], ...OPERATOR });
+    expect(s.context().pairedNodes.get('node-1')?.commands).toEqual([]);
+    expect([...s.context().pendingNodePairs.keys()]).toEqual([]);
+  });
+
+  it('takes host stats only from the connection that speaks for the node id, and announces them', () => {
+    const s = withPendingNode();
+    joinNode(s, 'node-b');
+    s.take();
+    const stats = { cpuCount: 2, memoryTotalBytes: 8, memoryFreeBytes: 4 };
+    s.send({ type: 'node.hostStats.reported', stats, connId: 'node-a', requestId: 'stats-a' });
+    expect(s.take()).toEqual([
+      { type: 'reply', connId: 'node-a', requestId: 'stats-a', ok: true, payload: { ok: true, event: 'node.host.stats', handled: false, reason: 'stale_connection' } },
+    ]);
+    expect(s.context().nodeHostStats.size).toBe(0);
+    s.send({ type: 'node.hostStats.reported', stats, connId: 'node-b', requestId: 'stats-b' });
+    expect(s.take()).toEqual([
+      { type: 'broadcast', audience: 'operator.read', event: 'node.hostStats', payload: { nodeId: 'node-1', hostStats: { ...stats, updatedAtMs: T0 } } },
+      { type: 'reply', connId: 'node-b', requestId: 'stats-b', ok: true, payload: { ok: true, event: 'node.host.stats', handled: true, reason: 'updated' } },
+    ]);
+    expect(describeNode(s.context(), 'node-1')?.hostStats).toEqual({ ...stats, updatedAtMs: T0 });
+  });
 
   it('opens a request for operators when a node joins under manual pairing', () => {
     const s = withPendingNode();
