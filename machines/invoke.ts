@@ -3,6 +3,7 @@
 // disconnection, or the gateway's shutdown; whatever happens first settles it, exactly once, with
 // `invoke.settled` to the parent.
 import { assign, sendParent, setup } from 'xstate';
+import { invokeNodeDisconnected, invokeNodeFailed, invokeTimedOut } from './invoke-failures.js';
 import type { ErrorShape } from './protocol.js';
 
 export interface InvokeInput {
@@ -45,37 +46,17 @@ export const invokeMachine = setup({
       if (event.type !== 'invoke.result') return {};
       const outcome: InvokeOutcome = event.ok
         ? { ok: true, ...(event.payloadJSON !== undefined ? { payloadJSON: event.payloadJSON } : {}) }
-        : {
-            ok: false,
-            error: {
-              code: 'UNAVAILABLE',
-              message: event.error?.message ?? 'node reported a failure',
-              details: { nodeError: event.error ?? null },
-            },
-          };
+        : { ok: false, error: invokeNodeFailed(event.error) };
       return { outcome };
     }),
-    recordNodeGone: assign(({ context }) => ({
-      outcome: {
-        ok: false as const,
-        error: { code: 'UNAVAILABLE' as const, message: `node ${context.nodeId} disconnected`, retryable: true },
-      },
-    })),
+    recordNodeGone: assign(({ context }) => ({ outcome: { ok: false as const, error: invokeNodeDisconnected(context.command) } })),
     recordShutdown: assign(() => ({
       outcome: {
         ok: false as const,
         error: { code: 'UNAVAILABLE' as const, message: 'gateway shutting down', retryable: true },
       },
     })),
-    recordTimeout: assign(({ context }) => ({
-      outcome: {
-        ok: false as const,
-        error: {
-          code: 'AGENT_TIMEOUT' as const,
-          message: `node ${context.nodeId} did not answer ${context.command} within ${context.timeoutMs} ms`,
-        },
-      },
-    })),
+    recordTimeout: assign(() => ({ outcome: { ok: false as const, error: invokeTimedOut() } })),
     reportSettled: sendParent(({ context }): InvokeSettled => ({
       type: 'invoke.settled',
       invokeId: context.invokeId,

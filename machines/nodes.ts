@@ -31,6 +31,20 @@ export interface NodeSession {
   connectedAtMs: number;
 }
 
+/**
+ * What a node host reports of its machine (`node.event` `node.host.stats`, every 60 s), as the reference keeps it:
+ * the payload, checked, with the gateway's time of receipt. `openclaw nodes status` shows load, memory and disk from it.
+ */
+export interface NodeHostStats {
+  cpuCount: number;
+  loadAverage?: [number, number, number];
+  memoryTotalBytes: number;
+  memoryFreeBytes: number;
+  diskTotalBytes?: number;
+  diskAvailableBytes?: number;
+  updatedAtMs: number;
+}
+
 export type ApprovalState = 'approved' | 'pending-approval' | 'unapproved';
 
 export interface NodeListEntry {
@@ -55,6 +69,8 @@ export interface NodeListEntry {
   pendingRequestId?: string;
   pendingDeclaredCaps?: string[];
   pendingDeclaredCommands?: string[];
+  /** The node's latest host stats (the last known ones once it is disconnected). */
+  hostStats?: NodeHostStats;
 }
 
 export interface NodeRegistries {
@@ -65,6 +81,8 @@ export interface NodeRegistries {
   /** Every live connection of a node id, oldest first: where routing falls back to when the newest leaves. */
   nodeConnsById: Map<string, Set<string>>;
   nodeLastSeen: Map<string, number>;
+  /** The latest host stats by node id, from the connection that speaks for it. */
+  nodeHostStats: Map<string, NodeHostStats>;
   pairedNodes: Map<string, PairedNode>;
   pendingNodePairs: Map<string, PendingNodePair>;
 }
@@ -207,6 +225,8 @@ export function describeNode(registries: NodeRegistries, nodeId: string): NodeLi
   }
   const lastSeen = registries.nodeLastSeen.get(nodeId);
   if (lastSeen !== undefined) entry.lastSeenAtMs = lastSeen;
+  const hostStats = registries.nodeHostStats.get(nodeId);
+  if (hostStats !== undefined) entry.hostStats = hostStats;
   if (paired) entry.approvedAtMs = paired.approvedAtMs;
   if (pending) {
     entry.pendingRequestId = pending.requestId;

@@ -7,6 +7,7 @@ export const PROTOCOL_MAX = 4;
 export type ErrorCode =
   | 'NOT_LINKED'
   | 'NOT_PAIRED'
+  /** Deprecated upstream (no server sends it); kept so clients can still read it. A timed-out invoke is UNAVAILABLE. */
   | 'AGENT_TIMEOUT'
   | 'INVALID_REQUEST'
   | 'APPROVAL_NOT_FOUND'
@@ -52,6 +53,11 @@ export const DetailCode = {
   NODE_ID_IN_USE: 'NODE_ID_IN_USE',
   APPROVAL_NOT_FOUND: 'APPROVAL_NOT_FOUND',
   DEVICE_NOT_FOUND: 'DEVICE_NOT_FOUND',
+  // what an operator may make a node do (src/methods/node-command-policy.ts)
+  /** `system.run*` params carrying exec-approval fields (`approved`, `approvalDecision`, `approvalSource`). */
+  APPROVAL_FIELDS_NOT_ALLOWED: 'APPROVAL_FIELDS_NOT_ALLOWED',
+  /** A command refused by the gateway's `--node-commands-allow` / `--node-commands-deny` policy. */
+  COMMAND_DENIED_BY_POLICY: 'COMMAND_DENIED_BY_POLICY',
 } as const;
 export type DetailCode = (typeof DetailCode)[keyof typeof DetailCode];
 

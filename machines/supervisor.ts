@@ -10,7 +10,7 @@
 // (the state version), at most one per event: a CLI client's join and leave make no new snapshot.
 import { and, assign, emit, enqueueActions, raise, setup, stateIn } from 'xstate';
 import { invokeMachine, type InvokeOutcome, type InvokeSettled } from './invoke.js';
-import { allowedCommands, connectedNode, nodeIdClaimRefusal, nodeIdOf, nodeSessionOf, type NodeSession } from './nodes.js';
+import { allowedCommands, connectedNode, nodeIdClaimRefusal, nodeIdOf, nodeSessionOf, type NodeHostStats, type NodeSession } from './nodes.js';
 import {
   pendingRequestFor,
   publicDevice,
@@ -97,6 +97,7 @@ export interface SupervisorContext {
   /** Every live connection of a node id, oldest first: routing falls back to the newest that remains. */
   nodeConnsById: Map<string, Set<string>>;
   nodeLastSeen: Map<string, number>;
+  nodeHostStats: Map<string, NodeHostStats>;
   pairedDevices: Map<string, PairedDevice>;
   pairedNodes: Map<string, PairedNode>;
   pendingDevicePairs: Map<string, PendingDevicePair>;
@@ -144,8 +145,11 @@ export type SupervisorEvent =
       payloadJSON?: string;
       error?: { code?: string; message?: string };
     } & FromRequest)
-  | ({ type: 'node.event'; event: string; payloadJSON?: string } & FromRequest)
-  | ({ type: 'node.pair.approve' | 'node.pair.reject'; pairRequestId: string } & FromRequest)
+  /** A node's `node.host.stats` event, its payload checked (the gateway stamps the time). */
+  | ({ type: 'node.hostStats.reported'; stats: Omit<NodeHostStats, 'updatedAtMs'> } & FromRequest)
+  /** `commands`: the part of the declared surface to approve (the gateway's policy may withhold some); all when absent. */
+  | ({ type: 'node.pair.approve'; pairRequestId: string; commands?: string[] } & FromRequest)
+  | ({ type: 'node.pair.reject'; pairRequestId: string } & FromRequest)
   | ({ type: 'node.pair.remove'; nodeId: string } & FromRequest)
   | ({ type: 'device.pair.approve'; pairRequestId: string; token: string } & FromRequest)
   | ({ type: 'device.pair.reject'; pairRequestId: string } & FromRequest)
@@ -559,6 +563,8 @@ export const supervisorMachine = setup({
       const resolved = { requestId, nodeId: request.nodeId, decision, ts: now };
       if (decision === 'approved') {
         const { requestId: _requestId, ts: _ts, ...declared } = request;
+        const approvedOnly = event.type === 'node.pair.approve' ? event.commands : undefined;
+        if (approvedOnly) declared.commands = declared.commands.filter((command) => approvedOnly.includes(command));
         const node = pairedNodeFrom(declared, now, false);
         context.pairedNodes.set(node.nodeId, node);
         enqueue.emit(pairingChanged(context));
@@ -576,6 +582,7 @@ export const supervisorMachine = setup({
     removeNode: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'node.pair.remove') return;
       context.pairedNodes.delete(event.nodeId);
+      context.nodeHostStats.delete(event.nodeId);
       enqueue.emit(pairingChanged(context));
       // Access ends at once; the answer and the announcement wait until the removal is on disk.
       const connIds: string[] = [];
@@ -606,10 +613,16 @@ export const supervisorMachine = setup({
     // Invokes -----------------------------------------------------------------------------------
     refuseInvokeNodeNotConnected: emit(({ event }) => {
       const request = event as Extract<SupervisorEvent, { type: 'node.invoke.requested' }>;
+      // The reference's words, which the openclaw CLI prints as they are (`nodes invoke failed: node not connected`).
       return refuse(request, {
         code: 'UNAVAILABLE',
-        message: `node not connected: ${request.nodeId}`,
-        details: { code: DetailCode.NOT_CONNECTED, nodeId: request.nodeId, nodeCommandDispatched: false },
+        message: 'node not connected',
+        details: {
+          code: DetailCode.NOT_CONNECTED,
+          nodeId: request.nodeId,
+          nodeError: { code: 'NOT_CONNECTED', message: 'node not connected' },
+          nodeCommandDispatched: false,
+        },
       });
     }),
     refuseInvokeNodeNotApproved: emit(({ context, event }) => {
@@ -623,11 +636,18 @@ export const supervisorMachine = setup({
     }),
     refuseInvokeCommandNotAllowed: emit(({ context, event }) => {
       const request = event as Extract<SupervisorEvent, { type: 'node.invoke.requested' }>;
-      const allowed = allowedCommands(connectedNode(context, request.nodeId), context.pairedNodes.get(request.nodeId));
+      const live = connectedNode(context, request.nodeId);
+      const allowed = allowedCommands(live, context.pairedNodes.get(request.nodeId));
+      // The reference's words for the two cases (its rejection hint), as the openclaw CLI prints them.
+      const declared = live?.commands.includes(request.command) ?? false;
+      const message = declared
+        ? `node command not allowed: "${request.command}" is not in the node's approved command surface`
+        : `node command not allowed: the node (platform: ${live?.platform ?? 'unknown'}) does not support "${request.command}"`;
+      const reason = declared ? 'command not allowlisted' : 'command not declared by node';
       return refuse(request, {
         code: 'INVALID_REQUEST',
-        message: `command not allowed on node ${request.nodeId}: ${request.command}`,
-        details: { code: DetailCode.COMMAND_NOT_ALLOWED, command: request.command, allowed },
+        message,
+        details: { code: DetailCode.COMMAND_NOT_ALLOWED, reason, command: request.command, allowed },
       });
     }),
     startInvoke: enqueueActions(({ context, event, enqueue }) => {
@@ -701,13 +721,24 @@ export const supervisorMachine = setup({
       if (inFlight?.size === 0) context.invokesByNodeConn.delete(record.nodeConnId);
       enqueue.stopChild(event.invokeId);
     }),
-    fanOutNodeEvent: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'node.event') return;
-      const node = context.nodes.get(event.connId);
-      const payload = { nodeId: node?.nodeId, event: event.event, payloadJSON: event.payloadJSON ?? null, ts: context.now() };
-      enqueue.emit({ type: 'broadcast', audience: 'operator.read', event: 'node.event', payload });
-      enqueue.emit(reply(event, { ok: true }));
+    /** The reference's shape: `hostStats` in node.list and node.describe, and a `node.hostStats` event to readers. */
+    recordHostStats: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'node.hostStats.reported') return;
+      const nodeId = context.nodes.get(event.connId)!.nodeId;
+      const hostStats: NodeHostStats = { ...event.stats, updatedAtMs: context.now() };
+      context.nodeHostStats.set(nodeId, hostStats);
+      enqueue.emit({ type: 'broadcast', audience: 'operator.read', event: 'node.hostStats', payload: { nodeId, hostStats } });
+      enqueue.emit(reply(event, { ok: true, event: 'node.host.stats', handled: true, reason: 'updated' }));
     }),
+    /** From a connection that no longer speaks for its node id (a newer one does): kept out, as the reference does. */
+    ignoreStaleHostStats: emit(({ event }) =>
+      reply(event as Extract<SupervisorEvent, { type: 'node.hostStats.reported' }>, {
+        ok: true,
+        event: 'node.host.stats',
+        handled: false,
+        reason: 'stale_connection',
+      }),
+    ),
 
     // Devices -----------------------------------------------------------------------------------
     openDevicePairRequest: enqueueActions(({ context, event, enqueue }) => {
@@ -871,6 +902,11 @@ export const supervisorMachine = setup({
       const record = context.invokes.get(event.invokeId);
       return record !== undefined && (record.nodeConnId !== event.connId || record.nodeId !== event.nodeId);
     },
+    speaksForItsNode: ({ context, event }) => {
+      if (event.type !== 'node.hostStats.reported') return false;
+      const node = context.nodes.get(event.connId);
+      return node !== undefined && context.nodeConnById.get(node.nodeId) === event.connId;
+    },
     invokeIsInFlight: ({ context, event }) => event.type === 'invoke.settled' && context.invokes.has(event.invokeId),
     devicePairIsPending: ({ context, event }) =>
       event.type === 'device.pair.requested' && pendingDevicePairOf(context, event.request.deviceId) !== undefined,
@@ -910,6 +946,7 @@ export const supervisorMachine = setup({
     nodeConnById: new Map(),
     nodeConnsById: new Map(),
     nodeLastSeen: new Map(),
+    nodeHostStats: new Map(),
     pairedDevices: new Map((input.pairing?.devices ?? []).map((device) => [device.deviceId, device])),
     pairedNodes: new Map((input.pairing?.nodes ?? []).map((node) => [node.nodeId, node])),
     pendingDevicePairs: new Map(),
@@ -999,7 +1036,7 @@ export const supervisorMachine = setup({
               { actions: 'forwardResultToInvoke' },
             ],
             'invoke.settled': { guard: 'invokeIsInFlight', actions: ['answerInvokeCaller', 'forgetInvoke'] },
-            'node.event': { actions: 'fanOutNodeEvent' },
+            'node.hostStats.reported': [{ guard: 'speaksForItsNode', actions: 'recordHostStats' }, { actions: 'ignoreStaleHostStats' }],
           },
         },
       },

@@ -165,9 +165,15 @@ createMachine({
                 "forgetInvoke"
               ]
             },
-            "node.event": {
-              "actions": "fanOutNodeEvent"
-            }
+            "node.hostStats.reported": [
+              {
+                "guard": "speaksForItsNode",
+                "actions": "recordHostStats"
+              },
+              {
+                "actions": "ignoreStaleHostStats"
+              }
+            ]
           }
         }
       }

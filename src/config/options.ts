@@ -10,6 +10,7 @@ import { DEFAULT_PAIRING_LIMITS } from '../../machines/pairing.js';
 import { DEFAULT_PAIRING_REQUEST_TTL_MS } from '../../machines/supervisor.js';
 import type { DeviceCrypto } from '../auth/device-proof.js';
 import type { Logger } from 'pino';
+import { isCommandGlob } from '../methods/node-command-policy.js';
 import { TrustedProxies } from '../transport/network.js';
 import { OptionError } from '../errors.js';
 
@@ -127,6 +128,25 @@ function originList() {
       name,
     );
   return { placeholder: '<list>', fromText, check };
+}
+
+/** `system.*,browser.proxy*`: node command patterns (`*` any run, `?` one character), comma-separated (an array for createGateway). */
+function commandGlobList() {
+  const check = (value: unknown, name: string): string[] => {
+    if (!Array.isArray(value)) throw new OptionError(`${name} must be an array of command patterns`);
+    for (const entry of value) {
+      if (typeof entry !== 'string' || !isCommandGlob(entry)) {
+        throw new OptionError(`${name} takes command patterns (e.g. "system.*"), comma-separated; ${JSON.stringify(entry)} is not one`);
+      }
+    }
+    return value as string[];
+  };
+  const fromText = (given: string, name: string) =>
+    check(
+      given.split(',').map((entry) => entry.trim()).filter((entry) => entry.length > 0),
+      name,
+    );
+  return { placeholder: '<globs>', fromText, check };
 }
 
 /** An option only a program can give (an object, a function): `createGateway` only, no flag. */
@@ -353,6 +373,20 @@ export const OPTIONS = {
     ...integer(100, 600_000),
     default: 5_000,
     doc: 'on close (SIGINT/SIGTERM for start) peers get half of this, at most 2 s, to answer the 1012 close; start exits within it',
+  }),
+  nodeCommandsAllow: spec<string[]>({
+    flag: 'node-commands-allow',
+    ...commandGlobList(),
+    default: [],
+    defaultText: 'all',
+    doc: 'node commands (globs: `*`, `?`) an operator may approve and invoke; when set, every other command is refused',
+  }),
+  nodeCommandsDeny: spec<string[]>({
+    flag: 'node-commands-deny',
+    ...commandGlobList(),
+    default: [],
+    defaultText: 'none',
+    doc: 'node commands (globs) never approved or invoked, whatever a node declares or the allow list says (e.g. `system.run*,browser.*`)',
   }),
   crypto: spec<DeviceCrypto | undefined>({
     ...programmatic<DeviceCrypto | undefined>('a DeviceCrypto', (value) => typeof (value as DeviceCrypto)?.verifyEd25519 === 'function'),

@@ -18,6 +18,7 @@ import { startConnectionHost } from '../connections/host.js';
 import { startPinging } from '../connections/keepalive.js';
 import { socketHandlers } from '../connections/sockets.js';
 import type { BuiltinServices } from '../methods/builtin/index.js';
+import { NodeCommandPolicy } from '../methods/node-command-policy.js';
 import type { MethodRegistry } from '../methods/registry.js';
 import type { Logger } from 'pino';
 import { Backpressure } from '../outbound/backpressure.js';
@@ -170,7 +171,8 @@ function buildCore(input: RuntimeInput, transport: () => Transport, services: (s
   });
   const { backpressure, outbound, adapter } = outboundSide(options, logger, table, transport);
   const health = { startedAt, openSockets: () => table.size, readySockets: () => table.readyCount };
-  services({ view, requests, health: () => healthPayload(health), newDeviceToken });
+  const nodeCommands = new NodeCommandPolicy({ allow: options.nodeCommandsAllow, deny: options.nodeCommandsDeny });
+  services({ view, requests, health: () => healthPayload(health), newDeviceToken, nodeCommands });
   const subscriptions = wireSupervisor({
     supervisor,
     requests,

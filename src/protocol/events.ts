@@ -5,7 +5,7 @@ export const BUILTIN_EVENTS = [
   'tick',
   'shutdown',
   'node.invoke.request',
-  'node.event',
+  'node.hostStats',
   'node.pair.requested',
   'node.pair.resolved',
   'device.pair.requested',

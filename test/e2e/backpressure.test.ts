@@ -1,5 +1,5 @@
 // Backpressure over real sockets: a client that stops reading has presence coalesced to the newest while
-// its socket is above the high watermark, and still gets every tick, response and node event; the seq it
+// its socket is above the high watermark, and still gets every tick, response and broadcast event; the seq it
 // sees has no gap; a reader that keeps up gets every presence frame.
 import { afterEach, expect, it } from 'vitest';
 import { connectClient, type Frame, type TestClient } from '../helpers/client.js';
@@ -11,7 +11,7 @@ afterEach(cleanUp);
 const socketOf = (client: TestClient) => (client.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
 const presenceVersion = (frame: Frame) => (frame.stateVersion as { presence: number }).presence;
 
-it('coalesces presence for a congested socket, never drops node events or ticks, and keeps seq gapless', async () => {
+it('coalesces presence for a congested socket, never drops broadcast events or ticks, and keeps seq gapless', async () => {
   const { gateway, url, logs } = await startHardened({
     tickIntervalMs: 100,
     // No presence window: every change goes out to a reader that keeps up, so what the stalled client
@@ -24,7 +24,7 @@ it('coalesces presence for a congested socket, never drops node events or ticks,
   const stalled = track((await connectClient(url, TEST_TOKEN, { scopes: ['operator.read'] })).client);
   const reader = track((await connectClient(url, TEST_TOKEN, { scopes: ['operator.read'] })).client);
   const versionReaderJoinedAt = gateway.state.stateVersion().presence;
-  const node = track(
+  track(
     (
       await connectClient(url, TEST_TOKEN, {
         role: 'node',
@@ -35,10 +35,10 @@ it('coalesces presence for a congested socket, never drops node events or ticks,
   );
   socketOf(stalled).pause();
 
-  // Big node events fill the stalled socket's buffers; presence changes (a tracked client coming and going)
-  // then find it congested.
-  const payloadJSON = JSON.stringify({ blob: 'x'.repeat(512 * 1024) });
-  let nodeEvents = 0;
+  // Big broadcast events (a program's own, as gateway.broadcast sends them) fill the stalled socket's buffers;
+  // presence changes (a tracked client coming and going) then find it congested.
+  const blob = 'x'.repeat(512 * 1024);
+  let bulkEvents = 0;
   let presenceChanges = 0;
   const churn = async () => {
     const { client } = await connectClient(url, TEST_TOKEN);
@@ -46,8 +46,8 @@ it('coalesces presence for a congested socket, never drops node events or ticks,
     presenceChanges += 2;
   };
   for (let i = 0; i < 200 && !logs.find((line) => line.event === 'backpressure.holding'); i++) {
-    await node.request('node.event', { event: 'bulk', payloadJSON });
-    nodeEvents += 1;
+    gateway.broadcast('test.bulk', { blob });
+    bulkEvents += 1;
     await churn();
   }
   expect(logs.find((line) => line.event === 'backpressure.holding')).toBeDefined();
@@ -61,7 +61,7 @@ it('coalesces presence for a congested socket, never drops node events or ticks,
     10_000,
     'stalled client up to date',
   );
-  await until(() => stalled.frames.filter((frame) => frame.event === 'node.event').length === nodeEvents, 10_000, 'every node event');
+  await until(() => stalled.frames.filter((frame) => frame.event === 'test.bulk').length === bulkEvents, 10_000, 'every broadcast event');
 
   // A barrier rather than a wait: one more presence change (a client that joins and stays), which every socket is
   // sent at once now that none is congested. Whatever the gateway still held or had in flight for a socket came

@@ -166,11 +166,15 @@ describe('node.invoke', () => {
     const failing = admin.request('node.invoke', { nodeId, command: 'system.run', idempotencyKey: 'f' });
     const failRequest = payloadOf(await nodeClient.event('node.invoke.request'));
     await nodeClient.request('node.invoke.result', { id: failRequest.id, nodeId, ok: false, error: { code: 'DENIED', message: 'exec denied' } });
-    expect(errorOf(await failing)).toMatchObject({ code: 'UNAVAILABLE', message: 'exec denied' });
+    expect(errorOf(await failing)).toMatchObject({ code: 'UNAVAILABLE', message: 'DENIED: exec denied', details: { nodeError: { code: 'DENIED' } } });
 
     const started = Date.now();
     const slow = await admin.request('node.invoke', { nodeId, command: 'system.which', timeoutMs: 200, idempotencyKey: 's' });
-    expect(errorOf(slow).code).toBe('AGENT_TIMEOUT');
+    expect(errorOf(slow)).toEqual({
+      code: 'UNAVAILABLE',
+      message: 'TIMEOUT: node invoke timed out',
+      details: { nodeError: { code: 'TIMEOUT', message: 'node invoke timed out' }, nodeCommandDispatched: true },
+    });
     expect(Date.now() - started).toBeGreaterThanOrEqual(190);
     const lateRequest = payloadOf(await nodeClient.event('node.invoke.request', 1));
     const late = await nodeClient.request('node.invoke.result', { id: lateRequest.id, nodeId, ok: true, payloadJSON: '{}' });
@@ -190,11 +194,15 @@ describe('node.invoke', () => {
     const started = Date.now();
     nodeClient.ws.terminate();
     const answer = await pending;
-    expect(errorOf(answer)).toMatchObject({ code: 'UNAVAILABLE', message: `node ${nodeId} disconnected` });
+    expect(errorOf(answer)).toMatchObject({ code: 'UNAVAILABLE', message: 'DISCONNECTED: node disconnected (system.which)', retryable: true });
     expect(Date.now() - started).toBeLessThan(2_000);
 
     const after = await admin.request('node.invoke', { nodeId, command: 'system.which', idempotencyKey: 'h' });
-    expect(errorOf(after)).toMatchObject({ code: 'UNAVAILABLE', message: `node not connected: ${nodeId}` });
+    expect(errorOf(after)).toMatchObject({
+      code: 'UNAVAILABLE',
+      message: 'node not connected',
+      details: { code: 'NOT_CONNECTED', nodeId, nodeError: { code: 'NOT_CONNECTED', message: 'node not connected' }, nodeCommandDispatched: false },
+    });
     expect(payloadOf(await admin.request('node.describe', { nodeId }))).toMatchObject({ connected: false, paired: true });
   });
 
@@ -233,7 +241,11 @@ describe('node.invoke', () => {
     const { nodeId } = await node();
     expect(errorOf(await admin.request('node.invoke', { nodeId: 'ghost', command: 'x', idempotencyKey: 'a' })).code).toBe('UNAVAILABLE');
     const notAllowed = await admin.request('node.invoke', { nodeId, command: 'rm.everything', idempotencyKey: 'b' });
-    expect(errorOf(notAllowed)).toMatchObject({ code: 'INVALID_REQUEST', details: { code: 'COMMAND_NOT_ALLOWED', allowed: COMMANDS } });
+    expect(errorOf(notAllowed)).toMatchObject({
+      code: 'INVALID_REQUEST',
+      message: 'node command not allowed: the node (platform: linux) does not support "rm.everything"',
+      details: { code: 'COMMAND_NOT_ALLOWED', reason: 'command not declared by node', allowed: COMMANDS },
+    });
     expect(errorOf(await admin.request('node.invoke', { nodeId })).message).toMatch(/invalid node.invoke params: \/command/);
     expect(errorOf(await admin.request('node.describe', { nodeId: 'ghost' })).details).toMatchObject({ code: 'NODE_NOT_FOUND' });
   });
@@ -259,20 +271,22 @@ describe('roles and scopes', () => {
     expect(errorOf(await pairer.request('node.list')).details).toMatchObject({ requiredScope: 'operator.read' });
   });
 
-  it('accepts the node host bookkeeping methods, and fans node events out to operators', async () => {
+  it('accepts the node host bookkeeping methods, and re-broadcasts no node event as node.event', async () => {
     gw = await startTestGateway();
-    const { client: reader } = await operator(['operator.read']);
+    const { client: reader, hello } = await operator(['operator.read']);
     const { client: nodeClient, nodeId } = await node();
     for (const method of ['node.runnerInventory.update', 'node.skills.update', 'node.pluginTools.update']) {
       const response = await nodeClient.request(method, {});
       expect(response.ok).toBe(true);
       expect(response.payload).toEqual({ nodeId });
     }
-    const ack = await nodeClient.request('node.event', { event: 'node.host.stats', payloadJSON: '{"cpuCount":2}' });
-    expect(ack.payload).toEqual({ ok: true });
-    const event = await reader.event('node.event');
-    expect(event.payload).toMatchObject({ nodeId, event: 'node.host.stats', payloadJSON: '{"cpuCount":2}' });
-    expect(typeof event.seq).toBe('number');
+    const ack = await nodeClient.request('node.event', { event: 'exec.finished', payloadJSON: '{"exitCode":0}' });
+    expect(ack.payload).toEqual({ ok: true, event: 'exec.finished', handled: false, reason: 'unsupported_event' });
     expect(errorOf(await nodeClient.request('node.nonexistent')).message).toBe('unknown method: node.nonexistent');
+    // A barrier: a response the reader asks for after the node's event was handled; no node.event came before it.
+    expect((await reader.request('health')).ok).toBe(true);
+    expect(reader.frames.filter((frame) => frame.event === 'node.event')).toEqual([]);
+    expect((hello as { features: { events: string[] } }).features.events).not.toContain('node.event');
+    expect((hello as { features: { events: string[] } }).features.events).toContain('node.hostStats');
   });
 });

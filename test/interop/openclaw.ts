@@ -48,9 +48,16 @@ function cliEnv(home: string, extraEnv: Record<string, string>): NodeJS.ProcessE
   };
 }
 
-/** Runs `openclaw <args>` in a clean environment with its own HOME, so nothing of the user's is read or written. */
-export function openclaw(args: string[], extraEnv: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliResult> {
-  const home = mkdtempSync(join(tmpdir(), 'actorgate-openclaw-home-'));
+/** A fresh HOME for `openclaw` (its state dir inside), to share between a configuring command and a process. */
+export function openclawHome(): string {
+  return mkdtempSync(join(tmpdir(), 'actorgate-openclaw-home-'));
+}
+
+/**
+ * Runs `openclaw <args>` in a clean environment with its own HOME, so nothing of the user's is read or written;
+ * `home` runs it in a given one instead (e.g. to configure a node host before `openclawProcess` starts it there).
+ */
+export function openclaw(args: string[], extraEnv: Record<string, string> = {}, timeoutMs = 60_000, home = openclawHome()): Promise<CliResult> {
   const env = cliEnv(home, extraEnv);
   return new Promise((resolve) => {
     const child = spawn(node24, [openclawEntry, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
@@ -92,8 +99,11 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
  * Spawns `openclaw <args>` in its own process group, so that killing it also kills the node host's
  * launcher child. Any group still alive when this test process exits is SIGKILLed.
  */
-export function openclawProcess(args: string[], extraEnv: Record<string, string> = {}): OpenclawProcess {
-  const home = mkdtempSync(join(tmpdir(), 'actorgate-openclaw-proc-'));
+export function openclawProcess(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+  home = mkdtempSync(join(tmpdir(), 'actorgate-openclaw-proc-')),
+): OpenclawProcess {
   const child = spawn(node24, [openclawEntry, ...args], { env: cliEnv(home, extraEnv), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const pid = child.pid ?? -1;
   if (pid > 0) liveGroups.add(pid);

@@ -257,7 +257,8 @@ function nodeEvents(context: SupervisorContext): SupervisorEvent[] {
       { type: 'node.pair.remove', nodeId: 'no-such-node', ...OPERATOR },
     );
     for (const connId of context.nodes.keys()) {
-      events.push({ type: 'node.event', event: 'exec.finished', payloadJSON: '{"exitCode":0}', connId, requestId: 'node-req' });
+      // From the connection that speaks for node-1, and from one a newer connection took node-1 over from.
+      events.push({ type: 'node.hostStats.reported', stats: { cpuCount: 4, memoryTotalBytes: 8, memoryFreeBytes: 2 }, connId, requestId: 'node-req' });
     }
     if (context.nodeConnById.has('node-1')) {
       events.push({ type: 'connection.joined', connId: IMPOSTOR, remoteAddr: '203.0.113.66', session: impostorSession() });

@@ -29,7 +29,7 @@ describe('invoke paths', () => {
       const expected = {
         resolved: { ok: true, payloadJSON: '{"exitCode":0}' },
         failed: { ok: false, error: { code: 'UNAVAILABLE' } },
-        timedOut: { ok: false, error: { code: 'AGENT_TIMEOUT' } },
+        timedOut: { ok: false, error: { code: 'UNAVAILABLE', message: 'TIMEOUT: node invoke timed out' } },
       }[snapshot.value as 'resolved' | 'failed' | 'timedOut'];
       expect(outcome, describePath(path)).toMatchObject(expected);
       if (snapshot.value === 'timedOut') expect(path.steps.at(-1)!.at, describePath(path)).toBe(10_000);

@@ -117,4 +117,14 @@ describe('hardening configuration', () => {
     expect(() => parseStartConfig(['--shutdown-timeout-ms', '10'], {})).toThrow(ConfigError);
     expect(() => parseStartConfig(['--ping-interval-ms', 'often'], {})).toThrow(ConfigError);
   });
+
+  it('reads the node command policy as comma-separated globs, from flags or ACTORGATE_NODE_COMMANDS_*', () => {
+    const flags = parseStartConfig(['--node-commands-deny', 'system.run*, browser.*', '--node-commands-allow', '*'], {});
+    expect(flags).toMatchObject({ nodeCommandsDeny: ['system.run*', 'browser.*'], nodeCommandsAllow: ['*'] });
+    const env = parseStartConfig([], { ACTORGATE_NODE_COMMANDS_DENY: 'fs.listDir,terminal.upload' });
+    expect(env).toMatchObject({ nodeCommandsDeny: ['fs.listDir', 'terminal.upload'], nodeCommandsAllow: [] });
+    expect(() => parseStartConfig(['--node-commands-deny', 'system run'], {})).toThrow(
+      '--node-commands-deny takes command patterns (e.g. "system.*"), comma-separated; "system run" is not one',
+    );
+  });
 });

@@ -139,6 +139,31 @@ describe('diagnoseRecords', () => {
     expect(d.findings.find((finding) => finding.id === 'auth:PAIRING_REQUESTS_LIMITED')?.advice).toContain('--pairing-max-pending');
   });
 
+  it('counts node commands refused to operators by method and details.code, forged approvals first among warnings', () => {
+    const refused = (event: string, detail: string): LogRecord => ({ ...base, connId: 'op-1', role: 'operator', event, detail, msg: 'refused' });
+    const d = diagnoseRecords([
+      refused('node.invoke.refused', 'APPROVAL_FIELDS_NOT_ALLOWED'),
+      refused('node.invoke.refused', 'APPROVAL_FIELDS_NOT_ALLOWED'),
+      refused('node.invoke.refused', 'APPROVAL_FIELDS_NOT_ALLOWED'),
+      refused('node.invoke.refused', 'COMMAND_DENIED_BY_POLICY'),
+      refused('node.pair.refused', 'MISSING_SCOPE'),
+    ]);
+    expect(d.nodeCommandRefusals).toEqual([
+      { method: 'node.invoke', code: 'APPROVAL_FIELDS_NOT_ALLOWED', count: 3 },
+      { method: 'node.invoke', code: 'COMMAND_DENIED_BY_POLICY', count: 1 },
+      { method: 'node.pair', code: 'MISSING_SCOPE', count: 1 },
+    ]);
+    expect(d.findings.map((finding) => [finding.id, finding.severity, finding.count])).toEqual([
+      ['node.invoke:APPROVAL_FIELDS_NOT_ALLOWED', 'warn', 3],
+      ['node.invoke:COMMAND_DENIED_BY_POLICY', 'warn', 1],
+      ['node.pair:MISSING_SCOPE', 'warn', 1],
+    ]);
+    expect(d.findings[0]!.advice).toMatch(/approvalDecision/);
+    const text = renderTable(d, 'gateway.log');
+    expect(text).toContain('Node commands refused to operators');
+    expect(text).toMatch(/node\.invoke\s+APPROVAL_FIELDS_NOT_ALLOWED\s+3/);
+  });
+
   it('gives each finding its advice, a generic one for a cause it does not know, and nothing for normal closes', () => {
     const d = diagnoseRecords([
       closed('handshake-timeout', { durationMs: 10_002 }),

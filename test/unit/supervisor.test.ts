@@ -2,7 +2,7 @@
 // reconnects, node and device pairing. Time is simulated, ids count up, emitted events are collected.
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock, createActor } from 'xstate';
-import { nodeIdClaimRefusal } from '../../machines/nodes.js';
+import { describeNode, nodeIdClaimRefusal } from '../../machines/nodes.js';
 import { pairingStateOf, type PairedNode } from '../../machines/pairing.js';
 import type { Session } from '../../machines/protocol.js';
 import { supervisorMachine, type SupervisorEmitted, type SupervisorEvent, type SupervisorInput } from '../../machines/supervisor.js';
@@ -159,12 +159,16 @@ describe('supervisor invokes, with the real invoke child', () => {
         connId: 'op',
         requestId: 'op-req-2',
         ok: false,
-        error: { code: 'UNAVAILABLE', message: 'exit code 1', details: { nodeError: { code: 'EXEC_FAILED', message: 'exit code 1' } } },
+        error: {
+          code: 'UNAVAILABLE',
+          message: 'EXEC_FAILED: exit code 1',
+          details: { nodeError: { code: 'EXEC_FAILED', message: 'exit code 1' }, nodeCommandDispatched: true },
+        },
       },
     ]);
   });
 
-  it('times out with AGENT_TIMEOUT at the given timeoutMs', () => {
+  it('times out at the given timeoutMs with the reference shape: UNAVAILABLE "TIMEOUT: node invoke timed out"', () => {
     const s = withConnectedNode();
     requestInvoke(s, { timeoutMs: 5_000 });
     s.take();
@@ -177,7 +181,11 @@ describe('supervisor invokes, with the real invoke child', () => {
         connId: 'op',
         requestId: 'op-req',
         ok: false,
-        error: { code: 'AGENT_TIMEOUT', message: 'node node-1 did not answer system.run within 5000 ms' },
+        error: {
+          code: 'UNAVAILABLE',
+          message: 'TIMEOUT: node invoke timed out',
+          details: { nodeError: { code: 'TIMEOUT', message: 'node invoke timed out' }, nodeCommandDispatched: true },
+        },
       },
     ]);
     expect(s.context().invokes.size).toBe(0);
@@ -195,7 +203,12 @@ describe('supervisor invokes, with the real invoke child', () => {
         connId: 'op',
         requestId: 'op-req',
         ok: false,
-        error: { code: 'UNAVAILABLE', message: 'node node-1 disconnected', retryable: true },
+        error: {
+          code: 'UNAVAILABLE',
+          message: 'DISCONNECTED: node disconnected (system.run)',
+          details: { nodeError: { code: 'DISCONNECTED', message: 'node disconnected (system.run)' }, nodeCommandDispatched: true },
+          retryable: true,
+        },
       },
     ]);
     expect(s.context().invokes.size).toBe(0);
@@ -238,7 +251,7 @@ describe('supervisor invokes, with the real invoke child', () => {
     const s = start({ pairingMode: 'manual' });
     requestInvoke(s);
     expect(s.take()).toMatchObject([
-      { type: 'reply', ...OPERATOR, ok: false, error: { code: 'UNAVAILABLE', message: 'node not connected: node-1', details: { nodeId: 'node-1' } } },
+      { type: 'reply', ...OPERATOR, ok: false, error: { code: 'UNAVAILABLE', message: 'node not connected', details: { nodeId: 'node-1' } } },
     ]);
     joinNode(s, 'node-a');
     s.take();
@@ -266,7 +279,7 @@ describe('supervisor node reconnects', () => {
     expect(s.context().nodeConnById.get('node-1')).toBe('node-b');
     expect([...s.context().nodes.keys()]).toEqual(['node-b']);
     // The invoke sent to the old connection cannot be answered any more; the node is still there.
-    expect(callerReply(s)).toMatchObject([{ ok: false, error: { code: 'UNAVAILABLE', message: 'node node-1 disconnected' } }]);
+    expect(callerReply(s)).toMatchObject([{ ok: false, error: { code: 'UNAVAILABLE', message: 'DISCONNECTED: node disconnected (system.run)' } }]);
 
     requestInvoke(s, { requestId: 'op-req-2' });
     expect(s.take()).toMatchObject([{ type: 'deliver', connId: 'node-b', event: 'node.invoke.request', payload: { id: 'id-2' } }]);
@@ -375,6 +388,32 @@ describe('supervisor node pairing', () => {
     remoteIp: '203.0.113.9',
     ts: T0,
   };
+
+  it('approves only the part of the declared surface it is given, and never a command the node did not declare', () => {
+    const s = withPendingNode();
+    s.take();
+    s.send({ type: 'node.pair.approve', pairRequestId: 'id-1', commands: ['camera.snap', 'fs.listDir'], ...OPERATOR });
+    expect(s.context().pairedNodes.get('node-1')?.commands).toEqual([]);
+    expect([...s.context().pendingNodePairs.keys()]).toEqual([]);
+  });
+
+  it('takes host stats only from the connection that speaks for the node id, and announces them', () => {
+    const s = withPendingNode();
+    joinNode(s, 'node-b');
+    s.take();
+    const stats = { cpuCount: 2, memoryTotalBytes: 8, memoryFreeBytes: 4 };
+    s.send({ type: 'node.hostStats.reported', stats, connId: 'node-a', requestId: 'stats-a' });
+    expect(s.take()).toEqual([
+      { type: 'reply', connId: 'node-a', requestId: 'stats-a', ok: true, payload: { ok: true, event: 'node.host.stats', handled: false, reason: 'stale_connection' } },
+    ]);
+    expect(s.context().nodeHostStats.size).toBe(0);
+    s.send({ type: 'node.hostStats.reported', stats, connId: 'node-b', requestId: 'stats-b' });
+    expect(s.take()).toEqual([
+      { type: 'broadcast', audience: 'operator.read', event: 'node.hostStats', payload: { nodeId: 'node-1', hostStats: { ...stats, updatedAtMs: T0 } } },
+      { type: 'reply', connId: 'node-b', requestId: 'stats-b', ok: true, payload: { ok: true, event: 'node.host.stats', handled: true, reason: 'updated' } },
+    ]);
+    expect(describeNode(s.context(), 'node-1')?.hostStats).toEqual({ ...stats, updatedAtMs: T0 });
+  });
 
   it('opens a request for operators when a node joins under manual pairing', () => {
     const s = withPendingNode();

@@ -4,6 +4,7 @@ import type { SupervisorEvent } from '../../../machines/supervisor.js';
 import type { SupervisorRequests } from '../../supervisor/requests.js';
 import type { SupervisorView } from '../../supervisor/view.js';
 import { MethodError } from '../errors.js';
+import type { NodeCommandPolicy } from '../node-command-policy.js';
 import type { MethodDefinition, MethodContext } from '../registry.js';
 import type { TSchema } from '@sinclair/typebox';
 
@@ -13,6 +14,8 @@ export interface BuiltinServices {
   /** The `health` payload. */
   health(): unknown;
   newDeviceToken(): string;
+  /** The gateway's allow/deny lists of node commands (`--node-commands-allow`, `--node-commands-deny`). */
+  nodeCommands: NodeCommandPolicy;
 }
 
 export type Services = () => BuiltinServices;

@@ -50,6 +50,20 @@ export function refusalAdvice(code: string): string {
   );
 }
 
+/** Advice for a node command refused to an operator, by `details.code`. */
+const NODE_COMMAND_ADVICE: Record<string, string> = {
+  APPROVAL_FIELDS_NOT_ALLOWED:
+    'An operator sent exec-approval fields (approved, approvalDecision, approvalSource) in system.run params, which the node host would take as a human approval: find the client by connId in these lines; only the node\'s owner approves its commands.',
+  COMMAND_DENIED_BY_POLICY:
+    'Invokes or approvals refused by --node-commands-allow/--node-commands-deny: expected if the policy is meant; otherwise widen it (the line names the rule).',
+  MISSING_SCOPE:
+    'An operator lacked the scope a node command class needs (operator.admin for shell, file and browser commands or to approve them, operator.write for the rest): grant it, or use an operator that has it.',
+};
+
+export function nodeCommandAdvice(code: string): string {
+  return NODE_COMMAND_ADVICE[code] ?? `Node commands refused (${code}): read those lines (connId, command, detail) in the log.`;
+}
+
 export const ADVICE = {
   handshakeTimeout: (timeoutMs: number) =>
     `No valid connect within ${timeoutMs} ms (close 1008): clients must send connect as soon as connect.challenge arrives; check that auth or pairing does not stall them, and reconnect with backoff.`,

@@ -3,7 +3,7 @@
 // as over a million-line file.
 import { CloseCode } from '../../../machines/protocol.js';
 import { OPTIONS } from '../../config/options.js';
-import { ADVICE, refusalAdvice } from './advice.js';
+import { ADVICE, nodeCommandAdvice, refusalAdvice } from './advice.js';
 import { BoundedCounter } from './counter.js';
 import type { AddressSummary, CountedReason, Diagnosis, DurationBuckets, Finding } from './diagnosis.js';
 
@@ -87,6 +87,8 @@ export class DiagnosisBuilder {
   private readonly refusalReasons = new Map<string, string>();
   private readonly socketErrors = new BoundedCounter(1_000);
   private readonly gatewayErrors = new BoundedCounter(1_000);
+  /** Node commands an operator was refused (`node.invoke.refused`, `node.pair.refused`), by details.code. */
+  private readonly nodeCommandRefusals = new BoundedCounter(1_000);
   private droppedAfterReady = 0;
   private readonly addresses = new Map<string, AddressCounts>();
   private handshakeTimeouts = 0;
@@ -164,6 +166,10 @@ export class DiagnosisBuilder {
         break;
       case 'pairing.refused':
         this.pairingRefused++;
+        break;
+      case 'node.invoke.refused':
+      case 'node.pair.refused':
+        this.nodeCommandRefusals.add(`${record.event === 'node.pair.refused' ? 'node.pair' : 'node.invoke'}\u0000${asString(record.detail) ?? 'unknown'}`);
         break;
       case 'upgrade.error':
         // Errors of a raw socket that never became a connection (older gateways logged every reset here, at
@@ -344,6 +350,10 @@ export class DiagnosisBuilder {
       tcpDropped: this.tcpDropped,
       socketErrors: this.socketErrors.sorted().map(([detail, count]) => ({ detail, count })),
       gatewayErrors: this.gatewayErrors.sorted().map(([msg, count]) => ({ msg, count })),
+      nodeCommandRefusals: this.nodeCommandRefusals.sorted().map(([key, count]) => {
+        const [method = '', code = ''] = key.split('\u0000');
+        return { method, code, count };
+      }),
       topAddresses,
     };
     return { ...diagnosis, findings: this.findings(diagnosis) };
@@ -380,6 +390,10 @@ export class DiagnosisBuilder {
     add('dropped-after-ready', 'warn', d.connections.droppedAfterReady, 'ready connections dropped without a close frame (1006)', ADVICE.droppedAfterReady);
     add('corrupt-lines', 'warn', d.input.corrupt, 'actorgate lines that are not valid JSON', ADVICE.corruptLines);
     add('oversized-lines', 'warn', d.input.oversized, 'lines over 1 MiB skipped', ADVICE.oversizedLines);
+    for (const row of d.nodeCommandRefusals) {
+      const what = row.method === 'node.pair' ? 'node approvals' : 'node invokes';
+      add(`${row.method}:${row.code}`, 'warn', row.count, `${what} refused: ${row.code}`, nodeCommandAdvice(row.code));
+    }
     add('credentials-revoked', 'info', outcome('credentials-revoked'), 'connections closed after a device or node was removed', ADVICE.credentialsRevoked);
     add('swiftpm-helpers', 'info', d.swiftpmHelpers, 'SwiftPM helper connections (counted apart)', ADVICE.swiftpmHelpers);
 

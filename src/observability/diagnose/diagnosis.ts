@@ -97,5 +97,10 @@ export interface Diagnosis {
   /** Lines at level error or above, by message. */
   gatewayErrors: { msg: string; count: number }[];
   topAddresses: AddressSummary[];
+  /**
+   * Node commands refused to an operator, by method (`node.invoke`, `node.pair` for approvals) and details.code:
+   * forged exec approvals (APPROVAL_FIELDS_NOT_ALLOWED), the command policy, a scope the command class needs.
+   */
+  nodeCommandRefusals: { method: string; code: string; count: number }[];
   findings: Finding[];
 }

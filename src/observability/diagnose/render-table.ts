@@ -104,6 +104,10 @@ export function renderTable(d: Diagnosis, source: string): string {
       `  TCP connections dropped past the connection cap: ${formatCount(d.tcpDropped)}`,
     ]),
   );
+  if (d.nodeCommandRefusals.length > 0) {
+    const rows = d.nodeCommandRefusals.map((row) => [row.method, row.code, row.count]);
+    out.push(...section('Node commands refused to operators', table(['method', 'code', 'count'], rows)));
+  }
   if (d.gatewayErrors.length > 0) out.push(...section('Gateway errors', table(['count', 'message'], d.gatewayErrors.map((row) => [row.count, row.msg]))));
   out.push(
     ...section(

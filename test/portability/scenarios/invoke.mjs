@@ -49,11 +49,15 @@ export async function define({ scenario, assert, machinesBase }) {
     assert.equal(s.value(), 'failed');
     assert.equal(s.settled[0].outcome, {
       ok: false,
-      error: { code: 'UNAVAILABLE', message: 'exit code 1', details: { nodeError: { code: 'EXEC_FAILED', message: 'exit code 1' } } },
+      error: {
+        code: 'UNAVAILABLE',
+        message: 'EXEC_FAILED: exit code 1',
+        details: { nodeError: { code: 'EXEC_FAILED', message: 'exit code 1' }, nodeCommandDispatched: true },
+      },
     });
   });
 
-  scenario('no answer: AGENT_TIMEOUT at timeoutMs, not before', () => {
+  scenario('no answer: UNAVAILABLE "TIMEOUT: node invoke timed out" at timeoutMs, not before', () => {
     const s = start();
     s.send({ type: 'invoke.delivered' });
     s.clock.increment(4_999);
@@ -64,7 +68,14 @@ export async function define({ scenario, assert, machinesBase }) {
       {
         type: 'invoke.settled',
         invokeId: 'inv-1',
-        outcome: { ok: false, error: { code: 'AGENT_TIMEOUT', message: 'node node-1 did not answer system.run within 5000 ms' } },
+        outcome: {
+          ok: false,
+          error: {
+            code: 'UNAVAILABLE',
+            message: 'TIMEOUT: node invoke timed out',
+            details: { nodeError: { code: 'TIMEOUT', message: 'node invoke timed out' }, nodeCommandDispatched: true },
+          },
+        },
       },
     ]);
     s.send({ type: 'invoke.result', ok: true });
@@ -80,7 +91,15 @@ export async function define({ scenario, assert, machinesBase }) {
       {
         type: 'invoke.settled',
         invokeId: 'inv-1',
-        outcome: { ok: false, error: { code: 'UNAVAILABLE', message: 'node node-1 disconnected', retryable: true } },
+        outcome: {
+          ok: false,
+          error: {
+            code: 'UNAVAILABLE',
+            message: 'DISCONNECTED: node disconnected (system.run)',
+            details: { nodeError: { code: 'DISCONNECTED', message: 'node disconnected (system.run)' }, nodeCommandDispatched: true },
+            retryable: true,
+          },
+        },
       },
     ]);
     s.clock.increment(5_000);

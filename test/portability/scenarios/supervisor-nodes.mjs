@@ -124,7 +124,7 @@ export async function define({ scenario, assert, machinesBase }) {
     assert.match(s.take()[0], { type: 'deliver', connId: 'node-b', event: 'node.invoke.request' }, 'invokes go to the new connection');
     s.send({ type: 'connection.left', connId: 'node-b' });
     assert.equal(s.context().nodeConnById.has('node-1'), false, 'gone with its owner');
-    assert.match(s.take()[0], { type: 'reply', ...OPERATOR, ok: false, error: { code: 'UNAVAILABLE', message: 'node node-1 disconnected' } }, 'in-flight invoke failed at once');
+    assert.match(s.take()[0], { type: 'reply', ...OPERATOR, ok: false, error: { code: 'UNAVAILABLE', message: 'DISCONNECTED: node disconnected (system.run)' } }, 'in-flight invoke failed at once');
   });
 
   scenario('device pairing: request, approve, then remove revokes the live connections', () => {
