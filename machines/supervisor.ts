@@ -9,7 +9,7 @@
 // re-derives the value of every parallel region). `assign` is kept for values that are replaced
 // (the state version), at most one per event: a CLI client's join and leave make no new snapshot.
 import { assign, emit, enqueueActions, raise, setup, stateIn } from 'xstate';
-import { invokeMachine, type InvokeOutcome, type InvokeSettled } from './invoke.js';
+import type { InvokeEvent, InvokeInput, InvokeOutcome, InvokeSettled } from './invoke.js';
 import { allowedCommands, connectedNode, nodeIdOf, nodeSessionOf, type NodeSession } from './nodes.js';
 import {
   pendingRequestFor,
@@ -21,7 +21,7 @@ import {
   type PendingDevicePair,
   type PendingNodePair,
 } from './pairing.js';
-import { DetailCode, type ErrorShape, type PresenceEntry, type Role, type Session, type StateVersion } from './protocol.js';
+import { DetailCode, ProtocolLimits, type ErrorShape, type PresenceEntry, type Role, type Session, type StateVersion } from './protocol.js';
 
 export interface SupervisorInput {
   /** The gateway's own presence entry (always listed, reason "self"). */
@@ -34,6 +34,8 @@ export interface SupervisorInput {
   pairingRequestTtlMs?: number;
   /** Approved devices and nodes from the last run. */
   pairing?: PairingState;
+  /** Invokes in flight at once, per caller, per node and in all (0: no cap); ProtocolLimits' by default. */
+  invokeLimits?: Partial<InvokeLimits>;
   /** Time and ids come from outside so the machine stays deterministic under test. */
   now?: () => number;
   createId?: () => string;
@@ -60,6 +62,16 @@ export interface InvokeRecord {
   command: string;
 }
 
+/** How many invokes may be in flight at once; 0 is no cap. */
+export interface InvokeLimits {
+  perCaller: number;
+  perNode: number;
+  total: number;
+}
+
+/** Which cap refused an invoke. */
+export type InvokeLimit = keyof InvokeLimits;
+
 export interface SupervisorContext {
   self: PresenceEntry;
   tickIntervalMs: number;
@@ -82,8 +94,17 @@ export interface SupervisorContext {
   pairedNodes: Map<string, PairedNode>;
   pendingDevicePairs: Map<string, PendingDevicePair>;
   pendingNodePairs: Map<string, PendingNodePair>;
+  /**
+   * Invokes in flight, and the same ids by the node connection they went to, by the caller's connection and
+   * by node id: what a node's or a caller's leave, an approval's removal and the caps look up, each O(1).
+   * The invoke actors themselves are not children of the supervisor: the runtime runs them (`invoke.start`,
+   * `invoke.signal`), so that starting and settling one costs the same whatever else is in flight.
+   */
   invokes: Map<string, InvokeRecord>;
   invokesByNodeConn: Map<string, Set<string>>;
+  invokesByCaller: Map<string, Set<string>>;
+  invokesByNode: Map<string, Set<string>>;
+  invokeLimits: InvokeLimits;
   stateVersion: StateVersion;
   /** Which revision of the pairing state is on disk, and what waits for a newer one. Mutated in place. */
   persistence: PairingPersistence;
@@ -155,7 +176,11 @@ export type SupervisorEmitted =
   | ({ type: 'reply' } & FromRequest & ({ ok: true; payload: unknown } | { ok: false; error: ErrorShape }))
   /** The pairing state changed: revision `revision` is to be saved (the runtime reads the state when it writes). */
   | { type: 'pairing.changed'; revision: number }
-  | { type: 'credentials.revoked'; connIds: string[]; reason: string };
+  | { type: 'credentials.revoked'; connIds: string[]; reason: string }
+  /** An invoke begins: the runtime starts its actor (the invoke machine) with this input. */
+  | { type: 'invoke.start'; input: InvokeInput }
+  /** What the invoke actor is to be told. */
+  | { type: 'invoke.signal'; invokeId: string; event: InvokeEvent };
 
 const DEFAULT_MAX_PRESENCE_ENTRIES = 200;
 export const DEFAULT_PAIRING_REQUEST_TTL_MS = 5 * 60_000;
@@ -229,6 +254,31 @@ export function invokeAnswer(record: InvokeRecord, outcome: InvokeOutcome) {
   const payload = { ok: true, nodeId: record.nodeId, command: record.command, payload: parsePayload(outcome.payloadJSON) };
   return { ok: true as const, payload: outcome.payloadJSON === undefined ? payload : { ...payload, payloadJSON: outcome.payloadJSON } };
 }
+
+/** Adds an invoke id to the set filed under `key`. */
+function fileUnder(index: Map<string, Set<string>>, key: string, invokeId: string): void {
+  let ids = index.get(key);
+  if (!ids) index.set(key, (ids = new Set()));
+  ids.add(invokeId);
+}
+
+/** Removes an invoke id from the set filed under `key`, and the set once empty. */
+function unfileFrom(index: Map<string, Set<string>>, key: string, invokeId: string): void {
+  const ids = index.get(key);
+  ids?.delete(invokeId);
+  if (ids?.size === 0) index.delete(key);
+}
+
+/** Whether one more invoke would pass `limit` (0: no cap). */
+function wouldExceed(inFlight: number, limit: number): boolean {
+  return limit > 0 && inFlight >= limit;
+}
+
+const INVOKE_LIMIT_WORDS: Record<InvokeLimit, string> = {
+  perCaller: 'for this connection',
+  perNode: 'on this node',
+  total: 'on the gateway',
+};
 
 function pendingNodePairOf(context: SupervisorContext, nodeId: string) {
   return pendingRequestFor(context.pendingNodePairs, (request) => request.nodeId === nodeId);
@@ -341,9 +391,6 @@ export const supervisorMachine = setup({
     input: {} as SupervisorInput,
     emitted: {} as SupervisorEmitted,
   },
-  actors: {
-    invoke: invokeMachine,
-  },
   actions: {
     registerConnection: enqueueActions(({ context, event }) => {
       if (event.type !== 'connection.joined') return;
@@ -418,7 +465,14 @@ export const supervisorMachine = setup({
       if (event.type !== 'connection.left') return;
       const inFlight = context.invokesByNodeConn.get(event.connId);
       if (!inFlight) return;
-      for (const invokeId of inFlight) enqueue.sendTo(invokeId, { type: 'node.disconnected' });
+      for (const invokeId of inFlight) enqueue.emit({ type: 'invoke.signal', invokeId, event: { type: 'node.disconnected' } });
+    }),
+    /** The caller is gone: its invokes end, and their nodes are told to stop (by the invokes). */
+    abandonInvokesOfCaller: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'connection.left') return;
+      const inFlight = context.invokesByCaller.get(event.connId);
+      if (!inFlight) return;
+      for (const invokeId of inFlight) enqueue.emit({ type: 'invoke.signal', invokeId, event: { type: 'caller.disconnected' } });
     }),
     pairNodeSilently: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'node.connected') return;
@@ -474,7 +528,11 @@ export const supervisorMachine = setup({
       if (event.type !== 'node.pair.remove') return;
       context.pairedNodes.delete(event.nodeId);
       enqueue.emit(pairingChanged(context));
-      // Access ends at once; the answer and the announcement wait until the removal is on disk.
+      // Access ends at once; the answer and the announcement wait until the removal is on disk. Its invokes
+      // in flight end first, so that the node is told to stop them before its connections are closed.
+      for (const invokeId of context.invokesByNode.get(event.nodeId) ?? []) {
+        enqueue.emit({ type: 'invoke.signal', invokeId, event: { type: 'node.approvalRemoved' } });
+      }
       const connIds: string[] = [];
       for (const node of context.nodes.values()) if (node.nodeId === event.nodeId) connIds.push(node.connId);
       if (connIds.length > 0) enqueue.emit({ type: 'credentials.revoked', connIds, reason: 'node removed' });
@@ -527,6 +585,16 @@ export const supervisorMachine = setup({
         details: { code: DetailCode.COMMAND_NOT_ALLOWED, command: request.command, allowed },
       });
     }),
+    refuseInvokeOverLimit: emit(({ context, event }, limit: InvokeLimit) => {
+      const request = event as Extract<SupervisorEvent, { type: 'node.invoke.requested' }>;
+      const max = context.invokeLimits[limit];
+      return refuse(request, {
+        code: 'UNAVAILABLE',
+        message: `too many invokes in flight ${INVOKE_LIMIT_WORDS[limit]} (${max}); retry once some have been answered`,
+        retryable: true,
+        details: { code: DetailCode.TOO_MANY_INVOKES, limit, max, nodeId: request.nodeId },
+      });
+    }),
     startInvoke: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'node.invoke.requested') return;
       const node = connectedNode(context, event.nodeId);
@@ -541,13 +609,11 @@ export const supervisorMachine = setup({
         command: event.command,
       };
       context.invokes.set(invokeId, record);
-      let inFlight = context.invokesByNodeConn.get(node.connId);
-      if (!inFlight) context.invokesByNodeConn.set(node.connId, (inFlight = new Set()));
-      inFlight.add(invokeId);
-      enqueue.spawnChild('invoke', {
-        id: invokeId,
-        input: { invokeId, nodeId: event.nodeId, nodeConnId: node.connId, command: event.command, timeoutMs: event.timeoutMs },
-      });
+      fileUnder(context.invokesByNodeConn, node.connId, invokeId);
+      fileUnder(context.invokesByCaller, event.connId, invokeId);
+      fileUnder(context.invokesByNode, event.nodeId, invokeId);
+      const input: InvokeInput = { invokeId, nodeId: event.nodeId, nodeConnId: node.connId, command: event.command, timeoutMs: event.timeoutMs };
+      enqueue.emit({ type: 'invoke.start', input });
       const request = {
         id: invokeId,
         nodeId: event.nodeId,
@@ -557,7 +623,7 @@ export const supervisorMachine = setup({
         ...(event.idempotencyKey !== undefined ? { idempotencyKey: event.idempotencyKey } : {}),
       };
       enqueue.emit({ type: 'deliver', connId: node.connId, event: 'node.invoke.request', payload: request });
-      enqueue.sendTo(invokeId, { type: 'invoke.delivered' });
+      enqueue.emit({ type: 'invoke.signal', invokeId, event: { type: 'invoke.delivered' } });
     }),
     acknowledgeIgnoredResult: emit(({ event }) =>
       reply(event as Extract<SupervisorEvent, { type: 'node.invoke.result' }>, { ok: true, ignored: true }),
@@ -578,7 +644,7 @@ export const supervisorMachine = setup({
         ...(event.payloadJSON !== undefined ? { payloadJSON: event.payloadJSON } : {}),
         ...(event.error !== undefined ? { error: event.error } : {}),
       };
-      enqueue.sendTo(event.invokeId, result);
+      enqueue.emit({ type: 'invoke.signal', invokeId: event.invokeId, event: result });
       enqueue.emit(reply(event, { ok: true }));
     }),
     answerInvokeCaller: emit(({ context, event }) => {
@@ -588,15 +654,15 @@ export const supervisorMachine = setup({
       const ids = { connId: record.callerConnId, requestId: record.requestId };
       return answer.ok ? reply(ids, answer.payload) : refuse(ids, answer.error);
     }),
-    forgetInvoke: enqueueActions(({ context, event, enqueue }) => {
+    /** The invoke is over (its actor has ended itself): out of every index. */
+    forgetInvoke: enqueueActions(({ context, event }) => {
       if (event.type !== 'invoke.settled') return;
       const record = context.invokes.get(event.invokeId);
       if (!record) return;
       context.invokes.delete(event.invokeId);
-      const inFlight = context.invokesByNodeConn.get(record.nodeConnId);
-      inFlight?.delete(event.invokeId);
-      if (inFlight?.size === 0) context.invokesByNodeConn.delete(record.nodeConnId);
-      enqueue.stopChild(event.invokeId);
+      unfileFrom(context.invokesByNodeConn, record.nodeConnId, event.invokeId);
+      unfileFrom(context.invokesByCaller, record.callerConnId, event.invokeId);
+      unfileFrom(context.invokesByNode, record.nodeId, event.invokeId);
     }),
     fanOutNodeEvent: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'node.event') return;
@@ -670,7 +736,7 @@ export const supervisorMachine = setup({
       }
     }),
     failInvokesForShutdown: enqueueActions(({ context, enqueue }) => {
-      for (const invokeId of context.invokes.keys()) enqueue.sendTo(invokeId, { type: 'gateway.shutdown' });
+      for (const invokeId of context.invokes.keys()) enqueue.emit({ type: 'invoke.signal', invokeId, event: { type: 'gateway.shutdown' } });
     }),
     refuseInvokeShuttingDown: emit(({ event }) =>
       refuse(event as Extract<SupervisorEvent, { type: 'node.invoke.requested' }>, {
@@ -716,6 +782,14 @@ export const supervisorMachine = setup({
     commandIsNotAllowed: ({ context, event }) =>
       event.type === 'node.invoke.requested' &&
       !allowedCommands(connectedNode(context, event.nodeId), context.pairedNodes.get(event.nodeId)).includes(event.command),
+    callerHasTooManyInvokes: ({ context, event }) =>
+      event.type === 'node.invoke.requested' &&
+      wouldExceed(context.invokesByCaller.get(event.connId)?.size ?? 0, context.invokeLimits.perCaller),
+    nodeHasTooManyInvokes: ({ context, event }) =>
+      event.type === 'node.invoke.requested' && wouldExceed(context.invokesByNode.get(event.nodeId)?.size ?? 0, context.invokeLimits.perNode),
+    gatewayHasTooManyInvokes: ({ context, event }) =>
+      event.type === 'node.invoke.requested' && wouldExceed(context.invokes.size, context.invokeLimits.total),
+    callerHasInvokesInFlight: ({ context, event }) => event.type === 'connection.left' && context.invokesByCaller.has(event.connId),
     invokeIsUnknown: ({ context, event }) => event.type === 'node.invoke.result' && !context.invokes.has(event.invokeId),
     resultIsFromOtherNode: ({ context, event }) => {
       if (event.type !== 'node.invoke.result') return false;
@@ -757,6 +831,13 @@ export const supervisorMachine = setup({
     pendingNodePairs: new Map(),
     invokes: new Map(),
     invokesByNodeConn: new Map(),
+    invokesByCaller: new Map(),
+    invokesByNode: new Map(),
+    invokeLimits: {
+      perCaller: input.invokeLimits?.perCaller ?? ProtocolLimits.maxInvokesPerCaller,
+      perNode: input.invokeLimits?.perNode ?? ProtocolLimits.maxInvokesPerNode,
+      total: input.invokeLimits?.total ?? ProtocolLimits.maxInvokesInFlight,
+    },
     stateVersion: { presence: 1, health: 1 },
     persistence: { revision: 0, persisted: 0, held: [] },
   }),
@@ -819,12 +900,19 @@ export const supervisorMachine = setup({
         routing: {
           on: {
             'connection.joined': { guard: 'isNodeConnection', actions: ['registerNodeSession', 'checkNodePairing'] },
-            'connection.left': { guard: 'isNodeConnection', actions: ['releaseNodeSession', 'failInvokesOfNode'] },
+            // A node never calls node.invoke, so a leave is a node's or (maybe) a caller's, not both.
+            'connection.left': [
+              { guard: 'isNodeConnection', actions: ['releaseNodeSession', 'failInvokesOfNode'] },
+              { guard: 'callerHasInvokesInFlight', actions: 'abandonInvokesOfCaller' },
+            ],
             'node.invoke.requested': [
               { guard: stateIn({ lifecycle: 'stopping' }), actions: 'refuseInvokeShuttingDown' },
               { guard: 'nodeIsNotConnected', actions: 'refuseInvokeNodeNotConnected' },
               { guard: 'nodeIsNotApproved', actions: 'refuseInvokeNodeNotApproved' },
               { guard: 'commandIsNotAllowed', actions: 'refuseInvokeCommandNotAllowed' },
+              { guard: 'callerHasTooManyInvokes', actions: { type: 'refuseInvokeOverLimit', params: 'perCaller' } },
+              { guard: 'nodeHasTooManyInvokes', actions: { type: 'refuseInvokeOverLimit', params: 'perNode' } },
+              { guard: 'gatewayHasTooManyInvokes', actions: { type: 'refuseInvokeOverLimit', params: 'total' } },
               { actions: 'startInvoke' },
             ],
             'node.invoke.result': [
