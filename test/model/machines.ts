@@ -196,8 +196,23 @@ function presenceEvents(context: SupervisorContext): SupervisorEvent[] {
 const isQuiet = (context: SupervisorContext) =>
   context.pendingNodePairs.size === 0 && context.pendingDevicePairs.size === 0 && context.invokes.size === 0;
 
+/**
+ * An invoke on a node no longer approved was told so when the approval was removed, and settles at once (the
+ * runtime runs it synchronously): nothing else happens in between. Invokes start only on approved nodes.
+ */
+function settlingAfterRemoval(context: SupervisorContext): SupervisorEvent[] {
+  const events: SupervisorEvent[] = [];
+  for (const [invokeId, record] of context.invokes) {
+    if (context.pairedNodes.has(record.nodeId)) continue;
+    events.push({ type: 'invoke.settled', invokeId, outcome: { ok: false, error: { code: 'UNAVAILABLE', message: 'PAIRING_CHANGED: node pairing changed after dispatch' } } });
+  }
+  return events;
+}
+
 /** Node pairing and invokes: the node connecting twice from loopback, an operator approving and invoking. */
 function nodeEvents(context: SupervisorContext): SupervisorEvent[] {
+  const settling = settlingAfterRemoval(context);
+  if (settling.length > 0) return settling;
   const events: SupervisorEvent[] = [];
   for (const connId of nodeJoins) {
     if (!context.connections.has(connId)) {
@@ -219,12 +234,14 @@ function nodeEvents(context: SupervisorContext): SupervisorEvent[] {
   // Two invokes at most: enough for one per node connection.
   if (context.invokes.size < 2) events.push(invoke('system.run'));
   if (context.nodeConnById.has('node-1') && context.pairedNodes.has('node-1')) events.push(invoke('camera.snap'));
-  // Removal with at most one invoke in flight (which it ends): more multiplies the state space for no new transition.
+  // Removal with at most one invoke in flight (which it ends): more multiplies the state space for no new
+  // transition. The caller leaving with its invoke in flight likewise (it never joined here: the supervisor
+  // keys invokes by the caller's connId).
+  const oneInvokeOneConnection = context.invokes.size === 1 && context.connections.size === 1;
   if (context.pairedNodes.has('node-1') && context.invokes.size <= 1 && context.nodeConnById.size > 0) {
     events.push({ type: 'node.pair.remove', nodeId: 'node-1', ...OPERATOR });
   }
-  // The caller leaving while its invokes are in flight (it never joined here: the supervisor keys invokes by its connId).
-  if (context.invokesByCaller.has(OPERATOR.connId)) events.push({ type: 'connection.left', connId: OPERATOR.connId });
+  if (oneInvokeOneConnection) events.push({ type: 'connection.left', connId: OPERATOR.connId });
   for (const [invokeId, record] of context.invokes) {
     const otherConnId = nodeJoins.find((connId) => connId !== record.nodeConnId)!;
     const result = { type: 'node.invoke.result' as const, invokeId, nodeId: 'node-1', requestId: 'node-req' };
