@@ -89,13 +89,19 @@ createMachine({
                 "checkNodePairing"
               ]
             },
-            "connection.left": {
-              "guard": "isNodeConnection",
-              "actions": [
-                "releaseNodeSession",
-                "failInvokesOfNode"
-              ]
-            },
+            "connection.left": [
+              {
+                "guard": "isNodeConnection",
+                "actions": [
+                  "releaseNodeSession",
+                  "failInvokesOfNode"
+                ]
+              },
+              {
+                "guard": "callerHasInvokesInFlight",
+                "actions": "abandonInvokesOfCaller"
+              }
+            ],
             "node.invoke.requested": [
               {
                 "guard": "stateIn({\"lifecycle\":\"stopping\"})",
@@ -112,6 +118,27 @@ createMachine({
               {
                 "guard": "commandIsNotAllowed",
                 "actions": "refuseInvokeCommandNotAllowed"
+              },
+              {
+                "guard": "callerHasTooManyInvokes",
+                "actions": {
+                  "type": "refuseInvokeOverLimit",
+                  "params": "perCaller"
+                }
+              },
+              {
+                "guard": "nodeHasTooManyInvokes",
+                "actions": {
+                  "type": "refuseInvokeOverLimit",
+                  "params": "perNode"
+                }
+              },
+              {
+                "guard": "gatewayHasTooManyInvokes",
+                "actions": {
+                  "type": "refuseInvokeOverLimit",
+                  "params": "total"
+                }
               },
               {
                 "actions": "startInvoke"

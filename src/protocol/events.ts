@@ -5,6 +5,7 @@ export const BUILTIN_EVENTS = [
   'tick',
   'shutdown',
   'node.invoke.request',
+  'node.invoke.cancel',
   'node.event',
   'node.pair.requested',
   'node.pair.resolved',
