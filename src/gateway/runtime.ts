@@ -166,7 +166,9 @@ function buildCore(input: RuntimeInput, transport: () => Transport, services: (s
     report: (event) => view.isActive() && supervisor.send(event),
     tellNodeToCancel: (nodeConnId, cancel) => {
       const connection = table.get(nodeConnId);
-      if (connection?.live) outbound.send(connection, eventFrame('node.invoke.cancel', cancel));
+      if (!connection?.live) return;
+      outbound.send(connection, eventFrame('node.invoke.cancel', cancel));
+      logger.debug({ event: 'invoke.cancelled', ...cancel, nodeConnId }, 'node told to cancel an invoke');
     },
     onActorError: (invokeId, err) => logger.error({ event: 'invoke.failed', invokeId, err }, 'invoke actor failed'),
     clock,
