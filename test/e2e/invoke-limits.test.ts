@@ -125,6 +125,20 @@ describe('invokes in flight', () => {
     expect(report.handshakes).toBeGreaterThan(2);
   });
 
+  it("cancels the invokes on a node whose approval is removed, before the node's sockets are closed 4001", async () => {
+    gw = await startTestGateway();
+    const node = await silentNode();
+    const admin = await operator(['operator.admin']);
+    const pending = admin.request('node.invoke', { nodeId: node.nodeId, command: 'system.run', timeoutMs: 600_000, idempotencyKey: 'k' });
+    const request = (await node.client.event('node.invoke.request')).payload as { id: string };
+    expect((await admin.request('node.pair.remove', { nodeId: node.nodeId })).ok).toBe(true);
+    expect(await pending).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE', message: 'PAIRING_CHANGED: node pairing changed after dispatch' } });
+    const cancel = await node.client.event('node.invoke.cancel');
+    expect(cancel.payload).toEqual({ invokeId: request.id, nodeId: node.nodeId });
+    expect(await node.client.closed).toMatchObject({ code: 4001 });
+    expect(node.client.frames.at(-1)).toBe(cancel);
+  });
+
   it('tells the node to cancel an invoke that timed out, after answering the caller', async () => {
     gw = await startTestGateway();
     const node = await silentNode();
