@@ -64,6 +64,12 @@ describe('openclaw node host cancellation', () => {
   it('kills a system.run whose invoke timed out', async () => {
     const nodeId = nodeReady.deviceId as string;
     expect(gw.gateway.state.node(nodeId)).toMatchObject({ paired: true, connected: true });
+    // A first run, answered: system.run runs unasked under the node host's default policy, and its exec policy is
+    // loaded before the timed run (so the sleep starts well within its second even on a loaded machine).
+    const warm = { nodeId, command: 'system.run', params: { command: ['true'] }, timeoutMs: 30_000, idempotencyKey: `warm-${Date.now()}` };
+    const warmed = await openclaw(['gateway', 'call', 'node.invoke', '--params', JSON.stringify(warm), '--url', gw.url, '--token', gw.token, '--json']);
+    console.log(`openclaw gateway call node.invoke (true) -> exit ${warmed.code}\n${warmed.stdout}`);
+    expect(JSON.parse(warmed.stdout)).toMatchObject({ ok: true, payload: { exitCode: 0 } });
     // The sleep is watched for while the call runs: it must have started, and be gone a few seconds later.
     const seen = new Set<number>();
     let watching = true;
