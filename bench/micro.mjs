@@ -1,12 +1,15 @@
 // In-process micro benchmarks, run in a child of bench/run.mjs (node --expose-gc):
 // - ed25519: verifies per second, node:crypto against @noble/ed25519, and actorgate's whole device-proof
 //   check with a fresh key per proof;
-// - joinLeave: the supervisor actor's cost of one join + leave with N connections already joined.
+// - joinLeave: the supervisor actor's cost of one join + leave with N connections already joined;
+// - invokes: the cost of one invoke from request to answer (the supervisor and the invoke actor the runtime
+//   runs for it) with N others in flight.
 import { createPublicKey, createHash, sign, verify } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import * as ed from '@noble/ed25519';
 import { createActor } from 'xstate';
 import { supervisorMachine } from '../dist/machines/supervisor.js';
+import { InvokeRunner } from '../dist/src/supervisor/invokes.js';
 import { buildDeviceAuthPayload, verifyDeviceProof } from '../dist/src/auth/device-proof.js';
 import { nobleDeviceCrypto } from '../dist/src/auth/noble-crypto.js';
 import { nodeDeviceCrypto } from '../dist/src/auth/node-crypto.js';
@@ -188,5 +191,70 @@ function joinLeave({ sizes = [1_000, 10_000], pairs = 3_000, reps = 5 }) {
   return sizes.map((n) => measureJoinLeave(n, pairs, reps));
 }
 
-serveRequests({ ed25519, joinLeave });
+// ---------------------------------------------------------------------------------------------
+// Invoke start + settle.
+// ---------------------------------------------------------------------------------------------
+
+const BENCH_NODE = 'node-bench';
+
+/** A supervisor with one paired node connected and `inFlight` invokes waiting on it (no caps), run as the gateway runs it. */
+function invokeRig(inFlight) {
+  let ids = 0;
+  const actor = createActor(supervisorMachine, {
+    input: {
+      self: { host: 'bench', ip: '127.0.0.1', version: 'bench', platform: process.platform, mode: 'gateway', reason: 'self', ts: Date.now() },
+      tickIntervalMs: 3_600_000,
+      pairing: { version: 1, devices: [], nodes: [pairedNode(BENCH_NODE)] },
+      invokeLimits: { perCaller: 0, perNode: 0, total: 0 },
+      createId: () => `inv-${++ids}`,
+    },
+  });
+  const runner = new InvokeRunner({ report: (event) => actor.send(event), tellNodeToCancel: () => {}, onActorError: (_id, error) => { throw error; } });
+  actor.on('*', (emitted) => {
+    if (emitted.type === 'invoke.start') runner.start(emitted.input);
+    else if (emitted.type === 'invoke.signal') runner.signal(emitted.invokeId, emitted.event);
+  });
+  actor.start();
+  actor.send({ ...joinEvent('node-conn', 0, BENCH_NODE), connId: 'node-conn' });
+  const request = (caller) =>
+    actor.send({ type: 'node.invoke.requested', connId: caller, requestId: 'r', nodeId: BENCH_NODE, command: 'system.run', paramsJSON: '{}', timeoutMs: 3_600_000 });
+  for (let i = 0; i < inFlight; i++) request(`waiting-${i % 100}`);
+  /** One invoke from request to the node's answer; returns ns per invoke over `count`. */
+  const time = (count) => {
+    const start = performance.now();
+    for (let i = 0; i < count; i++) {
+      request('caller');
+      actor.send({ type: 'node.invoke.result', connId: 'node-conn', requestId: 'n', invokeId: `inv-${ids}`, nodeId: BENCH_NODE, ok: true, payloadJSON: '{}' });
+    }
+    return ((performance.now() - start) * 1e6) / count;
+  };
+  const stop = () => {
+    const left = { invokes: actor.getSnapshot().context.invokes.size, actors: runner.size };
+    runner.stop();
+    actor.stop();
+    return left;
+  };
+  return { time, stop };
+}
+
+function measureInvokes(n, count, reps) {
+  gc();
+  const rig = invokeRig(n);
+  rig.time(500);
+  const samples = [];
+  for (let rep = 0; rep < reps; rep++) {
+    gc();
+    samples.push(rig.time(count));
+  }
+  const left = rig.stop();
+  const leaks = left.invokes !== n || left.actors !== n ? [`${n} in flight before, ${left.invokes} invokes and ${left.actors} actors after`] : [];
+  return { n, nsPerInvoke: median(samples), leaks };
+}
+
+function invokes({ sizes = [100, 8_000], count = 2_000, reps = 5 }) {
+  measureInvokes(100, 1_000, 2); // JIT warm-up
+  return sizes.map((n) => measureInvokes(n, count, reps));
+}
+
+serveRequests({ ed25519, joinLeave, invokes });
 process.send({ ready: true, pid: process.pid });

@@ -95,6 +95,16 @@ export function buildRows(results, p) {
     );
     const leaks = micro.joinLeave.flat().flatMap((r) => r.leaks.map((leak) => `N=${r.n}: ${leak}`));
     rows.at(-1).note = leaks.length ? `registries leaked: ${leaks.join('; ')}` : 'no registry changed size over the timed pairs';
+    // Invoke start + settle: actorgate with 8k in flight against 100 in flight (columns a / b).
+    if (micro.invokes?.length) {
+      const invokesAt = (n) => micro.invokes.map((round) => round.find((r) => r.n === n)?.nsPerInvoke ?? NaN);
+      const [few, many] = p.invokeSizes ?? [100, 8_000];
+      rows.push(
+        makeRow('invokes', `invoke start+settle (ns): ${many / 1000}k in flight / ${few}`, invokesAt(many), invokesAt(few), 0, 'lower', { op: '<=', value: 1.5 }, { columns: [`${many / 1000}k`, `${few}`] }),
+      );
+      const invokeLeaks = micro.invokes.flat().flatMap((r) => r.leaks);
+      rows.at(-1).note = invokeLeaks.length ? `invokes leaked: ${invokeLeaks.join('; ')}` : 'every timed invoke settled and was forgotten';
+    }
     const ed = (key) => micro.ed25519.map((round) => round[key]);
     rows.push(makeRow('ed25519', 'Ed25519 verify/s, fresh key (JWK): node:crypto / noble', ed('nodeFreshKey'), ed('noble'), 0, 'higher', undefined, { columns: ['node', 'noble'] }));
     rows.push(makeRow('ed25519.der', '  node:crypto, key imported as DER SPKI / noble', ed('nodeFreshKeyDer'), ed('noble'), 0, 'higher', undefined, { columns: ['node', 'noble'] }));

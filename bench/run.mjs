@@ -72,7 +72,7 @@ async function serverRound(loadgen, server, p) {
 
 async function main() {
   if (!existsSync(join(ROOT, 'dist', 'src', 'index.js'))) throw new Error('dist/ is missing: npm run build first (npm run bench does)');
-  const p = { ...benchParams(), joinLeaveSizes: [1_000, 10_000] };
+  const p = { ...benchParams(), joinLeaveSizes: [1_000, 10_000], invokeSizes: [100, 8_000] };
   const started = performance.now();
   const loadAtStart = loadavg();
   log(`bench: ${p.rounds} rounds, actorgate and bare ws in fresh processes each round${withReference ? ', then the reference' : ''}; load average ${loadavgText(loadAtStart)}`);
@@ -94,14 +94,15 @@ async function main() {
       }
     }
 
-    log('micro benchmarks: Ed25519 verify, supervisor join+leave');
+    log('micro benchmarks: Ed25519 verify, supervisor join+leave, invoke start+settle');
     const micro = new Child('micro', join(BENCH_DIR, 'micro.mjs'), { execArgv: ['--expose-gc'] });
-    const microResults = { ed25519: [], joinLeave: [] };
+    const microResults = { ed25519: [], joinLeave: [], invokes: [] };
     try {
       await micro.ready;
       for (let round = 0; round < p.rounds; round++) {
         microResults.ed25519.push(await micro.request('ed25519', {}));
         microResults.joinLeave.push(await micro.request('joinLeave', { sizes: p.joinLeaveSizes }));
+        microResults.invokes.push(await micro.request('invokes', { sizes: p.invokeSizes }));
       }
       results.micro = microResults;
     } catch (error) {
@@ -133,7 +134,7 @@ async function main() {
   ];
   if (reference) header.push(`  reference: openclaw ${reference.version} on Node ${reference.node}, ${reference.rounds.length} round(s); its columns are its own medians`);
   else if (results.reference) header.push(`  reference: skipped (${results.reference.reason})`);
-  if (results.microError) header.push(`  micro benchmarks (Ed25519, join+leave): failed, left out (${results.microError})`);
+  if (results.microError) header.push(`  micro benchmarks (Ed25519, join+leave, invokes): failed, left out (${results.microError})`);
   const table = renderTable(rows, { reference });
   const misses = rows.filter((row) => row.pass === false);
   console.log([...header, '', ...table, ''].join('\n'));

@@ -51,6 +51,8 @@ export const DetailCode = {
   NODE_ID_RESERVED: 'NODE_ID_RESERVED',
   /** A node id that live connections of another identity speak for. */
   NODE_ID_IN_USE: 'NODE_ID_IN_USE',
+  /** An invoke over a cap of invokes in flight (per caller, per node, in all); UNAVAILABLE and retryable. */
+  TOO_MANY_INVOKES: 'TOO_MANY_INVOKES',
   APPROVAL_NOT_FOUND: 'APPROVAL_NOT_FOUND',
   DEVICE_NOT_FOUND: 'DEVICE_NOT_FOUND',
   // what an operator may make a node do (src/methods/node-command-policy.ts)
@@ -231,6 +233,12 @@ export const ProtocolLimits = {
   defaultInvokeTimeoutMs: 30_000,
   /** ...and never longer than this. */
   maxInvokeTimeoutMs: 10 * 60_000,
+  /** Invokes one operator connection may have in flight at once (the default of `--max-invokes-per-caller`). */
+  maxInvokesPerCaller: 256,
+  /** Invokes in flight to one node at once (the default of `--max-invokes-per-node`). */
+  maxInvokesPerNode: 512,
+  /** Invokes in flight on the gateway at once (the default of `--max-invokes-in-flight`). */
+  maxInvokesInFlight: 10_000,
 } as const;
 
 export function responseOk(id: string, payload?: unknown): ResponseFrame {

@@ -9,7 +9,7 @@
 // re-derives the value of every parallel region). `assign` is kept for values that are replaced
 // (the state version), at most one per event: a CLI client's join and leave make no new snapshot.
 import { and, assign, emit, enqueueActions, raise, setup, stateIn } from 'xstate';
-import { invokeMachine, type InvokeOutcome, type InvokeSettled } from './invoke.js';
+import type { InvokeEvent, InvokeInput, InvokeOutcome, InvokeSettled } from './invoke.js';
 import { allowedCommands, connectedNode, nodeIdClaimRefusal, nodeIdOf, nodeSessionOf, type NodeHostStats, type NodeSession } from './nodes.js';
 import {
   pendingRequestFor,
@@ -25,7 +25,7 @@ import {
   type PendingDevicePair,
   type PendingNodePair,
 } from './pairing.js';
-import { DetailCode, type ErrorShape, type PresenceEntry, type Role, type Session, type StateVersion } from './protocol.js';
+import { DetailCode, ProtocolLimits, type ErrorShape, type PresenceEntry, type Role, type Session, type StateVersion } from './protocol.js';
 
 export interface SupervisorInput {
   /** The gateway's own presence entry (always listed, reason "self"). */
@@ -40,6 +40,8 @@ export interface SupervisorInput {
   pairing?: PairingState;
   /** Caps on pending requests (in all and per address) and on paired devices and nodes. */
   pairingLimits?: Partial<PairingLimits>;
+  /** Invokes in flight at once, per caller, per node and in all (0: no cap); ProtocolLimits' by default. */
+  invokeLimits?: Partial<InvokeLimits>;
   /** Time and ids come from outside so the machine stays deterministic under test. */
   now?: () => number;
   createId?: () => string;
@@ -72,6 +74,16 @@ export interface InvokeRecord {
   command: string;
 }
 
+/** How many invokes may be in flight at once; 0 is no cap. */
+export interface InvokeLimits {
+  perCaller: number;
+  perNode: number;
+  total: number;
+}
+
+/** Which cap refused an invoke. */
+export type InvokeLimit = keyof InvokeLimits;
+
 export interface SupervisorContext {
   self: PresenceEntry;
   tickIntervalMs: number;
@@ -102,8 +114,17 @@ export interface SupervisorContext {
   pairedNodes: Map<string, PairedNode>;
   pendingDevicePairs: Map<string, PendingDevicePair>;
   pendingNodePairs: Map<string, PendingNodePair>;
+  /**
+   * Invokes in flight, and the same ids by the node connection they went to, by the caller's connection and
+   * by node id: what a node's or a caller's leave, an approval's removal and the caps look up, each O(1).
+   * The invoke actors themselves are not children of the supervisor: the runtime runs them (`invoke.start`,
+   * `invoke.signal`), so that starting and settling one costs the same whatever else is in flight.
+   */
   invokes: Map<string, InvokeRecord>;
   invokesByNodeConn: Map<string, Set<string>>;
+  invokesByCaller: Map<string, Set<string>>;
+  invokesByNode: Map<string, Set<string>>;
+  invokeLimits: InvokeLimits;
   stateVersion: StateVersion;
   /** Which revision of the pairing state is on disk, and what waits for a newer one. Mutated in place. */
   persistence: PairingPersistence;
@@ -180,7 +201,11 @@ export type SupervisorEmitted =
   | { type: 'pairing.changed'; revision: number }
   | { type: 'credentials.revoked'; connIds: string[]; reason: string }
   /** A pairing was not filed or made because a limit was reached; nothing already filed was dropped for it. */
-  | { type: 'pairing.refused'; kind: PairKind; subject: string; remoteIp?: string; reason: PairingRefusal };
+  | { type: 'pairing.refused'; kind: PairKind; subject: string; remoteIp?: string; reason: PairingRefusal }
+  /** An invoke begins: the runtime starts its actor (the invoke machine) with this input. */
+  | { type: 'invoke.start'; input: InvokeInput }
+  /** What the invoke actor is to be told. */
+  | { type: 'invoke.signal'; invokeId: string; event: InvokeEvent };
 
 /** Why a pairing was refused: the address's share or the whole list of pending requests, or the paired cap. */
 export type PairingRefusal = Exclude<PairRequestRoom, 'room'> | 'paired-full';
@@ -294,6 +319,31 @@ function pairedNodeSubject(context: SupervisorContext, event: SupervisorEvent): 
   return undefined;
 }
 
+/** Adds an invoke id to the set filed under `key`. */
+function fileUnder(index: Map<string, Set<string>>, key: string, invokeId: string): void {
+  let ids = index.get(key);
+  if (!ids) index.set(key, (ids = new Set()));
+  ids.add(invokeId);
+}
+
+/** Removes an invoke id from the set filed under `key`, and the set once empty. */
+function unfileFrom(index: Map<string, Set<string>>, key: string, invokeId: string): void {
+  const ids = index.get(key);
+  ids?.delete(invokeId);
+  if (ids?.size === 0) index.delete(key);
+}
+
+/** Whether one more invoke would pass `limit` (0: no cap). */
+function wouldExceed(inFlight: number, limit: number): boolean {
+  return limit > 0 && inFlight >= limit;
+}
+
+const INVOKE_LIMIT_WORDS: Record<InvokeLimit, string> = {
+  perCaller: 'for this connection',
+  perNode: 'on this node',
+  total: 'on the gateway',
+};
+
 function pendingNodePairOf(context: SupervisorContext, nodeId: string) {
   return pendingRequestFor(context.pendingNodePairs, (request) => request.nodeId === nodeId);
 }
@@ -403,9 +453,6 @@ export const supervisorMachine = setup({
     events: {} as SupervisorEvent,
     input: {} as SupervisorInput,
     emitted: {} as SupervisorEmitted,
-  },
-  actors: {
-    invoke: invokeMachine,
   },
   actions: {
     registerConnection: enqueueActions(({ context, event }) => {
@@ -525,7 +572,14 @@ export const supervisorMachine = setup({
       if (event.type !== 'connection.left') return;
       const inFlight = context.invokesByNodeConn.get(event.connId);
       if (!inFlight) return;
-      for (const invokeId of inFlight) enqueue.sendTo(invokeId, { type: 'node.disconnected' });
+      for (const invokeId of inFlight) enqueue.emit({ type: 'invoke.signal', invokeId, event: { type: 'node.disconnected' } });
+    }),
+    /** The caller is gone: its invokes end, and their nodes are told to stop (by the invokes). */
+    abandonInvokesOfCaller: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'connection.left') return;
+      const inFlight = context.invokesByCaller.get(event.connId);
+      if (!inFlight) return;
+      for (const invokeId of inFlight) enqueue.emit({ type: 'invoke.signal', invokeId, event: { type: 'caller.disconnected' } });
     }),
     pairNodeSilently: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'node.connected') return;
@@ -584,7 +638,11 @@ export const supervisorMachine = setup({
       context.pairedNodes.delete(event.nodeId);
       context.nodeHostStats.delete(event.nodeId);
       enqueue.emit(pairingChanged(context));
-      // Access ends at once; the answer and the announcement wait until the removal is on disk.
+      // Access ends at once; the answer and the announcement wait until the removal is on disk. Its invokes
+      // in flight end first, so that the node is told to stop them before its connections are closed.
+      for (const invokeId of context.invokesByNode.get(event.nodeId) ?? []) {
+        enqueue.emit({ type: 'invoke.signal', invokeId, event: { type: 'node.approvalRemoved' } });
+      }
       const connIds: string[] = [];
       for (const node of context.nodes.values()) if (node.nodeId === event.nodeId) connIds.push(node.connId);
       if (connIds.length > 0) enqueue.emit({ type: 'credentials.revoked', connIds, reason: 'node removed' });
@@ -650,6 +708,16 @@ export const supervisorMachine = setup({
         details: { code: DetailCode.COMMAND_NOT_ALLOWED, reason, command: request.command, allowed },
       });
     }),
+    refuseInvokeOverLimit: emit(({ context, event }, limit: InvokeLimit) => {
+      const request = event as Extract<SupervisorEvent, { type: 'node.invoke.requested' }>;
+      const max = context.invokeLimits[limit];
+      return refuse(request, {
+        code: 'UNAVAILABLE',
+        message: `too many invokes in flight ${INVOKE_LIMIT_WORDS[limit]} (${max}); retry once some have been answered`,
+        retryable: true,
+        details: { code: DetailCode.TOO_MANY_INVOKES, limit, max, nodeId: request.nodeId },
+      });
+    }),
     startInvoke: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'node.invoke.requested') return;
       const node = connectedNode(context, event.nodeId);
@@ -664,13 +732,11 @@ export const supervisorMachine = setup({
         command: event.command,
       };
       context.invokes.set(invokeId, record);
-      let inFlight = context.invokesByNodeConn.get(node.connId);
-      if (!inFlight) context.invokesByNodeConn.set(node.connId, (inFlight = new Set()));
-      inFlight.add(invokeId);
-      enqueue.spawnChild('invoke', {
-        id: invokeId,
-        input: { invokeId, nodeId: event.nodeId, nodeConnId: node.connId, command: event.command, timeoutMs: event.timeoutMs },
-      });
+      fileUnder(context.invokesByNodeConn, node.connId, invokeId);
+      fileUnder(context.invokesByCaller, event.connId, invokeId);
+      fileUnder(context.invokesByNode, event.nodeId, invokeId);
+      const input: InvokeInput = { invokeId, nodeId: event.nodeId, nodeConnId: node.connId, command: event.command, timeoutMs: event.timeoutMs };
+      enqueue.emit({ type: 'invoke.start', input });
       const request = {
         id: invokeId,
         nodeId: event.nodeId,
@@ -680,7 +746,7 @@ export const supervisorMachine = setup({
         ...(event.idempotencyKey !== undefined ? { idempotencyKey: event.idempotencyKey } : {}),
       };
       enqueue.emit({ type: 'deliver', connId: node.connId, event: 'node.invoke.request', payload: request });
-      enqueue.sendTo(invokeId, { type: 'invoke.delivered' });
+      enqueue.emit({ type: 'invoke.signal', invokeId, event: { type: 'invoke.delivered' } });
     }),
     acknowledgeIgnoredResult: emit(({ event }) =>
       reply(event as Extract<SupervisorEvent, { type: 'node.invoke.result' }>, { ok: true, ignored: true }),
@@ -701,7 +767,7 @@ export const supervisorMachine = setup({
         ...(event.payloadJSON !== undefined ? { payloadJSON: event.payloadJSON } : {}),
         ...(event.error !== undefined ? { error: event.error } : {}),
       };
-      enqueue.sendTo(event.invokeId, result);
+      enqueue.emit({ type: 'invoke.signal', invokeId: event.invokeId, event: result });
       enqueue.emit(reply(event, { ok: true }));
     }),
     answerInvokeCaller: emit(({ context, event }) => {
@@ -711,15 +777,15 @@ export const supervisorMachine = setup({
       const ids = { connId: record.callerConnId, requestId: record.requestId };
       return answer.ok ? reply(ids, answer.payload) : refuse(ids, answer.error);
     }),
-    forgetInvoke: enqueueActions(({ context, event, enqueue }) => {
+    /** The invoke is over (its actor has ended itself): out of every index. */
+    forgetInvoke: enqueueActions(({ context, event }) => {
       if (event.type !== 'invoke.settled') return;
       const record = context.invokes.get(event.invokeId);
       if (!record) return;
       context.invokes.delete(event.invokeId);
-      const inFlight = context.invokesByNodeConn.get(record.nodeConnId);
-      inFlight?.delete(event.invokeId);
-      if (inFlight?.size === 0) context.invokesByNodeConn.delete(record.nodeConnId);
-      enqueue.stopChild(event.invokeId);
+      unfileFrom(context.invokesByNodeConn, record.nodeConnId, event.invokeId);
+      unfileFrom(context.invokesByCaller, record.callerConnId, event.invokeId);
+      unfileFrom(context.invokesByNode, record.nodeId, event.invokeId);
     }),
     /** The reference's shape: `hostStats` in node.list and node.describe, and a `node.hostStats` event to readers. */
     recordHostStats: enqueueActions(({ context, event, enqueue }) => {
@@ -804,7 +870,7 @@ export const supervisorMachine = setup({
       }
     }),
     failInvokesForShutdown: enqueueActions(({ context, enqueue }) => {
-      for (const invokeId of context.invokes.keys()) enqueue.sendTo(invokeId, { type: 'gateway.shutdown' });
+      for (const invokeId of context.invokes.keys()) enqueue.emit({ type: 'invoke.signal', invokeId, event: { type: 'gateway.shutdown' } });
     }),
     refuseInvokeShuttingDown: emit(({ event }) =>
       refuse(event as Extract<SupervisorEvent, { type: 'node.invoke.requested' }>, {
@@ -896,6 +962,14 @@ export const supervisorMachine = setup({
     commandIsNotAllowed: ({ context, event }) =>
       event.type === 'node.invoke.requested' &&
       !allowedCommands(connectedNode(context, event.nodeId), context.pairedNodes.get(event.nodeId)).includes(event.command),
+    callerHasTooManyInvokes: ({ context, event }) =>
+      event.type === 'node.invoke.requested' &&
+      wouldExceed(context.invokesByCaller.get(event.connId)?.size ?? 0, context.invokeLimits.perCaller),
+    nodeHasTooManyInvokes: ({ context, event }) =>
+      event.type === 'node.invoke.requested' && wouldExceed(context.invokesByNode.get(event.nodeId)?.size ?? 0, context.invokeLimits.perNode),
+    gatewayHasTooManyInvokes: ({ context, event }) =>
+      event.type === 'node.invoke.requested' && wouldExceed(context.invokes.size, context.invokeLimits.total),
+    callerHasInvokesInFlight: ({ context, event }) => event.type === 'connection.left' && context.invokesByCaller.has(event.connId),
     invokeIsUnknown: ({ context, event }) => event.type === 'node.invoke.result' && !context.invokes.has(event.invokeId),
     resultIsFromOtherNode: ({ context, event }) => {
       if (event.type !== 'node.invoke.result') return false;
@@ -953,6 +1027,13 @@ export const supervisorMachine = setup({
     pendingNodePairs: new Map(),
     invokes: new Map(),
     invokesByNodeConn: new Map(),
+    invokesByCaller: new Map(),
+    invokesByNode: new Map(),
+    invokeLimits: {
+      perCaller: input.invokeLimits?.perCaller ?? ProtocolLimits.maxInvokesPerCaller,
+      perNode: input.invokeLimits?.perNode ?? ProtocolLimits.maxInvokesPerNode,
+      total: input.invokeLimits?.total ?? ProtocolLimits.maxInvokesInFlight,
+    },
     stateVersion: { presence: 1, health: 1 },
     persistence: { revision: 0, persisted: 0, held: [] },
   }),
@@ -1022,12 +1103,16 @@ export const supervisorMachine = setup({
             'connection.left': [
               { guard: 'leavesOtherNodeConnections', actions: ['releaseNodeConnection', 'failInvokesOfNode'] },
               { guard: 'isNodeConnection', actions: ['releaseNodeSession', 'failInvokesOfNode'] },
+              { guard: 'callerHasInvokesInFlight', actions: 'abandonInvokesOfCaller' },
             ],
             'node.invoke.requested': [
               { guard: stateIn({ lifecycle: 'stopping' }), actions: 'refuseInvokeShuttingDown' },
               { guard: 'nodeIsNotConnected', actions: 'refuseInvokeNodeNotConnected' },
               { guard: 'nodeIsNotApproved', actions: 'refuseInvokeNodeNotApproved' },
               { guard: 'commandIsNotAllowed', actions: 'refuseInvokeCommandNotAllowed' },
+              { guard: 'callerHasTooManyInvokes', actions: { type: 'refuseInvokeOverLimit', params: 'perCaller' } },
+              { guard: 'nodeHasTooManyInvokes', actions: { type: 'refuseInvokeOverLimit', params: 'perNode' } },
+              { guard: 'gatewayHasTooManyInvokes', actions: { type: 'refuseInvokeOverLimit', params: 'total' } },
               { actions: 'startInvoke' },
             ],
             'node.invoke.result': [

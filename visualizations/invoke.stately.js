@@ -12,8 +12,16 @@ createMachine({
           "target": "failed",
           "actions": "recordNodeGone"
         },
+        "caller.disconnected": {
+          "target": "cancelled",
+          "actions": "recordCallerGone"
+        },
+        "node.approvalRemoved": {
+          "target": "cancelled",
+          "actions": "recordApprovalRemoved"
+        },
         "gateway.shutdown": {
-          "target": "failed",
+          "target": "cancelled",
           "actions": "recordShutdown"
         }
       },
@@ -63,6 +71,14 @@ createMachine({
     "timedOut": {
       "type": "final",
       "entry": [
+        "tellNodeToCancel",
+        "reportSettled"
+      ]
+    },
+    "cancelled": {
+      "type": "final",
+      "entry": [
+        "tellNodeToCancel",
         "reportSettled"
       ]
     }

@@ -122,6 +122,10 @@ createMachine({
                   "releaseNodeSession",
                   "failInvokesOfNode"
                 ]
+              },
+              {
+                "guard": "callerHasInvokesInFlight",
+                "actions": "abandonInvokesOfCaller"
               }
             ],
             "node.invoke.requested": [
@@ -140,6 +144,27 @@ createMachine({
               {
                 "guard": "commandIsNotAllowed",
                 "actions": "refuseInvokeCommandNotAllowed"
+              },
+              {
+                "guard": "callerHasTooManyInvokes",
+                "actions": {
+                  "type": "refuseInvokeOverLimit",
+                  "params": "perCaller"
+                }
+              },
+              {
+                "guard": "nodeHasTooManyInvokes",
+                "actions": {
+                  "type": "refuseInvokeOverLimit",
+                  "params": "perNode"
+                }
+              },
+              {
+                "guard": "gatewayHasTooManyInvokes",
+                "actions": {
+                  "type": "refuseInvokeOverLimit",
+                  "params": "total"
+                }
               },
               {
                 "actions": "startInvoke"

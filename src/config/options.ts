@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { InspectionEvent } from 'xstate';
 import { DEFAULT_UNAUTHORIZED_CALL_LIMIT, DEFAULT_UNAUTHORIZED_CALL_WINDOW_MS } from '../../machines/connection.js';
 import { DEFAULT_PAIRING_LIMITS } from '../../machines/pairing.js';
+import { ProtocolLimits } from '../../machines/protocol.js';
 import { DEFAULT_PAIRING_REQUEST_TTL_MS } from '../../machines/supervisor.js';
 import type { DeviceCrypto } from '../auth/device-proof.js';
 import type { Logger } from 'pino';
@@ -361,6 +362,24 @@ export const OPTIONS = {
     ...integer(1, 2 ** 40),
     default: 50 * MiB,
     doc: 'buffered bytes above which a peer is closed 1008 slow consumer (hello-ok policy.maxBufferedBytes)',
+  }),
+  maxInvokesPerCaller: spec({
+    flag: 'max-invokes-per-caller',
+    ...integer(0, 10_000_000),
+    default: ProtocolLimits.maxInvokesPerCaller,
+    doc: 'node.invoke calls one connection may have waiting for their nodes; more are refused UNAVAILABLE (TOO_MANY_INVOKES, retryable) (0: no cap)',
+  }),
+  maxInvokesPerNode: spec({
+    flag: 'max-invokes-per-node',
+    ...integer(0, 10_000_000),
+    default: ProtocolLimits.maxInvokesPerNode,
+    doc: 'invokes in flight to one node, from everyone; more are refused the same way (0: no cap)',
+  }),
+  maxInvokesInFlight: spec({
+    flag: 'max-invokes-in-flight',
+    ...integer(0, 10_000_000),
+    default: ProtocolLimits.maxInvokesInFlight,
+    doc: 'invokes in flight on the gateway; more are refused the same way (0: no cap)',
   }),
   pingIntervalMs: spec({
     flag: 'ping-interval-ms',

@@ -27,7 +27,7 @@ export interface GatewayStats {
   ready: number;
   /** Connection actors that have not reached `closed`. */
   liveConnectionActors: number;
-  /** The supervisor's spawned children (one per invoke in flight). */
+  /** Invoke actors alive (one per invoke in flight; the name is from when they were the supervisor's children). */
   supervisorChildren: number;
   /** Delayed events pending on the gateway's clock, across every actor. */
   pendingTimers: number;

@@ -5,7 +5,7 @@ import type { Subscription } from 'rxjs';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import type { ConnectionContext } from '../../machines/connection.js';
 import type { PairingState } from '../../machines/pairing.js';
-import { ProtocolLimits } from '../../machines/protocol.js';
+import { ProtocolLimits, eventFrame } from '../../machines/protocol.js';
 import { createCountingClock, type CountingClock } from '../actors/clock.js';
 import type { AdmissionPolicy } from '../auth/admission.js';
 import { newDeviceToken } from '../auth/device-pairing.js';
@@ -28,6 +28,7 @@ import { helloOkFrame } from '../protocol/hello.js';
 import type { DurabilityTracker } from '../store/durability.js';
 import type { JsonFileStore } from '../store/json-file-store.js';
 import { persistPairing } from '../store/pairing-persistence.js';
+import { InvokeRunner } from '../supervisor/invokes.js';
 import { SupervisorRequests } from '../supervisor/requests.js';
 import { createSupervisor, type SupervisorActor } from '../supervisor/supervisor.js';
 import { SupervisorView } from '../supervisor/view.js';
@@ -58,6 +59,8 @@ export interface Runtime {
   readonly startedAt: number;
   readonly clock: CountingClock;
   readonly supervisor: SupervisorActor;
+  /** The invoke actors, started and told what happens as the supervisor says. */
+  readonly invokes: InvokeRunner;
   readonly view: SupervisorView;
   readonly requests: SupervisorRequests;
   readonly table: ConnectionTable;
@@ -89,6 +92,7 @@ function superviseShared(input: RuntimeInput, clock: CountingClock, startedAt: n
       maxPairedNodes: options.pairingMaxNodes,
     },
     pairing: input.pairing,
+    invokeLimits: { perCaller: options.maxInvokesPerCaller, perNode: options.maxInvokesPerNode, total: options.maxInvokesInFlight },
     clock,
     ...(input.inspect ? { inspect: input.inspect } : {}),
   });
@@ -170,11 +174,25 @@ function buildCore(input: RuntimeInput, transport: () => Transport, services: (s
     logger,
   });
   const { backpressure, outbound, adapter } = outboundSide(options, logger, table, transport);
+  const invokes = new InvokeRunner({
+    report: (event) => view.isActive() && supervisor.send(event),
+    tellNodeToCancel: (nodeConnId, cancel) => {
+      const connection = table.get(nodeConnId);
+      if (!connection?.live) return;
+      outbound.send(connection, eventFrame('node.invoke.cancel', cancel));
+      logger.debug({ event: 'invoke.cancelled', ...cancel, nodeConnId }, 'node told to cancel an invoke');
+    },
+    onActorError: (invokeId, err) => logger.error({ event: 'invoke.failed', invokeId, err }, 'invoke actor failed'),
+    clock,
+    ...(input.inspect ? { inspect: input.inspect } : {}),
+  });
+  view.countInvokeActors(() => invokes.size);
   const health = { startedAt, openSockets: () => table.size, readySockets: () => table.readyCount };
   const nodeCommands = new NodeCommandPolicy({ allow: options.nodeCommandsAllow, deny: options.nodeCommandsDeny });
   services({ view, requests, health: () => healthPayload(health), newDeviceToken, nodeCommands });
   const subscriptions = wireSupervisor({
     supervisor,
+    invokes,
     requests,
     table,
     outbound,
@@ -185,7 +203,7 @@ function buildCore(input: RuntimeInput, transport: () => Transport, services: (s
   });
   supervisor.start();
   const credentials = admissionPolicy(input, supervisor, view);
-  return { clock, startedAt, supervisor, view, requests, durability, table, admission, backpressure, outbound, adapter, health, subscriptions, credentials };
+  return { clock, startedAt, supervisor, invokes, view, requests, durability, table, admission, backpressure, outbound, adapter, health, subscriptions, credentials };
 }
 
 type Core = ReturnType<typeof buildCore>;
@@ -264,6 +282,7 @@ export async function startRuntime(input: RuntimeInput, services: (services: Bui
   } catch (error) {
     for (const subscription of core.subscriptions) subscription.unsubscribe();
     core.supervisor.stop();
+    core.invokes.stop();
     host.stop();
     throw error;
   }
@@ -275,12 +294,13 @@ export async function startRuntime(input: RuntimeInput, services: (services: Bui
     core.admission.sweep();
   }, LIMITS_SWEEP_INTERVAL_MS);
   sweep.unref();
-  const { clock, startedAt, supervisor, view, requests, table, outbound, adapter, admission, durability, subscriptions } = core;
+  const { clock, startedAt, supervisor, invokes, view, requests, table, outbound, adapter, admission, durability, subscriptions } = core;
   return {
     port,
     startedAt,
     clock,
     supervisor,
+    invokes,
     view,
     requests,
     table,

@@ -41,6 +41,7 @@ export async function stopRuntime(runtime: Runtime, logger: Logger, { reason, re
   const lastRevision = runtime.view.pairingRevision();
   for (const subscription of runtime.subscriptions) subscription.unsubscribe();
   supervisor.stop();
+  runtime.invokes.stop();
   runtime.host.stop();
   runtime.requests.abandonAll({ code: 'UNAVAILABLE', message: 'gateway shutting down', retryable: true });
   await runtime.durability.whenDurable(lastRevision).catch(() => undefined); // a failure was logged by the tracker's hook

@@ -8,6 +8,7 @@ import type { Connection } from '../connections/connection.js';
 import type { Logger } from 'pino';
 import { broadcastsOf, emittedBy, presenceWindowFor } from '../outbound/broadcasts.js';
 import type { FanOutAdapter, Outbound } from '../outbound/outbound.js';
+import type { InvokeRunner } from '../supervisor/invokes.js';
 import type { SupervisorActor } from '../supervisor/supervisor.js';
 import type { SupervisorRequests } from '../supervisor/requests.js';
 
@@ -18,6 +19,7 @@ export const MAX_PRESENCE_WINDOW_MS = 1_000;
 
 export interface SupervisorWiring {
   supervisor: SupervisorActor;
+  invokes: InvokeRunner;
   requests: SupervisorRequests;
   table: ConnectionTable;
   outbound: Outbound<Connection>;
@@ -28,7 +30,7 @@ export interface SupervisorWiring {
   logger: Logger;
 }
 
-export function wireSupervisor({ supervisor, requests, table, outbound, adapter, persist, presenceWindowMs, logger }: SupervisorWiring): Subscription[] {
+export function wireSupervisor({ supervisor, invokes, requests, table, outbound, adapter, persist, presenceWindowMs, logger }: SupervisorWiring): Subscription[] {
   const emitted$ = emittedBy(supervisor);
   const windowMs = () =>
     presenceWindowFor(presenceWindowMs, table.readyCount, outbound.presenceFrameBytes, PRESENCE_BYTES_PER_SECOND, Math.max(presenceWindowMs, MAX_PRESENCE_WINDOW_MS));
@@ -61,6 +63,12 @@ export function wireSupervisor({ supervisor, requests, table, outbound, adapter,
           logger.warn({ event: 'pairing.refused', ...refusal }, 'pairing refused');
           break;
         }
+        case 'invoke.start':
+          invokes.start(emitted.input);
+          break;
+        case 'invoke.signal':
+          invokes.signal(emitted.invokeId, emitted.event);
+          break;
       }
     }),
   ];

@@ -6,6 +6,7 @@ export const BUILTIN_EVENTS = [
   'shutdown',
   'node.invoke.request',
   'node.hostStats',
+  'node.invoke.cancel',
   'node.pair.requested',
   'node.pair.resolved',
   'device.pair.requested',

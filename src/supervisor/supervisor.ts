@@ -2,7 +2,7 @@
 import { hostname } from 'node:os';
 import { createActor, type ActorRefFrom, type InspectionEvent } from 'xstate';
 import type { PairingLimits, PairingMode, PairingState } from '../../machines/pairing.js';
-import { supervisorMachine } from '../../machines/supervisor.js';
+import { supervisorMachine, type InvokeLimits } from '../../machines/supervisor.js';
 import type { CountingClock } from '../actors/clock.js';
 import { GATEWAY_VERSION } from '../version.js';
 
@@ -18,6 +18,7 @@ export interface SupervisorOptions {
   pairingLimits: PairingLimits;
   /** Approved devices and nodes from the last run. */
   pairing: PairingState;
+  invokeLimits: InvokeLimits;
   clock: CountingClock;
   inspect?: (event: InspectionEvent) => void;
 }
@@ -40,6 +41,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorActor {
       pairingRequestTtlMs: options.pairingTtlMs,
       pairingLimits: options.pairingLimits,
       pairing: options.pairing,
+      invokeLimits: options.invokeLimits,
     },
     clock: options.clock,
     ...(options.inspect ? { inspect: options.inspect } : {}),

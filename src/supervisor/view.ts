@@ -37,12 +37,19 @@ export interface SupervisorCounts {
   presenceEntries: number;
   nodesConnected: number;
   invokesInFlight: number;
-  /** The supervisor's spawned children (one per invoke in flight). */
+  /** Invoke actors alive (one per invoke in flight; they run beside the supervisor, not as its children). */
   children: number;
 }
 
 export class SupervisorView implements GatewayState {
+  private invokeActors: () => number = () => 0;
+
   constructor(private readonly supervisor: SupervisorActor) {}
+
+  /** Where the count of invoke actors comes from (the runtime's invoke runner). */
+  countInvokeActors(count: () => number): void {
+    this.invokeActors = count;
+  }
 
   private get context(): SupervisorContext {
     return this.supervisor.getSnapshot().context;
@@ -142,13 +149,12 @@ export class SupervisorView implements GatewayState {
   }
 
   counts(): SupervisorCounts {
-    const snapshot = this.supervisor.getSnapshot();
-    const { context } = snapshot;
+    const { context } = this.supervisor.getSnapshot();
     return {
       presenceEntries: context.presence.size,
       nodesConnected: context.nodes.size,
       invokesInFlight: context.invokes.size,
-      children: Object.keys(snapshot.children).length,
+      children: this.invokeActors(),
     };
   }
 }

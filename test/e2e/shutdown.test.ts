@@ -21,7 +21,7 @@ const logTime = (line: Record<string, unknown> | undefined) => Date.parse(String
 const jsonLines = (text: string) => text.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
 
 describe('gateway.close', () => {
-  it('answers invokes in flight UNAVAILABLE, then sends shutdown, then closes every socket 1012', async () => {
+  it('answers invokes in flight UNAVAILABLE and cancels them on their node, then sends shutdown, then closes every socket 1012', async () => {
     const { gateway, url, logs } = await startHardened({ pairing: 'auto-local' });
     const operator = track((await connectClient(url, TEST_TOKEN, { scopes: ['operator.admin'] })).client);
     const node = track(
@@ -48,7 +48,13 @@ describe('gateway.close', () => {
     const order = (frame: Frame) => operator.frames.indexOf(frame);
     expect(order(answer)).toBeLessThan(order(shutdown));
     expect(await operator.closed).toEqual({ code: 1012, reason: 'gateway shutting down' });
-    expect((await node.event('shutdown')).payload).toMatchObject({ reason: 'restart' });
+    // The node is told to stop the command first, then that the gateway shuts down.
+    const request = (await node.event('node.invoke.request')).payload as { id: string };
+    const cancel = await node.event('node.invoke.cancel');
+    expect(cancel.payload).toEqual({ invokeId: request.id, nodeId });
+    const nodeShutdown = await node.event('shutdown');
+    expect(nodeShutdown.payload).toMatchObject({ reason: 'restart' });
+    expect(node.frames.indexOf(cancel)).toBeLessThan(node.frames.indexOf(nodeShutdown));
     expect((await node.closed).code).toBe(1012);
     // A client still in its handshake is only closed.
     expect(await handshaking.closed).toEqual({ code: 1012, reason: 'gateway shutting down' });

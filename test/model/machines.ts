@@ -1,5 +1,5 @@
 // The model specs of the gateway's machines: a registry, one entry per machine.
-import { SimulatedClock, createActor, createMachine } from 'xstate';
+import { SimulatedClock, createActor } from 'xstate';
 import { clientMachine, type ClientContext, type ClientEvent, type ClientInput } from '../../machines/client.js';
 import { connectionMachine, type ConnectionEvent, type ConnectionInput } from '../../machines/connection.js';
 import { invokeMachine, type InvokeEvent, type InvokeInput } from '../../machines/invoke.js';
@@ -168,11 +168,10 @@ const modelSupervisorInput = (overrides: Partial<SupervisorInput>) => (): Superv
   ...overrides,
 });
 
-/** An invoke child that ignores everything and never settles: the model sends `invoke.settled` itself. */
-const passiveInvoke = createMachine({ id: 'invoke' }) as unknown as typeof invokeMachine;
-const supervisorWithPassiveInvokes = supervisorMachine.provide({ actors: { invoke: passiveInvoke } });
-
+// The supervisor runs no invoke actors itself (it emits `invoke.start` and `invoke.signal` for the runtime),
+// so the model sends `invoke.settled` itself, as an invoke would.
 const OPERATOR = { connId: 'operator', requestId: 'op-req' };
+const OTHER_OPERATOR = { connId: 'operator-2', requestId: 'op-req-2' };
 const MISSING_REQUEST = 'no-such-request';
 
 const deviceRequest = {
@@ -211,10 +210,25 @@ function presenceEvents(context: SupervisorContext): SupervisorEvent[] {
 const isQuiet = (context: SupervisorContext) =>
   context.pendingNodePairs.size === 0 && context.pendingDevicePairs.size === 0 && context.invokes.size === 0;
 
+/**
+ * An invoke on a node no longer approved was told so when the approval was removed, and settles at once (the
+ * runtime runs it synchronously): nothing else happens in between. Invokes start only on approved nodes.
+ */
+function settlingAfterRemoval(context: SupervisorContext): SupervisorEvent[] {
+  const events: SupervisorEvent[] = [];
+  for (const [invokeId, record] of context.invokes) {
+    if (context.pairedNodes.has(record.nodeId)) continue;
+    events.push({ type: 'invoke.settled', invokeId, outcome: { ok: false, error: { code: 'UNAVAILABLE', message: 'PAIRING_CHANGED: node pairing changed after dispatch' } } });
+  }
+  return events;
+}
+
 /** Node pairing and invokes: the node connecting twice from loopback, an operator approving and invoking. */
 function nodeEvents(context: SupervisorContext): SupervisorEvent[] {
   // The impostor is refused as it joins; all that is left for it is to leave (nothing else is new with it there).
   if (context.connections.has(IMPOSTOR)) return [{ type: 'connection.left', connId: IMPOSTOR }];
+  const settling = settlingAfterRemoval(context);
+  if (settling.length > 0) return settling;
   const events: SupervisorEvent[] = [];
   for (const connId of nodeJoins) {
     if (!context.connections.has(connId)) {
@@ -236,10 +250,14 @@ function nodeEvents(context: SupervisorContext): SupervisorEvent[] {
   // Two invokes at most: enough for one per node connection.
   if (context.invokes.size < 2) events.push(invoke('system.run'));
   if (context.nodeConnById.has('node-1') && context.pairedNodes.has('node-1')) events.push(invoke('camera.snap'));
-  // Removal only with nothing in flight: it multiplies the state space otherwise, for no new transition.
-  if (context.pairedNodes.has('node-1') && context.invokes.size === 0 && context.nodeConnById.size > 0) {
+  // Removal with at most one invoke in flight (which it ends): more multiplies the state space for no new
+  // transition. The caller leaving with its invoke in flight likewise (it never joined here: the supervisor
+  // keys invokes by the caller's connId).
+  const oneInvokeOneConnection = context.invokes.size === 1 && context.connections.size === 1;
+  if (context.pairedNodes.has('node-1') && context.invokes.size <= 1 && context.nodeConnById.size > 0) {
     events.push({ type: 'node.pair.remove', nodeId: 'node-1', ...OPERATOR });
   }
+  if (oneInvokeOneConnection) events.push({ type: 'connection.left', connId: OPERATOR.connId });
   for (const [invokeId, record] of context.invokes) {
     const otherConnId = nodeJoins.find((connId) => connId !== record.nodeConnId)!;
     const result = { type: 'node.invoke.result' as const, invokeId, nodeId: 'node-1', requestId: 'node-req' };
@@ -302,6 +320,17 @@ function deviceLimitEvents(context: SupervisorContext): SupervisorEvent[] {
   return events;
 }
 
+/** The caps: a node paired silently, two callers invoking on it, their invokes settling. */
+function capEvents(context: SupervisorContext): SupervisorEvent[] {
+  if (!context.connections.has('node-old')) {
+    return [{ type: 'connection.joined', connId: 'node-old', remoteAddr: '127.0.0.1', session: nodeSession(), isLocalClient: true }];
+  }
+  const invoke = (caller: typeof OPERATOR): SupervisorEvent => ({ type: 'node.invoke.requested', nodeId: 'node-1', command: 'system.run', timeoutMs: 10_000, ...caller });
+  const events: SupervisorEvent[] = context.invokes.size < 2 ? [invoke(OPERATOR), invoke(OTHER_OPERATOR)] : [];
+  for (const invokeId of context.invokes.keys()) events.push({ type: 'invoke.settled', invokeId, outcome: { ok: true } });
+  return events;
+}
+
 /** The runtime's answers to a pairing change: the newest revision saved, or its save failed. */
 function persistenceEvents(context: SupervisorContext): SupervisorEvent[] {
   const { revision, persisted } = context.persistence;
@@ -354,7 +383,7 @@ const sortedPairs = <T>(map: Map<string, T>, value: (entry: T) => unknown) =>
 
 const supervisorModel = defineModel({
   name: 'supervisor',
-  machine: supervisorWithPassiveInvokes,
+  machine: supervisorMachine,
   inputs: [
     { name: 'presence, default cap', create: modelSupervisorInput({}) },
     { name: 'presence cap 1', create: modelSupervisorInput({ maxPresenceEntries: 1 }) },
@@ -364,6 +393,9 @@ const supervisorModel = defineModel({
     { name: 'nodes at limits of one, manual pairing', create: modelSupervisorInput({ pairingMode: 'manual', pairingLimits: LIMITS_OF_ONE }) },
     { name: 'nodes at limits of one, auto-local pairing', create: modelSupervisorInput({ pairingMode: 'auto-local', pairingLimits: LIMITS_OF_ONE }) },
     { name: 'devices at limits of one', create: modelSupervisorInput({ pairingMode: 'manual', pairingLimits: LIMITS_OF_ONE }) },
+    // One invoke per caller and per node: a second from the same caller passes its cap, from another the node's.
+    { name: 'caps, one per caller and per node', create: modelSupervisorInput({ invokeLimits: { perCaller: 1, perNode: 1, total: 0 } }) },
+    { name: 'caps, one in all', create: modelSupervisorInput({ invokeLimits: { perCaller: 0, perNode: 0, total: 1 } }) },
   ],
   events: (snapshot, input): SupervisorEvent[] => {
     const { context } = snapshot;
@@ -376,6 +408,7 @@ const supervisorModel = defineModel({
     if (input.startsWith('nodes')) return [...nodeEvents(context), ...shutdownEvents(context, false)];
     if (input.startsWith('devices at limits')) return deviceLimitEvents(context);
     if (input.startsWith('devices')) return deviceEvents(context);
+    if (input.startsWith('caps')) return capEvents(context);
     return presenceEvents(context);
   },
   // What the guards read, registries as sorted key lists (their order is never read but for eviction,
@@ -387,7 +420,7 @@ const supervisorModel = defineModel({
     nodeConnById: sortedPairs(context.nodeConnById, (connId) => connId),
     pairedNodes: sortedKeys(context.pairedNodes),
     pendingNodePairs: sortedPairs(context.pendingNodePairs, (request) => request.nodeId),
-    invokes: sortedPairs(context.invokes, (record) => record.nodeConnId),
+    invokes: sortedPairs(context.invokes, (record) => `${record.nodeConnId}<-${record.callerConnId}`),
     pairedDevices: sortedKeys(context.pairedDevices),
     pendingDevicePairs: sortedPairs(context.pendingDevicePairs, (request) => request.deviceId),
     // Revisions only grow: what tells states apart is whether one is unsaved, and what waits for it.
@@ -411,12 +444,15 @@ const invokeModel = defineModel({
   machine: invokeMachine,
   // It reports `invoke.settled` with sendParent; paths.test.ts checks it does so once, with its outcome.
   hasParent: true,
+  provideEffects: (record) => invokeMachine.provide({ actions: { tellNodeToCancel: (_, cancel) => record('tellNodeToCancel', cancel) } }),
   inputs: [{ name: 'timeout 10 s', create: invokeInput(10_000) }],
   events: (): InvokeEvent[] => [
     { type: 'invoke.delivered' },
     { type: 'invoke.result', ok: true, payloadJSON: '{"exitCode":0}' },
     { type: 'invoke.result', ok: false, error: { code: 'EXEC_FAILED', message: 'exit code 1' } },
     { type: 'node.disconnected' },
+    { type: 'caller.disconnected' },
+    { type: 'node.approvalRemoved' },
     { type: 'gateway.shutdown' },
   ],
 });

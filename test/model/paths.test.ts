@@ -30,8 +30,16 @@ describe('invoke paths', () => {
         resolved: { ok: true, payloadJSON: '{"exitCode":0}' },
         failed: { ok: false, error: { code: 'UNAVAILABLE' } },
         timedOut: { ok: false, error: { code: 'UNAVAILABLE', message: 'TIMEOUT: node invoke timed out' } },
-      }[snapshot.value as 'resolved' | 'failed' | 'timedOut'];
+        cancelled: { ok: false, error: { code: 'UNAVAILABLE' } },
+      }[snapshot.value as 'resolved' | 'failed' | 'timedOut' | 'cancelled'];
       expect(outcome, describePath(path)).toMatchObject(expected);
+      // The node is told to stop exactly when it may still be running the command, and before the answer.
+      const cancels = effects.filter((effect) => effect.type === 'tellNodeToCancel');
+      const mayStillRun = snapshot.value === 'timedOut' || snapshot.value === 'cancelled';
+      expect(cancels, describePath(path)).toEqual(
+        mayStillRun ? [{ type: 'tellNodeToCancel', params: { nodeConnId: 'node-conn-1', cancel: { invokeId, nodeId: 'node-1' } } }] : [],
+      );
+      if (mayStillRun) expect(effects.findIndex((effect) => effect.type === 'tellNodeToCancel')).toBeLessThan(effects.findIndex((effect) => effect.type === 'parent:invoke.settled'));
       if (snapshot.value === 'timedOut') expect(path.steps.at(-1)!.at, describePath(path)).toBe(10_000);
     }
   });

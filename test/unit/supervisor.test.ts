@@ -1,11 +1,14 @@
-// The supervisor with its real invoke children: invokes from request to their single answer, node
-// reconnects, node and device pairing. Time is simulated, ids count up, emitted events are collected.
+// The supervisor with real invoke actors, run as the gateway runs them (src/supervisor/invokes.ts): invokes
+// from request to their single answer and the cancels their nodes are sent, the caps, node reconnects, node and
+// device pairing. Time is simulated, ids count up, emitted events are collected.
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock, createActor } from 'xstate';
 import { describeNode, nodeIdClaimRefusal } from '../../machines/nodes.js';
 import { pairingStateOf, type PairedNode } from '../../machines/pairing.js';
 import type { Session } from '../../machines/protocol.js';
+import type { NodeInvokeCancel } from '../../machines/invoke.js';
 import { supervisorMachine, type SupervisorEmitted, type SupervisorEvent, type SupervisorInput } from '../../machines/supervisor.js';
+import { InvokeRunner } from '../../src/supervisor/invokes.js';
 
 const T0 = 1_700_000_000_000;
 const TTL_MS = 60_000;
@@ -30,7 +33,19 @@ function start(input: Partial<SupervisorInput> = {}, { saves = 'immediate' }: { 
     },
   });
   const emitted: SupervisorEmitted[] = [];
-  actor.on('*', (event) => void emitted.push(event));
+  const cancels: Array<{ nodeConnId: string } & NodeInvokeCancel> = [];
+  const invokes = new InvokeRunner({
+    report: (event) => actor.send(event),
+    tellNodeToCancel: (nodeConnId, cancel) => void cancels.push({ nodeConnId, ...cancel }),
+    onActorError: (_invokeId, error) => {
+      throw error;
+    },
+    clock,
+  });
+  // What the runtime does with the invoke effects; the tests read the rest.
+  actor.on('invoke.start', ({ input }) => invokes.start(input));
+  actor.on('invoke.signal', ({ invokeId, event }) => invokes.signal(invokeId, event));
+  actor.on('*', (event) => void (event.type !== 'invoke.start' && event.type !== 'invoke.signal' && emitted.push(event)));
   if (saves === 'immediate') actor.on('pairing.changed', ({ revision }) => actor.send({ type: 'pairing.persisted', revision }));
   actor.start();
   return {
@@ -38,8 +53,12 @@ function start(input: Partial<SupervisorInput> = {}, { saves = 'immediate' }: { 
     clock,
     context: () => actor.getSnapshot().context,
     send: (event: SupervisorEvent) => actor.send(event),
-    /** What was emitted since the last call. */
+    invokes,
+    /** What was emitted since the last call (but the invoke effects, carried out above). */
     take: () => emitted.splice(0),
+    /** The node.invoke.cancel events sent since the last call, with the connection each went to. */
+    takeCancels: () => cancels.splice(0),
+    cancelsSent: () => cancels.length,
   };
 }
 
@@ -113,7 +132,7 @@ function withConnectedNode() {
 
 const callerReply = (s: Supervisor) => s.take().filter((event) => event.type === 'reply' && event.connId === 'op');
 
-describe('supervisor invokes, with the real invoke child', () => {
+describe('supervisor invokes, with real invoke actors', () => {
   it('delivers the request to the node and answers the caller with its payload', () => {
     const s = withConnectedNode();
     requestInvoke(s, { idempotencyKey: 'key-1' });
@@ -125,8 +144,7 @@ describe('supervisor invokes, with the real invoke child', () => {
         payload: { id: 'id-1', nodeId: 'node-1', command: 'system.run', paramsJSON: '{"command":["uname"]}', timeoutMs: 5_000, idempotencyKey: 'key-1' },
       },
     ]);
-    expect(Object.keys(s.actor.getSnapshot().children)).toEqual(['id-1']);
-    expect(s.actor.getSnapshot().children['id-1']!.getSnapshot().value).toEqual({ pending: 'sentToNode' });
+    expect(s.invokes.size).toBe(1);
 
     s.send(nodeResult('node-a', 'id-1', { ok: true, payloadJSON: '{"stdout":"Linux"}' }));
     expect(s.take()).toEqual([
@@ -141,7 +159,7 @@ describe('supervisor invokes, with the real invoke child', () => {
     ]);
     expect(s.context().invokes.size).toBe(0);
     expect(s.context().invokesByNodeConn.size).toBe(0);
-    expect(s.actor.getSnapshot().children).toEqual({});
+    expect(s.invokes.size).toBe(0);
   });
 
   it('answers null when the node sends no payload, and UNAVAILABLE with its error when it fails', () => {
@@ -189,7 +207,7 @@ describe('supervisor invokes, with the real invoke child', () => {
       },
     ]);
     expect(s.context().invokes.size).toBe(0);
-    expect(s.actor.getSnapshot().children).toEqual({});
+    expect(s.invokes.size).toBe(0);
   });
 
   it('fails the invoke with UNAVAILABLE as soon as its node disconnects, without waiting for the timeout', () => {
@@ -263,7 +281,127 @@ describe('supervisor invokes, with the real invoke child', () => {
     expect(s.take()).toMatchObject([
       { ok: false, error: { code: 'INVALID_REQUEST', details: { code: 'COMMAND_NOT_ALLOWED', command: 'camera.snap', allowed: ['system.run'] } } },
     ]);
-    expect(s.actor.getSnapshot().children).toEqual({});
+    expect(s.invokes.size).toBe(0);
+  });
+});
+
+describe('supervisor invokes: cancels to the node', () => {
+  const CANCEL = { nodeConnId: 'node-a', invokeId: 'id-1', nodeId: 'node-1' };
+
+  it('tells the node to cancel an invoke that timed out, before the caller is answered', () => {
+    const s = withConnectedNode();
+    requestInvoke(s, { timeoutMs: 1_000 });
+    s.take();
+    let cancelsAtAnswer = -1;
+    s.actor.on('reply', () => void (cancelsAtAnswer = s.cancelsSent()));
+    s.clock.increment(1_000);
+    expect(s.takeCancels()).toEqual([CANCEL]);
+    expect(cancelsAtAnswer).toBe(1);
+    expect(s.invokes.size).toBe(0);
+  });
+
+  it('sends no cancel when the node answered, or when it is gone', () => {
+    const s = withConnectedNode();
+    requestInvoke(s);
+    s.send(nodeResult('node-a', 'id-1', { ok: true }));
+    requestInvoke(s, { requestId: 'op-req-2' });
+    s.send({ type: 'connection.left', connId: 'node-a' });
+    expect(callerReply(s)).toHaveLength(2);
+    s.clock.increment(60_000);
+    expect(s.takeCancels()).toEqual([]);
+  });
+
+  it("ends a caller's invokes when it disconnects, tells their node, and leaves other callers' alone", () => {
+    const s = withConnectedNode();
+    requestInvoke(s);
+    requestInvoke(s, { requestId: 'op-req-2' });
+    requestInvoke(s, { connId: 'op-2', requestId: 'other-req' });
+    s.take();
+    s.send({ type: 'connection.left', connId: 'op' });
+    expect(s.takeCancels()).toEqual([CANCEL, { ...CANCEL, invokeId: 'id-2' }]);
+    // Nobody reads these answers; they settle the requests the runtime is waiting on.
+    expect(s.take()).toMatchObject([
+      { type: 'reply', connId: 'op', requestId: 'op-req', ok: false, error: { code: 'UNAVAILABLE', message: 'ABORTED: node invoke cancelled' } },
+      { type: 'reply', connId: 'op', requestId: 'op-req-2', ok: false, error: { code: 'UNAVAILABLE', message: 'ABORTED: node invoke cancelled' } },
+    ]);
+    expect([...s.context().invokes.keys()]).toEqual(['id-3']);
+    expect(s.context().invokesByCaller.has('op')).toBe(false);
+    s.send(nodeResult('node-a', 'id-3', { ok: true }));
+    expect(s.take()).toMatchObject([{ connId: 'node-a' }, { connId: 'op-2', requestId: 'other-req', ok: true }]);
+  });
+
+  it("ends the invokes on a node whose approval is removed, telling the node before its connection is revoked", () => {
+    const s = withConnectedNode();
+    requestInvoke(s);
+    s.take();
+    let cancelsAtRevoke = -1;
+    s.actor.on('credentials.revoked', () => void (cancelsAtRevoke = s.cancelsSent()));
+    s.send({ type: 'node.pair.remove', nodeId: 'node-1', ...OPERATOR });
+    expect(cancelsAtRevoke).toBe(1);
+    expect(s.takeCancels()).toEqual([CANCEL]);
+    expect(callerReply(s)).toContainEqual({
+      type: 'reply',
+      ...OPERATOR,
+      ok: false,
+      error: {
+        code: 'UNAVAILABLE',
+        message: 'PAIRING_CHANGED: node pairing changed after dispatch',
+        details: { nodeError: { code: 'PAIRING_CHANGED', message: 'node pairing changed after dispatch' }, nodeCommandDispatched: true },
+      },
+    });
+    expect(s.context().invokes.size).toBe(0);
+  });
+
+  it('tells the node to cancel every invoke in flight when the gateway shuts down', () => {
+    const s = withConnectedNode();
+    requestInvoke(s);
+    requestInvoke(s, { requestId: 'op-req-2' });
+    s.send({ type: 'gateway.shutdown', reason: 'restart' });
+    expect(s.takeCancels()).toEqual([CANCEL, { ...CANCEL, invokeId: 'id-2' }]);
+    expect(s.invokes.size).toBe(0);
+  });
+});
+
+describe('supervisor invokes: caps on what is in flight', () => {
+  const overLimit = (limit: string, max: number) => ({
+    type: 'reply',
+    ok: false,
+    error: { code: 'UNAVAILABLE', retryable: true, details: { code: 'TOO_MANY_INVOKES', limit, max, nodeId: 'node-1' } },
+  });
+
+  it('refuses a caller over its cap, retryable, and takes it again once one is answered', () => {
+    const s = start({ pairing: { version: 1, devices: [], nodes: [pairedNode()] }, invokeLimits: { perCaller: 2, perNode: 0, total: 0 } });
+    joinNode(s, 'node-a');
+    requestInvoke(s);
+    requestInvoke(s, { requestId: 'op-req-2' });
+    s.take();
+    requestInvoke(s, { requestId: 'op-req-3' });
+    expect(s.take()).toMatchObject([{ ...overLimit('perCaller', 2), requestId: 'op-req-3' }]);
+    expect(s.take()).toEqual([]);
+    requestInvoke(s, { connId: 'op-2', requestId: 'other-req' });
+    expect(s.take()).toMatchObject([{ type: 'deliver', event: 'node.invoke.request' }]);
+    s.send(nodeResult('node-a', 'id-1', { ok: true }));
+    s.take();
+    requestInvoke(s, { requestId: 'op-req-4' });
+    expect(s.take()).toMatchObject([{ type: 'deliver', event: 'node.invoke.request' }]);
+    expect(s.invokes.size).toBe(3);
+  });
+
+  it('refuses over the cap per node and over the cap in all', () => {
+    const perNode = start({ pairing: { version: 1, devices: [], nodes: [pairedNode()] }, invokeLimits: { perCaller: 0, perNode: 1, total: 0 } });
+    joinNode(perNode, 'node-a');
+    requestInvoke(perNode);
+    perNode.take();
+    requestInvoke(perNode, { connId: 'op-2' });
+    expect(perNode.take()).toMatchObject([overLimit('perNode', 1)]);
+
+    const total = start({ pairing: { version: 1, devices: [], nodes: [pairedNode()] }, invokeLimits: { perCaller: 0, perNode: 0, total: 1 } });
+    joinNode(total, 'node-a');
+    requestInvoke(total);
+    total.take();
+    requestInvoke(total, { connId: 'op-2' });
+    expect(total.take()).toMatchObject([overLimit('total', 1)]);
+    expect(total.context().invokes.size).toBe(1);
   });
 });
 
@@ -733,7 +871,7 @@ describe('supervisor shutdown', () => {
       { type: 'reply', ...OPERATOR, ok: false, error: { code: 'UNAVAILABLE', message: 'gateway shutting down', retryable: true } },
     ]);
     expect(s.context().invokes.size).toBe(0);
-    expect(s.actor.getSnapshot().children).toEqual({});
+    expect(s.invokes.size).toBe(0);
     requestInvoke(s);
     expect(s.take()).toEqual([
       { type: 'reply', ...OPERATOR, ok: false, error: { code: 'UNAVAILABLE', message: 'gateway shutting down', retryable: true } },
