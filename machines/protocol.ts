@@ -35,6 +35,9 @@ export const DetailCode = {
   ROLE_NOT_ALLOWED: 'ROLE_NOT_ALLOWED',
   MISSING_SCOPE: 'MISSING_SCOPE',
   PARAMS_TOO_DEEP: 'PARAMS_TOO_DEEP',
+  // frames refused before they are parsed (see ProtocolLimits)
+  FRAME_TOO_COMPLEX: 'FRAME_TOO_COMPLEX',
+  FRAME_TOO_LARGE_FOR_METHOD: 'FRAME_TOO_LARGE_FOR_METHOD',
   // nodes, invokes and pairing decisions
   NODE_NOT_FOUND: 'NODE_NOT_FOUND',
   NOT_CONNECTED: 'NOT_CONNECTED',
@@ -210,6 +213,22 @@ export const ProtocolLimits = {
    * JSON.stringify overflows the stack at some thousands of levels, and no method needs anything near this.
    */
   maxParamsDepth: 128,
+  /**
+   * A frame is scanned (one pass, nothing allocated) before it is parsed, and refused INVALID_REQUEST
+   * (FRAME_TOO_COMPLEX) when it holds more objects and arrays than this, or more values (array elements and
+   * object members, the frame included) than `maxFrameValues`: JSON.parse of 25 MiB of empty objects takes
+   * seconds and gigabytes, and no method of the protocol needs anything near these.
+   */
+  maxFrameContainers: 20_000,
+  maxFrameValues: 200_000,
+  /**
+   * The largest frame (UTF-8 bytes) a method that takes no or small params accepts (health, system-presence,
+   * node.list, node.describe, the pairing methods), and any frame for a method the caller may not call or that
+   * does not exist; bigger ones are refused INVALID_REQUEST (FRAME_TOO_LARGE_FOR_METHOD) before they are
+   * parsed. Only node.invoke (operator.write), the node methods and a program's own methods (unless they say
+   * less) take frames up to `maxPayloadBytes`: read-only and pairing operators never need more than this.
+   */
+  smallFrameBytes: 64 * 1024,
   /** Close reasons are cut to this many bytes of UTF-8. */
   maxCloseReasonBytes: 120,
   /** `node.invoke` waits this long for the node when the caller gives no `timeoutMs`... */

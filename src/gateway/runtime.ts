@@ -220,6 +220,7 @@ function buildConnections(input: RuntimeInput, core: Core, transport: () => Tran
     unauthorizedCallWindowMs: options.unauthorizedCallWindowMs,
     frameWriter: (socket) => transport().frameWriter(socket),
     leavePreauth,
+    frameLimits: input.registry,
   });
   return { host, handlers };
 }

@@ -74,10 +74,16 @@ describe('successful handshake', () => {
     await client.close();
   });
 
-  it('accepts frames above the pre-auth limit once authenticated', async () => {
-    const { client } = await connectClient(gw.url, gw.token);
-    const response = await client.request('health', { padding: 'x'.repeat(200 * 1024) });
-    expect(response.ok).toBe(true);
+  it('accepts frames above the pre-auth limit once authenticated, for the methods that take big params', async () => {
+    const { client } = await connectClient(gw.url, gw.token, { scopes: ['operator.write'] });
+    const padding = 'x'.repeat(200 * 1024);
+    // node.invoke takes up to maxPayload: it gets as far as looking for the node.
+    const invoke = await client.request('node.invoke', { nodeId: 'nowhere', command: 'system.which', idempotencyKey: 'k', params: { padding } });
+    expect(invoke.error).toMatchObject({ details: { code: 'NOT_CONNECTED' } });
+    // health takes no params: a frame over 64 KiB is refused before it is parsed, and the socket stays open.
+    const health = await client.request('health', { padding });
+    expect(health.error).toMatchObject({ code: 'INVALID_REQUEST', details: { code: 'FRAME_TOO_LARGE_FOR_METHOD', method: 'health', maxBytes: 64 * 1024 } });
+    expect((await client.request('health')).ok).toBe(true);
     await client.close();
   });
 

@@ -101,6 +101,8 @@ export function renderTable(d: Diagnosis, source: string): string {
       `  upgrades refused with HTTP 503: ${formatCount(upgrades.total)} (${plural(upgrades.logged, 'logged line')}, ${formatCount(upgrades.suppressed)} suppressed)`,
       `  addresses locked out after failed authentication: ${formatCount(d.lockouts)}`,
       `  TCP connections dropped past the connection cap: ${formatCount(d.tcpDropped)}`,
+      `  frames refused before parsing: ${formatCount(d.framesRefused.reduce((sum, row) => sum + row.count, 0))}` +
+        (d.framesRefused.length > 0 ? ` (${d.framesRefused.map((row) => `${row.code} ${formatCount(row.count)}`).join(', ')})` : ''),
     ]),
   );
   if (d.gatewayErrors.length > 0) out.push(...section('Gateway errors', table(['count', 'message'], d.gatewayErrors.map((row) => [row.count, row.msg]))));
