@@ -34,7 +34,7 @@ export interface SocketServices {
  */
 function refusalLogger(logger: Logger) {
   const throttle = new LogThrottle();
-  return (connection: Connection, text: string, details: { code: string; method?: unknown }) => {
+  return (connection: Connection, data: Buffer, details: { code: string; method?: unknown }) => {
     if (!logger.isLevelEnabled('warn')) return;
     const taken = throttle.take(connection.connId);
     if (!taken.log) return;
@@ -44,7 +44,7 @@ function refusalLogger(logger: Logger) {
       event: 'frame.refused',
       code: details.code,
       method: details.method,
-      chars: text.length,
+      bytes: data.length,
       ready: connection.ready,
       suppressed: taken.suppressed,
     };
@@ -86,12 +86,12 @@ export function socketHandlers(services: SocketServices): SocketHandlers<Connect
   const logRefusal = refusalLogger(services.logger);
   return {
     opened: (socket, info) => openConnection(services, socket, info),
-    text(connection, text) {
+    text(connection, data) {
       connection.awaitingPong = false;
       if (!connection.live) return;
       // A ready connection's frames are held to their method's size; in the handshake the socket's own 64 KiB is the limit.
-      const event = connection.ready ? decodeTextFrame(text, services.frameLimits, connection) : decodeTextFrame(text);
-      if (isRefusedFrame(event)) logRefusal(connection, text, event.details);
+      const event = connection.ready ? decodeTextFrame(data, services.frameLimits, connection) : decodeTextFrame(data);
+      if (isRefusedFrame(event)) logRefusal(connection, data, event.details);
       connection.actor.send(event);
     },
     binary(connection) {
@@ -104,7 +104,8 @@ export function socketHandlers(services: SocketServices): SocketHandlers<Connect
     fault(connection, { message, code, tooLarge }) {
       if (!connection.live) return;
       if (tooLarge) {
-        connection.actor.send({ type: 'frame.tooLarge', limit: connection.ready ? ProtocolLimits.maxPayloadBytes : ProtocolLimits.preAuthMaxPayloadBytes });
+        const limit = connection.ready ? services.frameLimits.maxPayloadFor(connection) : ProtocolLimits.preAuthMaxPayloadBytes;
+        connection.actor.send({ type: 'frame.tooLarge', limit });
         return;
       }
       // The log says what the peer saw: the code the transport failed the socket with, and no reason.

@@ -191,7 +191,10 @@ function buildConnections(input: RuntimeInput, core: Core, transport: () => Tran
   const policy = { maxPayload: ProtocolLimits.maxPayloadBytes, maxBufferedBytes: options.maxBufferedBytes, tickIntervalMs: options.tickIntervalMs };
   const helloOk = (context: ConnectionContext) => {
     const snapshot = { presence: view.presence(), health: healthPayload(health), stateVersion: view.stateVersion(), uptimeMs: Date.now() - startedAt };
-    return helloOkFrame(context.connectRequestId!, { session: context.session!, connId: context.connId, bootId, snapshot, policy }, input.featuresJson());
+    // The socket's own limit: small for read-only and pairing operators (src/methods/registry.ts, maxPayloadFor).
+    const session = context.session!;
+    const ownPolicy = { ...policy, maxPayload: input.registry.maxPayloadFor(session) };
+    return helloOkFrame(context.connectRequestId!, { session, connId: context.connId, bootId, snapshot, policy: ownPolicy }, input.featuresJson());
   };
   const machine = provideConnectionEffects({
     table,
@@ -207,6 +210,7 @@ function buildConnections(input: RuntimeInput, core: Core, transport: () => Tran
     whenDurable: (revision) => durability.whenDurable(revision),
     helloOk,
     raisePayloadLimit: (socket, bytes) => transport().raisePayloadLimit(socket, bytes),
+    maxPayloadFor: (session) => input.registry.maxPayloadFor(session),
     leavePreauth,
   });
   const handlers = socketHandlers({

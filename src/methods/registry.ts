@@ -186,6 +186,20 @@ export class MethodRegistry implements MethodFrameLimits {
     return registered.maxFrameBytes;
   }
 
+  /**
+   * The largest frame a caller may send at all: the largest of the methods it may call. Read-only and pairing
+   * operators (and any role whose methods all take small params) get ProtocolLimits.smallFrameBytes: their socket
+   * refuses a bigger frame at its header (close 1009), before any of it is buffered.
+   */
+  maxPayloadFor(caller: FrameCaller): number {
+    let max: number = ProtocolLimits.smallFrameBytes;
+    if (caller.role === undefined) return max;
+    for (const method of this.methods.values()) {
+      if (method.maxFrameBytes > max && mayCall(method, caller.role, caller.scopes)) max = method.maxFrameBytes;
+    }
+    return max;
+  }
+
   /** The answer to a request: now when every check and the handler are synchronous, else a promise of it. */
   dispatch(request: DispatchedRequest, caller: Caller): ResponseFrame | Promise<ResponseFrame> {
     const method = this.methods.get(request.method);

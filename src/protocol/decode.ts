@@ -23,9 +23,11 @@ export interface FrameCaller {
   readonly scopes: readonly string[];
 }
 
-/** The largest frame (UTF-8 bytes) a caller may send for a method (undefined: the frame names none). */
 export interface MethodFrameLimits {
+  /** The largest frame (UTF-8 bytes) a caller may send for a method (undefined: the frame names none). */
   maxFrameBytes(method: string | undefined, caller: FrameCaller): number;
+  /** The largest frame a caller may send at all: its socket's limit, and hello-ok's `policy.maxPayload`. */
+  maxPayloadFor(caller: FrameCaller): number;
 }
 
 function requestIdOf(value: unknown): string | undefined {
@@ -35,10 +37,10 @@ function requestIdOf(value: unknown): string | undefined {
 }
 
 /** The top-level id the scan found, unescaped; undefined when there is none, it is empty or too long to echo. */
-function scannedId(text: string, scan: FrameScan): string | undefined {
+function scannedId(bytes: Buffer, scan: FrameScan): string | undefined {
   const { idStart, idEnd } = scan;
   if (idStart < 0 || idEnd <= idStart || idEnd - idStart > MAX_ECHOED_ID_LENGTH) return undefined;
-  const raw = text.slice(idStart, idEnd);
+  const raw = bytes.toString('utf8', idStart, idEnd);
   if (!raw.includes('\\')) return raw;
   try {
     const id: unknown = JSON.parse(`"${raw}"`);
@@ -49,55 +51,50 @@ function scannedId(text: string, scan: FrameScan): string | undefined {
 }
 
 /** The top-level method the scan found, when it is spelled without escapes and short enough to be a method. */
-function scannedMethod(text: string, scan: FrameScan): string | undefined {
+function scannedMethod(bytes: Buffer, scan: FrameScan): string | undefined {
   const { methodStart, methodEnd } = scan;
   if (methodStart < 0 || methodEnd - methodStart > MAX_METHOD_NAME_LENGTH) return undefined;
-  const method = text.slice(methodStart, methodEnd);
+  const method = bytes.toString('utf8', methodStart, methodEnd);
   return method.includes('\\') ? undefined : method;
 }
 
-/** Whether the text is more than `limit` bytes of UTF-8 (measured only when its length leaves it open). */
-function exceedsBytes(text: string, limit: number): boolean {
-  if (text.length > limit) return true; // every UTF-16 unit is at least one byte
-  if (text.length * 3 <= limit) return false; // and at most three
-  return Buffer.byteLength(text, 'utf8') > limit;
-}
-
-function refused(text: string, scan: FrameScan, message: string, details: Record<string, unknown>): ConnectionEvent {
-  const id = scannedId(text, scan);
+function refused(bytes: Buffer, scan: FrameScan, message: string, details: Record<string, unknown>): ConnectionEvent {
+  const id = scannedId(bytes, scan);
   return id === undefined ? { type: 'frame.malformed', message, details } : { type: 'frame.malformed', id, message, details };
 }
 
 /** The refusal of a frame over the scan's limits or its method's size, or undefined when it may be parsed. */
-function refusal(text: string, scan: FrameScan, limits: MethodFrameLimits | undefined, caller: FrameCaller | undefined): ConnectionEvent | undefined {
+function refusal(bytes: Buffer, scan: FrameScan, limits: MethodFrameLimits | undefined, caller: FrameCaller | undefined): ConnectionEvent | undefined {
   switch (scan.exceeded) {
     case 'depth':
-      return refused(text, scan, 'params too deeply nested', { code: DetailCode.PARAMS_TOO_DEEP, maxDepth: ProtocolLimits.maxParamsDepth });
+      return refused(bytes, scan, 'params too deeply nested', { code: DetailCode.PARAMS_TOO_DEEP, maxDepth: ProtocolLimits.maxParamsDepth });
     case 'containers':
     case 'values': {
       const details = { code: DetailCode.FRAME_TOO_COMPLEX, maxContainers: ProtocolLimits.maxFrameContainers, maxValues: ProtocolLimits.maxFrameValues };
-      return refused(text, scan, 'frame too complex', details);
+      return refused(bytes, scan, 'frame too complex', details);
     }
   }
-  if (!limits || !caller || text.length * 3 <= ProtocolLimits.smallFrameBytes) return undefined;
-  const method = scannedMethod(text, scan);
+  if (!limits || !caller || bytes.length <= ProtocolLimits.smallFrameBytes) return undefined;
+  const method = scannedMethod(bytes, scan);
   const maxBytes = limits.maxFrameBytes(method, caller);
-  if (!exceedsBytes(text, maxBytes)) return undefined;
+  if (bytes.length <= maxBytes) return undefined;
   const details = method === undefined ? { code: DetailCode.FRAME_TOO_LARGE_FOR_METHOD, maxBytes } : { code: DetailCode.FRAME_TOO_LARGE_FOR_METHOD, method, maxBytes };
-  return refused(text, scan, `frame too large for ${method ?? 'a request without a method'}: more than ${maxBytes} bytes`, details);
+  return refused(bytes, scan, `frame too large for ${method ?? 'a request without a method'}: more than ${maxBytes} bytes`, details);
 }
 
 /**
- * The event for a text frame. `limits` and `caller` (a ready connection's) give each method its largest
- * frame; without them (in the handshake, where the socket's own limit is small) only the scan's limits apply.
+ * The event for a text frame (its UTF-8 bytes as they came, or a string). `limits` and `caller` (a ready
+ * connection's) give each method its largest frame; without them (in the handshake, where the socket's own
+ * limit is small) only the scan's limits apply. Only a frame within them is made a string and parsed.
  */
-export function decodeTextFrame(text: string, limits?: MethodFrameLimits, caller?: FrameCaller): ConnectionEvent {
-  const scan = scanFrame(text, FRAME_SCAN_LIMITS);
-  const refusedEvent = refusal(text, scan, limits, caller);
+export function decodeTextFrame(data: Buffer | string, limits?: MethodFrameLimits, caller?: FrameCaller): ConnectionEvent {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const scan = scanFrame(bytes, FRAME_SCAN_LIMITS);
+  const refusedEvent = refusal(bytes, scan, limits, caller);
   if (refusedEvent) return refusedEvent;
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(typeof data === 'string' ? data : bytes.toString('utf8'));
   } catch {
     return { type: 'frame.malformed', message: 'malformed JSON' };
   }

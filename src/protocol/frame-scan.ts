@@ -1,8 +1,10 @@
-// One read-only pass over a frame's text before it is parsed: how many containers and values it holds, how
-// deep it nests, and where its top-level `id` and `method` strings are. A char-code loop that allocates
-// nothing per node (strings are skipped with indexOf), so what JSON.parse would cost is known, and bounded,
-// before it runs: a frame over a limit is refused without ever being parsed. The scan does not validate
-// JSON (JSON.parse still does); on text that is not JSON its counts are only what the text looks like.
+// One read-only pass over a text frame's bytes before it is parsed (before it is even made a string): how many
+// containers and values it holds, how deep it nests, and where its top-level `id` and `method` strings are. A
+// byte loop that allocates nothing per node (strings are skipped with indexOf), so what JSON.parse would cost
+// is known, and bounded, before it runs: a frame over a limit is refused without ever being decoded or parsed.
+// The bytes are UTF-8, whose multi-byte characters have no byte below 0x80: every quote, bracket, comma and
+// backslash byte is that character. The scan does not validate JSON (JSON.parse still does); on text that is
+// not JSON its counts are only what the text looks like.
 
 export interface FrameScanLimits {
   /** Containers (objects and arrays) may nest this deep; the frame object itself is level 1. */
@@ -26,7 +28,7 @@ export interface FrameScan {
   values: number;
   /** The first limit the frame went over, or undefined. Counting stops there. */
   exceeded: FrameScanExceeded | undefined;
-  /** The top-level `id` string's contents: text.slice(idStart, idEnd); -1 when the frame has none. */
+  /** The top-level `id` string's contents: bytes idStart to idEnd (exclusive); -1 when the frame has none. */
   idStart: number;
   idEnd: number;
   /** The top-level `method` string's contents, likewise. */
@@ -49,34 +51,37 @@ const KEY_METHOD = 2;
 
 const shared: FrameScan = { depth: 0, containers: 0, values: 0, exceeded: undefined, idStart: -1, idEnd: -1, methodStart: -1, methodEnd: -1 };
 
-/** The index of the quote that ends the string whose contents start at `start` (text.length when unterminated). */
-function stringEnd(text: string, start: number): number {
+/** The index of the quote that ends the string whose contents start at `start` (bytes.length when unterminated). */
+function stringEnd(bytes: Uint8Array, start: number): number {
   let at = start;
   for (;;) {
-    const quote = text.indexOf('"', at);
-    if (quote < 0) return text.length;
+    const quote = bytes.indexOf(QUOTE, at);
+    if (quote < 0) return bytes.length;
     let backslashes = 0;
-    while (quote - backslashes - 1 >= start && text.charCodeAt(quote - backslashes - 1) === BACKSLASH) backslashes++;
+    while (quote - backslashes - 1 >= start && bytes[quote - backslashes - 1] === BACKSLASH) backslashes++;
     if ((backslashes & 1) === 0) return quote;
     at = quote + 1;
   }
 }
 
-/** Which top-level key the raw string text.slice(start, end) is (an escaped spelling of `id` counts as another key). */
-function keyOf(text: string, start: number, end: number): number {
+const METHOD = [0x6d, 0x65, 0x74, 0x68, 0x6f, 0x64];
+
+/** Which top-level key the raw string of bytes start to end is (an escaped spelling of `id` counts as another key). */
+function keyOf(bytes: Uint8Array, start: number, end: number): number {
   const length = end - start;
-  if (length === 2 && text.charCodeAt(start) === 0x69 && text.charCodeAt(start + 1) === 0x64) return KEY_ID;
-  if (length === 6 && text.startsWith('method', start)) return KEY_METHOD;
-  return KEY_OTHER;
+  if (length === 2 && bytes[start] === 0x69 && bytes[start + 1] === 0x64) return KEY_ID;
+  if (length !== 6) return KEY_OTHER;
+  for (let i = 0; i < 6; i++) if (bytes[start + i] !== METHOD[i]) return KEY_OTHER;
+  return KEY_METHOD;
 }
 
 /**
- * Scans `text` once. Counting stops at the first limit exceeded; the scan itself stops there too once the
+ * Scans a frame's bytes once. Counting stops at the first limit exceeded; the scan itself stops there too once the
  * top-level `id` is known (the refusal is answered with it), else it goes on looking for the id only.
  * Duplicate top-level keys: the last wins, as with JSON.parse.
  */
-export function scanFrame(text: string, limits: FrameScanLimits): FrameScan {
-  const length = text.length;
+export function scanFrame(bytes: Uint8Array, limits: FrameScanLimits): FrameScan {
+  const length = bytes.length;
   let depth = 0;
   let deepest = 0;
   let containers = 0;
@@ -94,7 +99,7 @@ export function scanFrame(text: string, limits: FrameScanLimits): FrameScan {
   let methodEnd = -1;
   let at = 0;
   while (at < length) {
-    const code = text.charCodeAt(at);
+    const code = bytes[at]!;
     if (code <= SPACE) {
       at++;
       continue;
@@ -108,10 +113,10 @@ export function scanFrame(text: string, limits: FrameScanLimits): FrameScan {
     }
     if (code === QUOTE) {
       const start = at + 1;
-      const end = stringEnd(text, start);
+      const end = stringEnd(bytes, start);
       if (depth === 1 && topIsObject) {
         if (expectKey) {
-          key = keyOf(text, start, end);
+          key = keyOf(bytes, start, end);
           expectKey = false;
         } else if (key === KEY_ID) {
           idStart = start;

@@ -4,9 +4,9 @@ import { FRAME_SCAN_LIMITS, decodeTextFrame, type FrameCaller, type MethodFrameL
 import { scanFrame, type FrameScan } from '../../src/protocol/frame-scan.js';
 
 const WIDE = { maxDepth: 1_000_000, maxContainers: 1_000_000, maxValues: 10_000_000 };
-const scan = (text: string, limits = WIDE): FrameScan => ({ ...scanFrame(text, limits) });
-const idOf = (text: string, s: FrameScan) => (s.idStart < 0 ? undefined : text.slice(s.idStart, s.idEnd));
-const methodOf = (text: string, s: FrameScan) => (s.methodStart < 0 ? undefined : text.slice(s.methodStart, s.methodEnd));
+const scan = (text: string, limits = WIDE): FrameScan => ({ ...scanFrame(Buffer.from(text), limits) });
+const idOf = (text: string, s: FrameScan) => (s.idStart < 0 ? undefined : Buffer.from(text).toString('utf8', s.idStart, s.idEnd));
+const methodOf = (text: string, s: FrameScan) => (s.methodStart < 0 ? undefined : Buffer.from(text).toString('utf8', s.methodStart, s.methodEnd));
 
 /** The number of values JSON.parse makes of `text` (keys apart): what the scan's `values` counts. */
 function parsedValues(value: unknown): number {
@@ -57,6 +57,14 @@ describe('frame scan', () => {
     expect(methodOf(tricky, t)).toBe('m');
   });
 
+  it('reads UTF-8: characters of several bytes never look like quotes, brackets or backslashes', () => {
+    const text = JSON.stringify({ id: 'é€😀"', method: 'ü', params: ['€[', { '😀': '{"' }] });
+    const s = scan(text);
+    expect(s).toMatchObject({ containers: 3, depth: 3, values: parsedValues(JSON.parse(text)) });
+    expect(JSON.parse(`"${idOf(text, s)}"`)).toBe('é€😀"');
+    expect(methodOf(text, s)).toBe('ü');
+  });
+
   it('finds only the top-level id and method, the last of duplicates, and no value that is not a string', () => {
     const nested = '{"params":{"id":"inner","method":"inner"},"id":"outer","method":"health"}';
     expect([idOf(nested, scan(nested)), methodOf(nested, scan(nested))]).toEqual(['outer', 'health']);
@@ -100,7 +108,7 @@ describe('frame scan', () => {
 
   it('reads text that is not JSON without failing (JSON.parse refuses it afterwards)', () => {
     for (const text of ['', '{', '}}}]]]', '{"a', '"\\', '[1,2', '{"id":"x', '\\"\\"', '{"id":"a"}}}}{{{"id":"b"']) {
-      expect(() => scanFrame(text, FRAME_SCAN_LIMITS), JSON.stringify(text)).not.toThrow();
+      expect(() => scanFrame(Buffer.from(text), FRAME_SCAN_LIMITS), JSON.stringify(text)).not.toThrow();
     }
   });
 });
@@ -108,6 +116,7 @@ describe('frame scan', () => {
 describe('frames refused before parsing', () => {
   const sizes: MethodFrameLimits = {
     maxFrameBytes: (method) => (method === 'big' ? ProtocolLimits.maxPayloadBytes : ProtocolLimits.smallFrameBytes),
+    maxPayloadFor: () => ProtocolLimits.maxPayloadBytes,
   };
   const reader: FrameCaller = { role: 'operator', scopes: ['operator.read'] };
   const frame = (method: string, params: string, id = 'r') => `{"type":"req","id":"${id}","method":"${method}","params":${params}}`;
