@@ -86,6 +86,26 @@ export type Classified =
   | { kind: 'connectInvalid'; id: string }
   | { kind: 'connect'; id: string; params: Obj };
 
+/** Nesting depth (the value itself is level 1), objects and arrays, and values (keys apart) of a parsed value; iterative. */
+function measure(value: unknown): { depth: number; containers: number; values: number } {
+  let depth = 0;
+  let containers = 0;
+  let values = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, level] = stack.pop()!;
+    values++;
+    if (typeof node !== 'object' || node === null) continue;
+    containers++;
+    depth = Math.max(depth, level);
+    for (const child of Array.isArray(node) ? node : Object.values(node)) stack.push([child, level + 1]);
+  }
+  return { depth, containers, values };
+}
+
+/** Frames the gateway refuses before parsing (src/protocol/frame-scan.ts): its limits, from PROTOCOL.md and ProtocolLimits. */
+const FRAME_LIMITS = { depth: 128 + 1, containers: 20_000, values: 200_000, echoedIdLength: 1_024 };
+
 export function classify(text: string): Classified {
   let value: unknown;
   try {
@@ -94,6 +114,11 @@ export function classify(text: string): Classified {
     return { kind: 'malformed' };
   }
   const id = isObject(value) && isNonEmptyString(value.id) ? value.id : undefined;
+  const { depth, containers, values } = measure(value);
+  if (depth > FRAME_LIMITS.depth || containers > FRAME_LIMITS.containers || values > FRAME_LIMITS.values) {
+    // Refused before parsing, answered with its id when it has one short enough to echo.
+    return id === undefined || id.length > FRAME_LIMITS.echoedIdLength ? { kind: 'malformed' } : { kind: 'malformed', id };
+  }
   if (!isObject(value) || value.type !== 'req' || id === undefined || !isNonEmptyString(value.method)) {
     return id === undefined ? { kind: 'malformed' } : { kind: 'malformed', id };
   }
