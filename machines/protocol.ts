@@ -229,6 +229,21 @@ export const ProtocolLimits = {
    * less) take frames up to `maxPayloadBytes`: read-only and pairing operators never need more than this.
    */
   smallFrameBytes: 64 * 1024,
+  /**
+   * The connect fields that presence and hello-ok carry, capped in UTF-16 units: a longer one is refused with
+   * `invalid connect params: /client/<field>: Expected string length less or equal to <n>` and close 1002 (not
+   * cut: instanceId is a presence key, and a cut value would pass for another client's). The reference's clients
+   * send a few dozen characters at most (`iPhone17,1`, `iOS 18.4.0`, `2026.9.6`, a host name, a UUID).
+   */
+  maxClientFieldChars: { id: 128, displayName: 256, version: 128, platform: 128, deviceFamily: 128, modelIdentifier: 128, instanceId: 128 },
+  /** At most this many scopes at connect, each at most `maxScopeChars` (the protocol has a handful of 20-odd characters). */
+  maxScopes: 32,
+  maxScopeChars: 128,
+  /**
+   * The presence list as hello-ok, `system-presence` and the `presence` event carry it is at most this many bytes
+   * of JSON: the newest entries that fit, and the gateway's own entry (last) always.
+   */
+  maxPresenceBytes: 128 * 1024,
   /** Close reasons are cut to this many bytes of UTF-8. */
   maxCloseReasonBytes: 120,
   /** `node.invoke` waits this long for the node when the caller gives no `timeoutMs`... */

@@ -24,6 +24,12 @@ const CONNECT_KEYS = [
   'locale', 'userAgent',
 ] as const;
 
+/** The client fields presence carries are capped at connect (ProtocolLimits.maxClientFieldChars, UTF-16 units). */
+const CLIENT_FIELD_CHARS: Record<string, number> = { id: 128, displayName: 256, version: 128, platform: 128, deviceFamily: 128, modelIdentifier: 128, instanceId: 128 };
+const withinChars = (key: string) => (value: unknown) => isString(value) && value.length <= CLIENT_FIELD_CHARS[key]!;
+/** At most 32 scopes of at most 128 characters (ProtocolLimits.maxScopes, maxScopeChars). */
+const isScopeList = (value: unknown) => isStringArray(value) && (value as string[]).length <= 32 && (value as string[]).every((scope) => scope.length <= 128);
+
 export function isValidClient(value: unknown): boolean {
   return (
     isObject(value) &&
@@ -32,7 +38,8 @@ export function isValidClient(value: unknown): boolean {
     isNonEmptyString(value.version) &&
     isNonEmptyString(value.platform) &&
     (CLIENT_MODES as readonly unknown[]).includes(value.mode) &&
-    ['displayName', 'deviceFamily', 'modelIdentifier', 'instanceId'].every((key) => optional(value, key, isString))
+    ['id', 'version', 'platform'].every((key) => withinChars(key)(value[key])) &&
+    ['displayName', 'deviceFamily', 'modelIdentifier', 'instanceId'].every((key) => optional(value, key, withinChars(key)))
   );
 }
 
@@ -65,7 +72,7 @@ export function isValidConnectParams(value: unknown): value is Obj {
     optional(value, 'permissions', (p) => isObject(p) && Object.values(p).every((v) => typeof v === 'boolean')) &&
     optional(value, 'pathEnv', isString) &&
     optional(value, 'role', (role) => role === 'operator' || role === 'node') &&
-    optional(value, 'scopes', isStringArray) &&
+    optional(value, 'scopes', isScopeList) &&
     optional(value, 'device', isValidDevice) &&
     optional(value, 'auth', isValidAuth) &&
     optional(value, 'locale', isString) &&
@@ -189,20 +196,23 @@ export const CONNECT_FIELDS: { path: string; wrong: fc.Arbitrary<unknown> }[] = 
   { path: 'minProtocol', wrong: wrong((v) => isInteger(v, 1), true) },
   { path: 'maxProtocol', wrong: wrong((v) => isInteger(v, 1), true) },
   { path: 'client', wrong: wrong(isValidClient, true) },
-  { path: 'client.id', wrong: wrong(isNonEmptyString, true) },
+  { path: 'client.id', wrong: fc.oneof(wrong(isNonEmptyString, true), fc.constant('i'.repeat(129))) },
   { path: 'client.version', wrong: wrong(isNonEmptyString, true) },
   { path: 'client.platform', wrong: wrong(isNonEmptyString, true) },
   { path: 'client.mode', wrong: fc.oneof(wrong((v) => (CLIENT_MODES as readonly unknown[]).includes(v), true), fc.constantFrom('CLI', 'agent', 'Node')) },
-  { path: 'client.displayName', wrong: wrong(isString, false) },
+  { path: 'client.displayName', wrong: fc.oneof(wrong(isString, false), fc.integer({ min: 257, max: 20_000 }).map((n) => 'd'.repeat(n))) },
   { path: 'client.deviceFamily', wrong: wrong(isString, false) },
   { path: 'client.modelIdentifier', wrong: wrong(isString, false) },
-  { path: 'client.instanceId', wrong: wrong(isString, false) },
+  { path: 'client.instanceId', wrong: fc.oneof(wrong(isString, false), fc.constant('u'.repeat(129))) },
   { path: 'caps', wrong: wrong(isStringArray, false) },
   { path: 'commands', wrong: wrong(isStringArray, false) },
   { path: 'permissions', wrong: wrong((p) => isObject(p) && Object.values(p).every((v) => typeof v === 'boolean'), false) },
   { path: 'pathEnv', wrong: wrong(isString, false) },
   { path: 'role', wrong: fc.oneof(wrong((r) => r === 'operator' || r === 'node', false), fc.constantFrom('admin', 'Operator', 'nodes')) },
-  { path: 'scopes', wrong: wrong(isStringArray, false) },
+  {
+    path: 'scopes',
+    wrong: fc.oneof(wrong(isStringArray, false), fc.constant(Array.from({ length: 33 }, () => 'operator.read')), fc.constant(['s'.repeat(129)])),
+  },
   { path: 'device', wrong: wrong(isValidDevice, false) },
   { path: 'device.id', wrong: wrong(isNonEmptyString, true) },
   { path: 'device.publicKey', wrong: wrong(isNonEmptyString, true) },
