@@ -236,9 +236,9 @@ export const ProtocolLimits = {
    * send a few dozen characters at most (`iPhone17,1`, `iOS 18.4.0`, `2026.9.6`, a host name, a UUID).
    */
   maxClientFieldChars: { id: 128, displayName: 256, version: 128, platform: 128, deviceFamily: 128, modelIdentifier: 128, instanceId: 128 },
-  /** At most this many scopes at connect, each at most `maxScopeChars` (the protocol has a handful of 20-odd characters). */
-  maxScopes: 32,
-  maxScopeChars: 128,
+  /** At most this many scopes at connect, each at most `maxScopeChars` (the reference's are fewer than 10, of 13 to 21 characters). */
+  maxScopes: 16,
+  maxScopeChars: 64,
   /**
    * The presence list as hello-ok, `system-presence` and the `presence` event carry it is at most this many bytes
    * of JSON: the newest entries that fit, and the gateway's own entry (last) always.

@@ -22,7 +22,7 @@ function bytesOf(entry: PresenceEntry): number {
 export function boundedPresence(entries: PresenceEntry[], maxBytes: number = ProtocolLimits.maxPresenceBytes): PresenceEntry[] {
   const self = entries.at(-1);
   if (self === undefined) return entries;
-  let budget = maxBytes - 2 - bytesOf(self); // the brackets, and the gateway's own entry
+  let budget = maxBytes - 2 - (bytesOf(self) - 1); // the brackets, and the gateway's own entry (no comma after it)
   let kept = 0;
   while (kept < entries.length - 1) {
     const bytes = bytesOf(entries[kept]!);

@@ -27,8 +27,8 @@ const CONNECT_KEYS = [
 /** The client fields presence carries are capped at connect (ProtocolLimits.maxClientFieldChars, UTF-16 units). */
 const CLIENT_FIELD_CHARS: Record<string, number> = { id: 128, displayName: 256, version: 128, platform: 128, deviceFamily: 128, modelIdentifier: 128, instanceId: 128 };
 const withinChars = (key: string) => (value: unknown) => isString(value) && value.length <= CLIENT_FIELD_CHARS[key]!;
-/** At most 32 scopes of at most 128 characters (ProtocolLimits.maxScopes, maxScopeChars). */
-const isScopeList = (value: unknown) => isStringArray(value) && (value as string[]).length <= 32 && (value as string[]).every((scope) => scope.length <= 128);
+/** At most 16 scopes of at most 64 characters (ProtocolLimits.maxScopes, maxScopeChars). */
+const isScopeList = (value: unknown) => isStringArray(value) && (value as string[]).length <= 16 && (value as string[]).every((scope) => scope.length <= 64);
 
 export function isValidClient(value: unknown): boolean {
   return (
@@ -211,7 +211,7 @@ export const CONNECT_FIELDS: { path: string; wrong: fc.Arbitrary<unknown> }[] = 
   { path: 'role', wrong: fc.oneof(wrong((r) => r === 'operator' || r === 'node', false), fc.constantFrom('admin', 'Operator', 'nodes')) },
   {
     path: 'scopes',
-    wrong: fc.oneof(wrong(isStringArray, false), fc.constant(Array.from({ length: 33 }, () => 'operator.read')), fc.constant(['s'.repeat(129)])),
+    wrong: fc.oneof(wrong(isStringArray, false), fc.constant(Array.from({ length: 17 }, () => 'operator.read')), fc.constant(['s'.repeat(65)])),
   },
   { path: 'device', wrong: wrong(isValidDevice, false) },
   { path: 'device.id', wrong: wrong(isNonEmptyString, true) },

@@ -135,7 +135,7 @@ describe('diagnoseRecords', () => {
       { code: 'PARAMS_TOO_DEEP', count: 1 },
     ]);
     expect(d.findings.find((finding) => finding.id === 'frame-refused:FRAME_TOO_COMPLEX')).toMatchObject({ severity: 'warn', count: 43 });
-    expect(renderTable(d)).toContain('frames refused before parsing: 44 (FRAME_TOO_COMPLEX 43, PARAMS_TOO_DEEP 1)');
+    expect(renderTable(d, 'gateway.log')).toContain('frames refused before parsing: 44 (FRAME_TOO_COMPLEX 43, PARAMS_TOO_DEEP 1)');
   });
 
   it('gives each finding its advice, a generic one for a cause it does not know, and nothing for normal closes', () => {
