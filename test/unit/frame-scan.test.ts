@@ -176,3 +176,39 @@ describe('frames refused before parsing', () => {
     expect('id' in long).toBe(false);
   });
 });
+
+describe("the registry's frame limits", () => {
+  const registry = async () => {
+    const { MethodRegistry } = await import('../../src/methods/registry.js');
+    const { default: pino } = await import('pino');
+    const methods = new MethodRegistry(pino({ enabled: false }));
+    methods.define('app.read', { scope: 'operator.read', maxFrameBytes: ProtocolLimits.smallFrameBytes, handle: () => ({}) });
+    methods.define('app.upload', { scope: 'operator.write', handle: () => ({}) });
+    methods.define('app.node', { role: 'node', maxFrameBytes: 1024 * 1024, handle: () => ({}) });
+    return methods;
+  };
+  const reader: FrameCaller = { role: 'operator', scopes: ['operator.read'] };
+  const writer: FrameCaller = { role: 'operator', scopes: ['operator.write'] };
+  const node: FrameCaller = { role: 'node', scopes: [] };
+
+  it("gives each method its own limit for callers who may call it, the small one otherwise, and each caller the largest of its methods'", async () => {
+    const methods = await registry();
+    expect(methods.maxFrameBytes('app.upload', writer)).toBe(ProtocolLimits.maxPayloadBytes);
+    expect(methods.maxFrameBytes('app.upload', reader)).toBe(ProtocolLimits.smallFrameBytes);
+    expect(methods.maxFrameBytes('app.node', node)).toBe(1024 * 1024);
+    expect(methods.maxFrameBytes('app.node', writer)).toBe(ProtocolLimits.smallFrameBytes);
+    expect(methods.maxFrameBytes('nope', writer)).toBe(ProtocolLimits.smallFrameBytes);
+    expect(methods.maxFrameBytes(undefined, writer)).toBe(ProtocolLimits.smallFrameBytes);
+    expect(methods.maxPayloadFor(reader)).toBe(ProtocolLimits.smallFrameBytes);
+    expect(methods.maxPayloadFor(writer)).toBe(ProtocolLimits.maxPayloadBytes);
+    expect(methods.maxPayloadFor({ role: 'operator', scopes: ['operator.admin'] })).toBe(ProtocolLimits.maxPayloadBytes);
+    expect(methods.maxPayloadFor(node)).toBe(1024 * 1024);
+  });
+
+  it('refuses a maxFrameBytes outside 64 KiB to 25 MiB', async () => {
+    const methods = await registry();
+    for (const maxFrameBytes of [1_000, ProtocolLimits.maxPayloadBytes + 1, 1.5 * ProtocolLimits.smallFrameBytes + 0.5]) {
+      expect(() => methods.define(`app.bad${maxFrameBytes}`, { scope: 'operator.read', maxFrameBytes, handle: () => ({}) })).toThrow(/maxFrameBytes must be an integer/);
+    }
+  });
+});
