@@ -16,7 +16,7 @@ import { handshake, openSocket, request, waitFrame, type Json } from '../helpers
 const TOKEN = 'presence-bounds-token';
 /** Enough sockets that one fan-out of a full list (sockets x 128 KiB) takes more than 1 s of the budget. */
 const STORM_CLIENTS = 280;
-const BATCH = 20;
+const BATCH = 10;
 /** A character JSON writes as six bytes (\u0001): the most bytes a capped field can make. */
 const FAT = '\u0001';
 
