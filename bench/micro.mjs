@@ -4,6 +4,8 @@
 // - joinLeave: the supervisor actor's cost of one join + leave with N connections already joined;
 // - invokes: the cost of one invoke from request to answer (the supervisor and the invoke actor the runtime
 //   runs for it) with N others in flight.
+// - frameScan: the scan every inbound frame gets before it is parsed (src/protocol/frame-scan.ts), against
+//   the string decoding and JSON.parse that follow it, on frames as clients send them.
 import { createPublicKey, createHash, sign, verify } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import * as ed from '@noble/ed25519';
@@ -13,6 +15,8 @@ import { InvokeRunner } from '../dist/src/supervisor/invokes.js';
 import { buildDeviceAuthPayload, verifyDeviceProof } from '../dist/src/auth/device-proof.js';
 import { nobleDeviceCrypto } from '../dist/src/auth/noble-crypto.js';
 import { nodeDeviceCrypto } from '../dist/src/auth/node-crypto.js';
+import { FRAME_SCAN_LIMITS } from '../dist/src/protocol/decode.js';
+import { scanFrame } from '../dist/src/protocol/frame-scan.js';
 import { ed25519KeyPair, median, serveRequests } from './lib.mjs';
 
 const gc = globalThis.gc ?? (() => {});
@@ -256,5 +260,66 @@ function invokes({ sizes = [100, 8_000], count = 2_000, reps = 5 }) {
   return sizes.map((n) => measureInvokes(n, count, reps));
 }
 
-serveRequests({ ed25519, joinLeave, invokes });
+// ---------------------------------------------------------------------------------------------
+// Frame scan.
+// ---------------------------------------------------------------------------------------------
+
+/** Frames as clients send them: a health request, a connect, a node.invoke with small params, a 64 KiB result. */
+function sampleFrames() {
+  const connect = {
+    type: 'req',
+    id: 'c1',
+    method: 'connect',
+    params: {
+      minProtocol: 3,
+      maxProtocol: 4,
+      client: { id: 'cli', displayName: 'laptop', version: '2026.9.6', platform: 'darwin', deviceFamily: 'Mac', mode: 'cli', instanceId: '5b0f3c9e-1f7a-4d52-9a57-8e2c1d0b6a11' },
+      role: 'operator',
+      scopes: ['operator.read', 'operator.write'],
+      auth: { token: 'x'.repeat(48) },
+      device: { id: 'd'.repeat(64), publicKey: 'k'.repeat(43), signature: 's'.repeat(86), signedAt: 1_700_000_000_000, nonce: 'n'.repeat(36) },
+      locale: 'en-US',
+      userAgent: 'openclaw/2026.9.6',
+    },
+  };
+  const invoke = { type: 'req', id: 'i1', method: 'node.invoke', params: { nodeId: 'node-1', command: 'system.run', idempotencyKey: 'k1', params: { argv: ['ls', '-la', '/tmp'], env: { A: '1', B: '2' }, timeoutMs: 30_000 } } };
+  const result = { type: 'req', id: 'r1', method: 'node.invoke.result', params: { id: 'i1', nodeId: 'node-1', ok: true, payloadJSON: JSON.stringify({ stdout: 'x'.repeat(64 * 1024 - 100), exitCode: 0 }) } };
+  const health = { type: 'req', id: 'h1', method: 'health' };
+  return { health, connect, invoke, result64k: result };
+}
+
+/** Nanoseconds per call of `op` on `bytes`, the median of `reps` timed batches. */
+function nsPer(op, bytes, reps = 7) {
+  let n = 1;
+  for (;;) {
+    const start = performance.now();
+    for (let i = 0; i < n; i++) op(bytes);
+    if (performance.now() - start > 20) break;
+    n *= 2;
+  }
+  const samples = [];
+  for (let rep = 0; rep < reps; rep++) {
+    const start = performance.now();
+    for (let i = 0; i < n; i++) op(bytes);
+    samples.push(((performance.now() - start) * 1e6) / n);
+  }
+  return median(samples);
+}
+
+let sink = 0;
+function frameScan() {
+  const result = {};
+  for (const [name, frame] of Object.entries(sampleFrames())) {
+    const bytes = Buffer.from(JSON.stringify(frame));
+    gc();
+    result[name] = {
+      bytes: bytes.length,
+      scanNs: nsPer((b) => (sink += scanFrame(b, FRAME_SCAN_LIMITS).values), bytes),
+      parseNs: nsPer((b) => (sink += JSON.parse(b.toString('utf8')).id.length), bytes),
+    };
+  }
+  return result;
+}
+
+serveRequests({ ed25519, joinLeave, invokes, frameScan });
 process.send({ ready: true, pid: process.pid });

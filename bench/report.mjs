@@ -109,6 +109,13 @@ export function buildRows(results, p) {
     rows.push(makeRow('ed25519', 'Ed25519 verify/s, fresh key (JWK): node:crypto / noble', ed('nodeFreshKey'), ed('noble'), 0, 'higher', undefined, { columns: ['node', 'noble'] }));
     rows.push(makeRow('ed25519.der', '  node:crypto, key imported as DER SPKI / noble', ed('nodeFreshKeyDer'), ed('noble'), 0, 'higher', undefined, { columns: ['node', 'noble'] }));
     rows.push(makeRow('ed25519.cached', '  node:crypto, cached KeyObject / noble', ed('nodeCachedKey'), ed('noble'), 0, 'higher', undefined, { columns: ['node', 'noble'] }));
+    // The scan every inbound frame gets before it is parsed, against decoding and parsing it (columns a / b).
+    for (const name of Object.keys(micro.frameScan?.[0] ?? {})) {
+      const scan = micro.frameScan.map((round) => round[name].scanNs);
+      const parse = micro.frameScan.map((round) => round[name].parseNs);
+      const bytes = micro.frameScan[0][name].bytes;
+      rows.push(makeRow(`framescan.${name}`, `frame scan / toString+JSON.parse (ns): ${name}, ${bytes} B`, scan, parse, 0, 'lower', undefined, { columns: ['scan', 'parse'] }));
+    }
     rows.push(makeRow('ed25519.proof', '  whole device-proof check/s: node / noble', ed('proofNode'), ed('proofNoble'), 0, 'higher', undefined, { columns: ['node', 'noble'] }));
   }
   return rows;

@@ -94,15 +94,16 @@ async function main() {
       }
     }
 
-    log('micro benchmarks: Ed25519 verify, supervisor join+leave, invoke start+settle');
+    log('micro benchmarks: Ed25519 verify, supervisor join+leave, invoke start+settle, frame scan');
     const micro = new Child('micro', join(BENCH_DIR, 'micro.mjs'), { execArgv: ['--expose-gc'] });
-    const microResults = { ed25519: [], joinLeave: [], invokes: [] };
+    const microResults = { ed25519: [], joinLeave: [], invokes: [], frameScan: [] };
     try {
       await micro.ready;
       for (let round = 0; round < p.rounds; round++) {
         microResults.ed25519.push(await micro.request('ed25519', {}));
         microResults.joinLeave.push(await micro.request('joinLeave', { sizes: p.joinLeaveSizes }));
         microResults.invokes.push(await micro.request('invokes', { sizes: p.invokeSizes }));
+        microResults.frameScan.push(await micro.request('frameScan', {}));
       }
       results.micro = microResults;
     } catch (error) {

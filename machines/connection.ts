@@ -92,7 +92,8 @@ export type ConnectionEvent =
   | { type: 'frame.connect'; id: string; params: ConnectParams }
   | { type: 'frame.connectInvalid'; id: string; message: string }
   | { type: 'frame.request'; id: string; method: string; params?: unknown }
-  | { type: 'frame.malformed'; id?: string; message: string }
+  /** `details` (with a `code`): refused before it was parsed, for its size or shape; answered with them when it has an id. */
+  | { type: 'frame.malformed'; id?: string; message: string; details?: Record<string, unknown> }
   | { type: 'frame.tooLarge'; bytes?: number; limit: number }
   /** The peer reads slower than it is sent to: its socket buffered more than the limit. */
   | { type: 'socket.slowConsumer'; bufferedBytes: number; limit: number }
@@ -406,7 +407,7 @@ export const connectionMachine = setup({
         'frame.malformed': {
           target: 'closed',
           actions: [
-            { type: 'answerError', params: ({ event }) => ({ message: event.message }) },
+            { type: 'answerError', params: ({ event }) => ({ message: event.message, details: event.details }) },
             {
               type: 'recordCause',
               params: ({ event }) => ({ kind: 'malformed-frame', code: CloseCode.protocolError, reason: 'malformed frame', detail: event.message }),
@@ -501,7 +502,7 @@ export const connectionMachine = setup({
         'frame.connect': { actions: { type: 'answerError', params: { message: 'already connected' } } },
         'frame.connectInvalid': { actions: { type: 'answerError', params: { message: 'already connected' } } },
         'frame.malformed': [
-          { guard: 'hasRequestId', actions: { type: 'answerError', params: ({ event }) => ({ message: event.message }) } },
+          { guard: 'hasRequestId', actions: { type: 'answerError', params: ({ event }) => ({ message: event.message, details: event.details }) } },
           {
             target: 'closed',
             actions: {

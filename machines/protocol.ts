@@ -41,6 +41,9 @@ export const DetailCode = {
   ROLE_NOT_ALLOWED: 'ROLE_NOT_ALLOWED',
   MISSING_SCOPE: 'MISSING_SCOPE',
   PARAMS_TOO_DEEP: 'PARAMS_TOO_DEEP',
+  // frames refused before they are parsed (see ProtocolLimits)
+  FRAME_TOO_COMPLEX: 'FRAME_TOO_COMPLEX',
+  FRAME_TOO_LARGE_FOR_METHOD: 'FRAME_TOO_LARGE_FOR_METHOD',
   // nodes, invokes and pairing decisions
   NODE_NOT_FOUND: 'NODE_NOT_FOUND',
   NOT_CONNECTED: 'NOT_CONNECTED',
@@ -227,6 +230,37 @@ export const ProtocolLimits = {
    * JSON.stringify overflows the stack at some thousands of levels, and no method needs anything near this.
    */
   maxParamsDepth: 128,
+  /**
+   * A frame is scanned (one pass, nothing allocated) before it is parsed, and refused INVALID_REQUEST
+   * (FRAME_TOO_COMPLEX) when it holds more objects and arrays than this, or more values (array elements and
+   * object members, the frame included) than `maxFrameValues`: JSON.parse of 25 MiB of empty objects takes
+   * seconds and gigabytes, and no method of the protocol needs anything near these.
+   */
+  maxFrameContainers: 20_000,
+  maxFrameValues: 200_000,
+  /**
+   * The largest frame (UTF-8 bytes) a method that takes no or small params accepts (health, system-presence,
+   * node.list, node.describe, the pairing methods), and any frame for a method the caller may not call or that
+   * does not exist; bigger ones are refused INVALID_REQUEST (FRAME_TOO_LARGE_FOR_METHOD) before they are
+   * parsed. Only node.invoke (operator.write), the node methods and a program's own methods (unless they say
+   * less) take frames up to `maxPayloadBytes`: read-only and pairing operators never need more than this.
+   */
+  smallFrameBytes: 64 * 1024,
+  /**
+   * The connect fields that presence and hello-ok carry, capped in UTF-16 units: a longer one is refused with
+   * `invalid connect params: /client/<field>: Expected string length less or equal to <n>` and close 1002 (not
+   * cut: instanceId is a presence key, and a cut value would pass for another client's). The reference's clients
+   * send a few dozen characters at most (`iPhone17,1`, `iOS 18.4.0`, `2026.9.6`, a host name, a UUID).
+   */
+  maxClientFieldChars: { id: 128, displayName: 256, version: 128, platform: 128, deviceFamily: 128, modelIdentifier: 128, instanceId: 128 },
+  /** At most this many scopes at connect, each at most `maxScopeChars` (the reference's are fewer than 10, of 13 to 21 characters). */
+  maxScopes: 16,
+  maxScopeChars: 64,
+  /**
+   * The presence list as hello-ok, `system-presence` and the `presence` event carry it is at most this many bytes
+   * of JSON: the newest entries that fit, and the gateway's own entry (last) always.
+   */
+  maxPresenceBytes: 128 * 1024,
   /** Close reasons are cut to this many bytes of UTF-8. */
   maxCloseReasonBytes: 120,
   /** `node.invoke` waits this long for the node when the caller gives no `timeoutMs`... */

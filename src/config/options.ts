@@ -348,7 +348,7 @@ export const OPTIONS = {
     flag: 'presence-window-ms',
     ...integer(0, 10_000),
     default: 10,
-    doc: 'a lone presence change goes out at once; those within this window after it go out as one frame, the newest; the window stretches (up to 1 s) to keep a storm under 32 MiB/s',
+    doc: 'a lone presence change goes out at once; those within this window after it go out as one frame, the newest; the window stretches as far as it takes to keep presence fan-out under 32 MiB/s (ready sockets x list bytes / 32 MiB/s; the list is at most 128 KiB)',
   }),
   highWaterBytes: spec({
     flag: 'high-water-bytes',

@@ -2,7 +2,7 @@
 // closes, log lines, the credential check, hello-ok, requests, and the record's release. The machine
 // decides when; these only do.
 import { connectionMachine, type ConnectionContext } from '../../machines/connection.js';
-import { ProtocolLimits, truncateCloseReason } from '../../machines/protocol.js';
+import { truncateCloseReason, type Session } from '../../machines/protocol.js';
 import type { Logger } from 'pino';
 import type { Outbound } from '../outbound/outbound.js';
 import type { TransportSocket } from '../transport/types.js';
@@ -23,6 +23,8 @@ export interface ConnectionEffectServices {
   helloOk(context: ConnectionContext): string;
   /** Lets a ready socket send frames up to the post-handshake limit. */
   raisePayloadLimit(socket: TransportSocket, bytes: number): void;
+  /** That limit for a session: the largest frame of the methods it may call. */
+  maxPayloadFor(session: Session): number;
   /** The socket stops counting as unauthenticated against its address. */
   leavePreauth(connection: Connection): void;
 }
@@ -60,7 +62,7 @@ export function provideConnectionEffects(services: ConnectionEffectServices) {
         if (connection) services.leavePreauth(connection);
         if (!connection || !context.session || !context.connectRequestId) return;
         outbound.write(connection, services.helloOk(context));
-        services.raisePayloadLimit(connection.socket, ProtocolLimits.maxPayloadBytes);
+        services.raisePayloadLimit(connection.socket, services.maxPayloadFor(context.session));
         table.markReady(connection, context.session);
       },
       dispatchRequest: ({ context }, request) =>

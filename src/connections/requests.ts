@@ -1,7 +1,7 @@
 // A ready connection's requests: each goes through the method registry, and its answer back to the socket.
 // Requests refused for the caller's role or scope are counted by the connection machine, which closes a
 // socket that makes too many of them.
-import { DetailCode, type ResponseFrame } from '../../machines/protocol.js';
+import type { ResponseFrame } from '../../machines/protocol.js';
 import type { Session } from '../../machines/protocol.js';
 import { unauthorizedCallCode, type Caller, type DispatchedRequest, type MethodRegistry } from '../methods/registry.js';
 import type { Logger } from 'pino';
@@ -24,12 +24,6 @@ export function dispatchRequest(services: RequestServices, connection: Connectio
 function answered(services: RequestServices, connection: Connection, request: DispatchedRequest, response: ResponseFrame): void {
   services.outbound.send(connection, response);
   if (response.ok) return;
-  const code = (response.error?.details as { code?: unknown } | undefined)?.code;
-  // Refused before any handler touched the params: a client cannot turn these into error lines.
-  if (code === DetailCode.PARAMS_TOO_DEEP && services.logger.isLevelEnabled('debug')) {
-    const fields = { connId: connection.connId, remoteAddr: connection.remoteAddr, event: 'request.refused', method: request.method, detail: response.error?.message };
-    services.logger.debug(fields, 'request refused');
-  }
   const refused = unauthorizedCallCode(response.error);
   if (refused && connection.live) connection.actor.send({ type: 'request.unauthorized', method: request.method, code: refused, at: Date.now() });
 }

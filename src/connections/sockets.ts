@@ -5,7 +5,8 @@ import { createActor, type AnyActorRef } from 'xstate';
 import { ProtocolLimits } from '../../machines/protocol.js';
 import { monotonicNow } from '../actors/clock.js';
 import type { Logger } from 'pino';
-import { binaryFrameEvent, decodeTextFrame } from '../protocol/decode.js';
+import { binaryFrameEvent, decodeTextFrame, isRefusedFrame, type MethodFrameLimits } from '../protocol/decode.js';
+import { LogThrottle } from '../transport/log-throttle.js';
 import { isLoopbackAddress } from '../transport/network.js';
 import type { FrameSink, SocketHandlers, TransportSocket, UpgradeInfo } from '../transport/types.js';
 import { newConnection, type Connection, type ConnectionTable } from './connection.js';
@@ -23,6 +24,32 @@ export interface SocketServices {
   unauthorizedCallWindowMs: number;
   frameWriter(socket: TransportSocket): FrameSink | undefined;
   leavePreauth(connection: Connection): void;
+  /** Each method's largest frame, for a ready connection's caller. */
+  frameLimits: MethodFrameLimits;
+}
+
+/**
+ * Logs a frame refused before it was parsed (`frame.refused`, warn): one line per connection per interval, with
+ * how many were held back since the last (a client cannot turn its refused frames into a flood of lines).
+ */
+function refusalLogger(logger: Logger) {
+  const throttle = new LogThrottle();
+  return (connection: Connection, data: Buffer, details: { code: string; method?: unknown }) => {
+    if (!logger.isLevelEnabled('warn')) return;
+    const taken = throttle.take(connection.connId);
+    if (!taken.log) return;
+    const fields = {
+      connId: connection.connId,
+      remoteAddr: connection.remoteAddr,
+      event: 'frame.refused',
+      code: details.code,
+      method: details.method,
+      bytes: data.length,
+      ready: connection.ready,
+      suppressed: taken.suppressed,
+    };
+    logger.warn(fields, 'frame refused before parsing');
+  };
 }
 
 function openConnection(services: SocketServices, socket: TransportSocket, info: UpgradeInfo): Connection {
@@ -57,11 +84,16 @@ function openConnection(services: SocketServices, socket: TransportSocket, info:
 }
 
 export function socketHandlers(services: SocketServices): SocketHandlers<Connection> {
+  const logRefusal = refusalLogger(services.logger);
   return {
     opened: (socket, info) => openConnection(services, socket, info),
-    text(connection, text) {
+    text(connection, data) {
       connection.awaitingPong = false;
-      if (connection.live) connection.actor.send(decodeTextFrame(text));
+      if (!connection.live) return;
+      // A ready connection's frames are held to their method's size; in the handshake the socket's own 64 KiB is the limit.
+      const event = connection.ready ? decodeTextFrame(data, services.frameLimits, connection) : decodeTextFrame(data);
+      if (isRefusedFrame(event)) logRefusal(connection, data, event.details);
+      connection.actor.send(event);
     },
     binary(connection) {
       connection.awaitingPong = false;
@@ -73,7 +105,8 @@ export function socketHandlers(services: SocketServices): SocketHandlers<Connect
     fault(connection, { message, code, tooLarge }) {
       if (!connection.live) return;
       if (tooLarge) {
-        connection.actor.send({ type: 'frame.tooLarge', limit: connection.ready ? ProtocolLimits.maxPayloadBytes : ProtocolLimits.preAuthMaxPayloadBytes });
+        const limit = connection.ready ? services.frameLimits.maxPayloadFor(connection) : ProtocolLimits.preAuthMaxPayloadBytes;
+        connection.actor.send({ type: 'frame.tooLarge', limit });
         return;
       }
       // The log says what the peer saw: the code the transport failed the socket with, and no reason.

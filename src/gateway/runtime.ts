@@ -221,9 +221,12 @@ function buildConnections(input: RuntimeInput, core: Core, transport: () => Tran
   };
   const policy = { maxPayload: ProtocolLimits.maxPayloadBytes, maxBufferedBytes: options.maxBufferedBytes, tickIntervalMs: options.tickIntervalMs };
   const helloOk = (context: ConnectionContext) => {
-    const presence = reaches(context.session!, PRESENCE_AUDIENCE) ? view.presence() : [];
+    const session = context.session!;
+    const presence = reaches(session, PRESENCE_AUDIENCE) ? view.presence() : [];
     const snapshot = { presence, health: healthPayload(health), stateVersion: view.stateVersion(), uptimeMs: Date.now() - startedAt };
-    return helloOkFrame(context.connectRequestId!, { session: context.session!, connId: context.connId, bootId, snapshot, policy }, input.featuresJson());
+    // The socket's own limit: small for read-only and pairing operators (src/methods/registry.ts, maxPayloadFor).
+    const ownPolicy = { ...policy, maxPayload: input.registry.maxPayloadFor(session) };
+    return helloOkFrame(context.connectRequestId!, { session, connId: context.connId, bootId, snapshot, policy: ownPolicy }, input.featuresJson());
   };
   const machine = provideConnectionEffects({
     table,
@@ -239,6 +242,7 @@ function buildConnections(input: RuntimeInput, core: Core, transport: () => Tran
     whenDurable: (revision) => durability.whenDurable(revision),
     helloOk,
     raisePayloadLimit: (socket, bytes) => transport().raisePayloadLimit(socket, bytes),
+    maxPayloadFor: (session) => input.registry.maxPayloadFor(session),
     leavePreauth,
   });
   const handlers = socketHandlers({
@@ -252,6 +256,7 @@ function buildConnections(input: RuntimeInput, core: Core, transport: () => Tran
     unauthorizedCallWindowMs: options.unauthorizedCallWindowMs,
     frameWriter: (socket) => transport().frameWriter(socket),
     leavePreauth,
+    frameLimits: input.registry,
   });
   return { host, handlers };
 }

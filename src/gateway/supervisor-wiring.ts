@@ -1,7 +1,7 @@
 // What the supervisor says, carried out: broadcasts go to the fan-out adapter (presence throttled over its
 // window), targeted events and replies to their connection and request, revoked credentials to their
 // connections, and every change of the pairing state to the disk.
-import type { Subscription } from 'rxjs';
+import { map, type Subscription } from 'rxjs';
 import { eventFrame } from '../../machines/protocol.js';
 import type { ConnectionTable } from '../connections/connection.js';
 import type { Connection } from '../connections/connection.js';
@@ -11,11 +11,14 @@ import type { FanOutAdapter, Outbound } from '../outbound/outbound.js';
 import type { InvokeRunner } from '../supervisor/invokes.js';
 import type { SupervisorActor } from '../supervisor/supervisor.js';
 import type { SupervisorRequests } from '../supervisor/requests.js';
+import { boundedPresence } from '../supervisor/presence-budget.js';
 
-/** The presence window stretches so that a presence fan-out stays under this many bytes a second (in a storm)... */
+/**
+ * The presence window stretches so that a presence fan-out stays under this many bytes a second (in a storm),
+ * however long that makes it: with the list capped at ProtocolLimits.maxPresenceBytes, presence is at most
+ * readySockets x frameBytes / this late (1 s for 256 sockets at the cap; 10 ms for a few clients).
+ */
 export const PRESENCE_BYTES_PER_SECOND = 32 * 1024 * 1024;
-/** ...but never past this long: presence is at most this late. */
-export const MAX_PRESENCE_WINDOW_MS = 1_000;
 
 export interface SupervisorWiring {
   supervisor: SupervisorActor;
@@ -32,10 +35,11 @@ export interface SupervisorWiring {
 
 export function wireSupervisor({ supervisor, invokes, requests, table, outbound, adapter, persist, presenceWindowMs, logger }: SupervisorWiring): Subscription[] {
   const emitted$ = emittedBy(supervisor);
-  const windowMs = () =>
-    presenceWindowFor(presenceWindowMs, table.readyCount, outbound.presenceFrameBytes, PRESENCE_BYTES_PER_SECOND, Math.max(presenceWindowMs, MAX_PRESENCE_WINDOW_MS));
+  const windowMs = () => presenceWindowFor(presenceWindowMs, table.readyCount, outbound.presenceFrameBytes, PRESENCE_BYTES_PER_SECOND, Number.POSITIVE_INFINITY);
+  // Presence goes out as clients are sent it everywhere: at most ProtocolLimits.maxPresenceBytes of it.
+  const bounded$ = emitted$.pipe(map((emitted) => (emitted.type === 'presence.changed' ? { ...emitted, presence: boundedPresence(emitted.presence) } : emitted)));
   return [
-    broadcastsOf(emitted$, windowMs).subscribe((broadcast) => adapter.broadcast(broadcast)),
+    broadcastsOf(bounded$, windowMs).subscribe((broadcast) => adapter.broadcast(broadcast)),
     emitted$.subscribe((emitted) => {
       switch (emitted.type) {
         case 'broadcast':

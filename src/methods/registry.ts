@@ -1,7 +1,8 @@
 // The gateway's methods in one registry, built-in and the embedding program's alike: who may call each
 // (role and operator scope), the schema of its params, and its handler. A request goes through the same
-// checks whatever the method: known, role, scope, depth, schema, then the handler, whose value or thrown
-// MethodError is the answer.
+// checks whatever the method: known, role, scope, schema, then the handler, whose value or thrown
+// MethodError is the answer. Before that, each frame was scanned against its method's largest frame
+// (`maxFrameBytes`, below) and the protocol's limits on nesting and size (src/protocol/decode.ts).
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import {
@@ -20,7 +21,8 @@ import {
 import { GatewayError } from '../errors.js';
 import type { Logger } from 'pino';
 import { MethodError } from './errors.js';
-import { firstSchemaError, nestsDeeperThan } from './params.js';
+import type { FrameCaller, MethodFrameLimits } from '../protocol/decode.js';
+import { firstSchemaError } from './params.js';
 
 /** Who may call a method: nodes, or operators (or anyone) holding a scope. Scopes are checked for operators only. */
 export type MethodAccess = { role: 'node'; scope?: undefined } | { role?: 'operator' | 'any'; scope: OperatorScope };
@@ -43,6 +45,12 @@ type ParamsOf<S> = S extends TSchema ? Static<S> : unknown;
 export type MethodDefinition<S extends TSchema | undefined = TSchema | undefined, R = unknown> = MethodAccess & {
   /** Invalid params are refused INVALID_REQUEST, naming the path, before the handler runs. */
   params?: S;
+  /**
+   * The largest request frame (UTF-8 bytes) for this method, from ProtocolLimits.smallFrameBytes (64 KiB) to
+   * ProtocolLimits.maxPayloadBytes (25 MiB, the default); a bigger one is refused INVALID_REQUEST
+   * (FRAME_TOO_LARGE_FOR_METHOD) before it is parsed.
+   */
+  maxFrameBytes?: number;
   /** The answer's payload, or a promise of it; a thrown MethodError is the error answer. */
   handle: (params: ParamsOf<S>, context: MethodContext) => R | Promise<R>;
 };
@@ -53,6 +61,7 @@ interface RegisteredMethod {
   check: TypeCheck<TSchema> | undefined;
   handle: (params: unknown, context: MethodContext) => unknown;
   builtin: boolean;
+  maxFrameBytes: number;
 }
 
 /** The caller of a request: its connection and session. */
@@ -107,7 +116,24 @@ class RequestContext implements MethodContext {
 
 const isPromise = (value: unknown): value is PromiseLike<unknown> => typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 
-export class MethodRegistry {
+/** Whether a caller of this role and scopes may call the method (what `refusal` refuses, without building the error). */
+function mayCall(method: RegisteredMethod, role: Role, scopes: readonly string[]): boolean {
+  if (method.role !== 'any' && method.role !== role) return false;
+  return !method.scope || role !== 'operator' || hasScope(scopes, method.scope);
+}
+
+function validFrameLimit(name: string, bytes: number | undefined): number {
+  if (bytes === undefined) return ProtocolLimits.maxPayloadBytes;
+  if (!Number.isInteger(bytes) || bytes < ProtocolLimits.smallFrameBytes || bytes > ProtocolLimits.maxPayloadBytes) {
+    throw new GatewayError(
+      'ERR_INVALID_METHOD',
+      `method ${name}: maxFrameBytes must be an integer from ${ProtocolLimits.smallFrameBytes} to ${ProtocolLimits.maxPayloadBytes}, got ${String(bytes)}`,
+    );
+  }
+  return bytes;
+}
+
+export class MethodRegistry implements MethodFrameLimits {
   private readonly methods = new Map<string, RegisteredMethod>();
   /** `connect` and every method, in the order they were registered: hello-ok's `features.methods`. */
   private listed: string[] = [...RESERVED];
@@ -135,6 +161,7 @@ export class MethodRegistry {
       check: definition.params === undefined ? undefined : TypeCompiler.Compile(definition.params),
       handle: definition.handle as RegisteredMethod['handle'],
       builtin: origin === 'builtin',
+      maxFrameBytes: validFrameLimit(name, definition.maxFrameBytes),
     });
     this.listed.push(name);
   }
@@ -148,17 +175,39 @@ export class MethodRegistry {
     return this.listed;
   }
 
+  /**
+   * The largest frame a caller may send for a method: the method's own limit when the caller may call it,
+   * else (unknown method, no method, another role's or a scope the caller lacks) the small one: such a
+   * frame is only ever refused, and its params are never read.
+   */
+  maxFrameBytes(method: string | undefined, caller: FrameCaller): number {
+    const registered = method === undefined ? undefined : this.methods.get(method);
+    if (registered === undefined || caller.role === undefined || !mayCall(registered, caller.role, caller.scopes)) return ProtocolLimits.smallFrameBytes;
+    return registered.maxFrameBytes;
+  }
+
+  /**
+   * The largest frame a caller may send at all: the largest of the methods it may call. Read-only and pairing
+   * operators (and any role whose methods all take small params) get ProtocolLimits.smallFrameBytes: their socket
+   * refuses a bigger frame at its header (close 1009), before any of it is buffered.
+   */
+  maxPayloadFor(caller: FrameCaller): number {
+    let max: number = ProtocolLimits.smallFrameBytes;
+    if (caller.role === undefined) return max;
+    for (const method of this.methods.values()) {
+      if (method.maxFrameBytes > max && mayCall(method, caller.role, caller.scopes)) max = method.maxFrameBytes;
+    }
+    return max;
+  }
+
   /** The answer to a request: now when every check and the handler are synchronous, else a promise of it. */
   dispatch(request: DispatchedRequest, caller: Caller): ResponseFrame | Promise<ResponseFrame> {
     const method = this.methods.get(request.method);
     if (method === undefined) return responseError(request.id, invalidRequest(`unknown method: ${request.method}`));
     const refused = refusal(request.method, method, caller.session);
     if (refused) return responseError(request.id, refused);
+    // Nesting was bounded before the frame was parsed (PARAMS_TOO_DEEP): a handler may serialise the params.
     const params = request.params ?? {};
-    if (nestsDeeperThan(params, ProtocolLimits.maxParamsDepth)) {
-      const details = { code: DetailCode.PARAMS_TOO_DEEP, maxDepth: ProtocolLimits.maxParamsDepth };
-      return responseError(request.id, invalidRequest('params too deeply nested', details));
-    }
     if (method.check && !method.check.Check(params)) {
       return responseError(request.id, invalidRequest(`invalid ${request.method} params: ${firstSchemaError(method.check, params)}`));
     }

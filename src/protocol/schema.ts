@@ -1,6 +1,7 @@
 // Frame schemas, compiled once. Everything a peer sends is checked against these before a machine sees it.
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { ProtocolLimits } from '../../machines/protocol.js';
 
 const NonEmptyString = Type.String({ minLength: 1 });
 const Strings = Type.Array(Type.String());
@@ -16,16 +17,18 @@ const ClientModeSchema = Type.Union(
   ['webchat', 'cli', 'ui', 'backend', 'node', 'probe', 'test'].map((mode) => Type.Literal(mode)),
 );
 
+// What presence and hello-ok carry is capped at connect (ProtocolLimits): over-long values are refused, not cut.
+const chars = ProtocolLimits.maxClientFieldChars;
 const ClientInfoSchema = Type.Object(
   {
-    id: NonEmptyString,
-    displayName: Type.Optional(Type.String()),
-    version: NonEmptyString,
-    platform: NonEmptyString,
-    deviceFamily: Type.Optional(Type.String()),
-    modelIdentifier: Type.Optional(Type.String()),
+    id: Type.String({ minLength: 1, maxLength: chars.id }),
+    displayName: Type.Optional(Type.String({ maxLength: chars.displayName })),
+    version: Type.String({ minLength: 1, maxLength: chars.version }),
+    platform: Type.String({ minLength: 1, maxLength: chars.platform }),
+    deviceFamily: Type.Optional(Type.String({ maxLength: chars.deviceFamily })),
+    modelIdentifier: Type.Optional(Type.String({ maxLength: chars.modelIdentifier })),
     mode: ClientModeSchema,
-    instanceId: Type.Optional(Type.String()),
+    instanceId: Type.Optional(Type.String({ maxLength: chars.instanceId })),
   },
   { additionalProperties: false },
 );
@@ -61,7 +64,7 @@ export const ConnectParamsSchema = Type.Object(
     permissions: Type.Optional(Type.Record(Type.String(), Type.Boolean())),
     pathEnv: Type.Optional(Type.String()),
     role: Type.Optional(Type.Union([Type.Literal('operator'), Type.Literal('node')])),
-    scopes: Type.Optional(Strings),
+    scopes: Type.Optional(Type.Array(Type.String({ maxLength: ProtocolLimits.maxScopeChars }), { maxItems: ProtocolLimits.maxScopes })),
     device: Type.Optional(DeviceProofSchema),
     auth: Type.Optional(ConnectAuthSchema),
     locale: Type.Optional(Type.String()),

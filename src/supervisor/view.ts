@@ -18,6 +18,7 @@ import {
 import type { PresenceEntry, Session, StateVersion } from '../../machines/protocol.js';
 import { listPresence, type SupervisorContext } from '../../machines/supervisor.js';
 import type { SupervisorActor } from './supervisor.js';
+import { boundedPresence } from './presence-budget.js';
 
 /** What an embedding program may read of the gateway's shared state (no secrets). */
 export interface GatewayState {
@@ -60,8 +61,9 @@ export class SupervisorView implements GatewayState {
     return this.supervisor.getSnapshot().status === 'active';
   }
 
+  /** Presence as clients are sent it: at most ProtocolLimits.maxPresenceBytes of it (./presence-budget.ts). */
   presence(): PresenceEntry[] {
-    return listPresence(this.context);
+    return boundedPresence(listPresence(this.context));
   }
 
   stateVersion(): StateVersion {

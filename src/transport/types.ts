@@ -48,7 +48,8 @@ export interface SocketFault {
  */
 export interface SocketHandlers<C> {
   opened(socket: TransportSocket, info: UpgradeInfo): C;
-  text(connection: C, text: string): void;
+  /** A text frame's UTF-8 bytes (ws has checked they are UTF-8). */
+  text(connection: C, data: Buffer): void;
   binary(connection: C): void;
   pong(connection: C): void;
   fault(connection: C, fault: SocketFault): void;

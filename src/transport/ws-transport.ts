@@ -32,7 +32,8 @@ function socketListeners<C>(handlers: SocketHandlers<C>) {
   return {
     message(this: WebSocket, data: RawData, isBinary: boolean) {
       if (isBinary) handlers.binary(recordOf(this));
-      else handlers.text(recordOf(this), data.toString());
+      // The frame's bytes as they came: the gateway scans them before it makes them a string (src/protocol/frame-scan.ts).
+      else handlers.text(recordOf(this), Buffer.isBuffer(data) ? data : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]));
     },
     pong(this: WebSocket) {
       handlers.pong(recordOf(this));

@@ -87,7 +87,9 @@ describe('params nested too deep', () => {
   const invoke = (id: string, depth: number) =>
     `{"type":"req","id":"${id}","method":"node.invoke","params":{"nodeId":"fuzzed-node","command":"system.which","idempotencyKey":"${id}","params":${nested(depth)}}}`;
 
-  it('are refused INVALID_REQUEST before any handler serialises them, logged at debug without a stack, and the socket stays open', async () => {
+  it('are refused INVALID_REQUEST before the frame is parsed, logged once per connection and interval without a stack, and the socket stays open', async () => {
+    // A connection of its own: refusal lines are throttled per connection, and the tests above had refusals of their own.
+    const operator = (await connectClient(gw.url, gw.token, { scopes: ['operator.admin'] })).client;
     const before = gw.logs.lines.length;
     for (const [index, depth] of [20_000, 200_000, ProtocolLimits.maxParamsDepth + 1].entries()) {
       const id = `deep-${index}`;
@@ -107,11 +109,11 @@ describe('params nested too deep', () => {
 
     const lines = gw.logs.lines.slice(before);
     expect(lines.filter((line) => (line.level as number) >= 50)).toEqual([]);
-    const refused = lines.filter((line) => line.event === 'request.refused');
-    expect(refused).toHaveLength(3);
-    for (const line of refused) {
-      expect(line).toMatchObject({ level: 20, method: 'node.invoke', detail: 'params too deeply nested', connId: expect.any(String) });
-      expect(line.err).toBeUndefined();
-    }
+    // One warn line for the connection within the throttle's interval (the later refusals are counted on its next line).
+    const refused = lines.filter((line) => line.event === 'frame.refused');
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ level: 40, code: 'PARAMS_TOO_DEEP', ready: true, suppressed: 0, connId: expect.any(String) });
+    expect(refused[0]!.err).toBeUndefined();
+    operator.ws.terminate();
   });
 });

@@ -40,10 +40,30 @@ describe('successful handshake', () => {
     expect(hello.snapshot.presence.some((entry: any) => entry.reason === 'self')).toBe(true);
     expect(hello.snapshot.health.ok).toBe(true);
     expect(hello.auth).toEqual({ role: 'operator', scopes: ['operator.read'] });
-    expect(hello.policy).toEqual({ maxPayload: 25 * 1024 * 1024, maxBufferedBytes: 50 * 1024 * 1024, tickIntervalMs: 30_000 });
+    // A read-only operator never needs a frame above 64 KiB: that is its socket's limit, and its policy says so.
+    expect(hello.policy).toEqual({ maxPayload: 64 * 1024, maxBufferedBytes: 50 * 1024 * 1024, tickIntervalMs: 30_000 });
     const ready = await gw.logs.waitFor((line) => line.msg === 'handshake complete');
     expect(ready.connId).toBe(hello.server.connId);
     await client.close();
+    // A writer (node.invoke) and a node (results, events) may send frames up to 25 MiB.
+    const writer = await connectClient(gw.url, gw.token, { scopes: ['operator.write'] });
+    expect((writer.hello.policy as { maxPayload: number }).maxPayload).toBe(25 * 1024 * 1024);
+    await writer.client.close();
+    const node = await connectClient(gw.url, gw.token, { role: 'node', scopes: [], client: { id: 'n', version: '1', platform: 'linux', mode: 'node' } });
+    expect((node.hello.policy as { maxPayload: number }).maxPayload).toBe(25 * 1024 * 1024);
+    await node.client.close();
+  });
+
+  it("closes a read-only operator's frame above its 64 KiB at the frame's header (1009)", async () => {
+    const { client } = await connectClient(gw.url, gw.token, { scopes: ['operator.read'] });
+    const healthy = await connectClient(gw.url, gw.token, { scopes: ['operator.read'] });
+    client.ws.send(JSON.stringify({ type: 'req', id: 'big', method: 'health', params: { pad: 'x'.repeat(64 * 1024) } }));
+    const closed = await client.closed;
+    expect(closed.code).toBe(1009);
+    const line = await gw.logs.waitFor((entry) => entry.event === 'connection.closed' && entry.cause === 'frame-too-large');
+    expect(line).toMatchObject({ ready: true, detail: `frame above ${64 * 1024} bytes` });
+    expect((await healthy.client.request('health')).ok).toBe(true);
+    await healthy.client.close();
   });
 
   it('negotiates the highest common protocol version', async () => {
@@ -74,10 +94,16 @@ describe('successful handshake', () => {
     await client.close();
   });
 
-  it('accepts frames above the pre-auth limit once authenticated', async () => {
-    const { client } = await connectClient(gw.url, gw.token);
-    const response = await client.request('health', { padding: 'x'.repeat(200 * 1024) });
-    expect(response.ok).toBe(true);
+  it('accepts frames above the pre-auth limit once authenticated, for the methods that take big params', async () => {
+    const { client } = await connectClient(gw.url, gw.token, { scopes: ['operator.write'] });
+    const padding = 'x'.repeat(200 * 1024);
+    // node.invoke takes up to maxPayload: it gets as far as looking for the node.
+    const invoke = await client.request('node.invoke', { nodeId: 'nowhere', command: 'system.which', idempotencyKey: 'k', params: { padding } });
+    expect(invoke.error).toMatchObject({ details: { code: 'NOT_CONNECTED' } });
+    // health takes no params: a frame over 64 KiB is refused before it is parsed, and the socket stays open.
+    const health = await client.request('health', { padding });
+    expect(health.error).toMatchObject({ code: 'INVALID_REQUEST', details: { code: 'FRAME_TOO_LARGE_FOR_METHOD', method: 'health', maxBytes: 64 * 1024 } });
+    expect((await client.request('health')).ok).toBe(true);
     await client.close();
   });
 

@@ -264,7 +264,7 @@ describe('fuzzing the gateway over real sockets (seeded)', () => {
     await property('frames after the handshake', fc.tuple(frame, scopes), runs(1_000), async ([input, granted]) => {
       const { probe } = await handshake(gw.url, gw.token, { scopes: granted });
       try {
-        await afterHandshake(probe, input);
+        await afterHandshake(probe, input, granted);
       } finally {
         probe.ws.terminate();
       }
@@ -336,7 +336,12 @@ type AfterInput =
   | { kind: 'binary'; bytes: Uint8Array }
   | { kind: 'utf8'; bytes: Buffer };
 
-async function afterHandshake(probe: Probe, input: AfterInput): Promise<void> {
+/** A ready operator's socket limit: 25 MiB when it may call node.invoke (write, admin), else 64 KiB. */
+function operatorMaxPayload(scopes: readonly string[]): number {
+  return scopes.includes('operator.write') || scopes.includes('operator.admin') ? 25 * 1024 * 1024 : PRE_AUTH_MAX_BYTES;
+}
+
+async function afterHandshake(probe: Probe, input: AfterInput, scopes: readonly string[]): Promise<void> {
   let data: string | Buffer;
   let binary = false;
   let answers: string | undefined; // the id the gateway must answer, keeping the socket open
@@ -351,7 +356,8 @@ async function afterHandshake(probe: Probe, input: AfterInput): Promise<void> {
       answers = 'deep';
       break;
     case 'large':
-      // Above the pre-auth limit, far below the 25 MiB one: served once the handshake is done.
+      // Above the pre-auth limit, far below the 25 MiB one: answered once the handshake is done (health takes at
+      // most 64 KiB: refused FRAME_TOO_LARGE_FOR_METHOD), or closed 1009 on a read-only socket (below).
       data = `{"type":"req","id":"large","method":"health","params":"${'a'.repeat(input.bytes)}"}`;
       answers = 'large';
       break;
@@ -374,6 +380,8 @@ async function afterHandshake(probe: Probe, input: AfterInput): Promise<void> {
       break;
     }
   }
+  // A frame above the socket's own limit is closed at its header (1009), whatever it holds.
+  if ((typeof data === 'string' ? Buffer.byteLength(data) : data.length) > operatorMaxPayload(scopes)) closeCode = 1009;
   const label = `${input.kind}: ${(typeof data === 'string' ? data : data.toString('hex')).slice(0, 300)}`;
   probe.ws.send(data, { binary });
   if (closeCode !== undefined) {

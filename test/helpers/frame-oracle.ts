@@ -24,6 +24,12 @@ const CONNECT_KEYS = [
   'locale', 'userAgent',
 ] as const;
 
+/** The client fields presence carries are capped at connect (ProtocolLimits.maxClientFieldChars, UTF-16 units). */
+const CLIENT_FIELD_CHARS: Record<string, number> = { id: 128, displayName: 256, version: 128, platform: 128, deviceFamily: 128, modelIdentifier: 128, instanceId: 128 };
+const withinChars = (key: string) => (value: unknown) => isString(value) && value.length <= CLIENT_FIELD_CHARS[key]!;
+/** At most 16 scopes of at most 64 characters (ProtocolLimits.maxScopes, maxScopeChars). */
+const isScopeList = (value: unknown) => isStringArray(value) && (value as string[]).length <= 16 && (value as string[]).every((scope) => scope.length <= 64);
+
 export function isValidClient(value: unknown): boolean {
   return (
     isObject(value) &&
@@ -32,7 +38,8 @@ export function isValidClient(value: unknown): boolean {
     isNonEmptyString(value.version) &&
     isNonEmptyString(value.platform) &&
     (CLIENT_MODES as readonly unknown[]).includes(value.mode) &&
-    ['displayName', 'deviceFamily', 'modelIdentifier', 'instanceId'].every((key) => optional(value, key, isString))
+    ['id', 'version', 'platform'].every((key) => withinChars(key)(value[key])) &&
+    ['displayName', 'deviceFamily', 'modelIdentifier', 'instanceId'].every((key) => optional(value, key, withinChars(key)))
   );
 }
 
@@ -65,7 +72,7 @@ export function isValidConnectParams(value: unknown): value is Obj {
     optional(value, 'permissions', (p) => isObject(p) && Object.values(p).every((v) => typeof v === 'boolean')) &&
     optional(value, 'pathEnv', isString) &&
     optional(value, 'role', (role) => role === 'operator' || role === 'node') &&
-    optional(value, 'scopes', isStringArray) &&
+    optional(value, 'scopes', isScopeList) &&
     optional(value, 'device', isValidDevice) &&
     optional(value, 'auth', isValidAuth) &&
     optional(value, 'locale', isString) &&
@@ -86,6 +93,26 @@ export type Classified =
   | { kind: 'connectInvalid'; id: string }
   | { kind: 'connect'; id: string; params: Obj };
 
+/** Nesting depth (the value itself is level 1), objects and arrays, and values (keys apart) of a parsed value; iterative. */
+function measure(value: unknown): { depth: number; containers: number; values: number } {
+  let depth = 0;
+  let containers = 0;
+  let values = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, level] = stack.pop()!;
+    values++;
+    if (typeof node !== 'object' || node === null) continue;
+    containers++;
+    depth = Math.max(depth, level);
+    for (const child of Array.isArray(node) ? node : Object.values(node)) stack.push([child, level + 1]);
+  }
+  return { depth, containers, values };
+}
+
+/** Frames the gateway refuses before parsing (src/protocol/frame-scan.ts): its limits, from PROTOCOL.md and ProtocolLimits. */
+const FRAME_LIMITS = { depth: 128 + 1, containers: 20_000, values: 200_000, echoedIdLength: 1_024 };
+
 export function classify(text: string): Classified {
   let value: unknown;
   try {
@@ -94,6 +121,11 @@ export function classify(text: string): Classified {
     return { kind: 'malformed' };
   }
   const id = isObject(value) && isNonEmptyString(value.id) ? value.id : undefined;
+  const { depth, containers, values } = measure(value);
+  if (depth > FRAME_LIMITS.depth || containers > FRAME_LIMITS.containers || values > FRAME_LIMITS.values) {
+    // Refused before parsing, answered with its id when it has one short enough to echo.
+    return id === undefined || id.length > FRAME_LIMITS.echoedIdLength ? { kind: 'malformed' } : { kind: 'malformed', id };
+  }
   if (!isObject(value) || value.type !== 'req' || id === undefined || !isNonEmptyString(value.method)) {
     return id === undefined ? { kind: 'malformed' } : { kind: 'malformed', id };
   }
@@ -164,20 +196,23 @@ export const CONNECT_FIELDS: { path: string; wrong: fc.Arbitrary<unknown> }[] = 
   { path: 'minProtocol', wrong: wrong((v) => isInteger(v, 1), true) },
   { path: 'maxProtocol', wrong: wrong((v) => isInteger(v, 1), true) },
   { path: 'client', wrong: wrong(isValidClient, true) },
-  { path: 'client.id', wrong: wrong(isNonEmptyString, true) },
+  { path: 'client.id', wrong: fc.oneof(wrong(isNonEmptyString, true), fc.constant('i'.repeat(129))) },
   { path: 'client.version', wrong: wrong(isNonEmptyString, true) },
   { path: 'client.platform', wrong: wrong(isNonEmptyString, true) },
   { path: 'client.mode', wrong: fc.oneof(wrong((v) => (CLIENT_MODES as readonly unknown[]).includes(v), true), fc.constantFrom('CLI', 'agent', 'Node')) },
-  { path: 'client.displayName', wrong: wrong(isString, false) },
+  { path: 'client.displayName', wrong: fc.oneof(wrong(isString, false), fc.integer({ min: 257, max: 20_000 }).map((n) => 'd'.repeat(n))) },
   { path: 'client.deviceFamily', wrong: wrong(isString, false) },
   { path: 'client.modelIdentifier', wrong: wrong(isString, false) },
-  { path: 'client.instanceId', wrong: wrong(isString, false) },
+  { path: 'client.instanceId', wrong: fc.oneof(wrong(isString, false), fc.constant('u'.repeat(129))) },
   { path: 'caps', wrong: wrong(isStringArray, false) },
   { path: 'commands', wrong: wrong(isStringArray, false) },
   { path: 'permissions', wrong: wrong((p) => isObject(p) && Object.values(p).every((v) => typeof v === 'boolean'), false) },
   { path: 'pathEnv', wrong: wrong(isString, false) },
   { path: 'role', wrong: fc.oneof(wrong((r) => r === 'operator' || r === 'node', false), fc.constantFrom('admin', 'Operator', 'nodes')) },
-  { path: 'scopes', wrong: wrong(isStringArray, false) },
+  {
+    path: 'scopes',
+    wrong: fc.oneof(wrong(isStringArray, false), fc.constant(Array.from({ length: 17 }, () => 'operator.read')), fc.constant(['s'.repeat(65)])),
+  },
   { path: 'device', wrong: wrong(isValidDevice, false) },
   { path: 'device.id', wrong: wrong(isNonEmptyString, true) },
   { path: 'device.publicKey', wrong: wrong(isNonEmptyString, true) },

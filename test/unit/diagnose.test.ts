@@ -164,6 +164,17 @@ describe('diagnoseRecords', () => {
     expect(text).toMatch(/node\.invoke\s+APPROVAL_FIELDS_NOT_ALLOWED\s+3/);
   });
 
+  it('counts frames refused before parsing by code, with the refusals each line says were held back', () => {
+    const refused = (code: string, suppressed: number): LogRecord => ({ ...base, event: 'frame.refused', connId: 'c1', remoteAddr: '10.0.0.3', code, suppressed, msg: 'frame refused before parsing' });
+    const d = diagnoseRecords([refused('FRAME_TOO_COMPLEX', 0), refused('FRAME_TOO_COMPLEX', 41), refused('PARAMS_TOO_DEEP', 0)]);
+    expect(d.framesRefused).toEqual([
+      { code: 'FRAME_TOO_COMPLEX', count: 43 },
+      { code: 'PARAMS_TOO_DEEP', count: 1 },
+    ]);
+    expect(d.findings.find((finding) => finding.id === 'frame-refused:FRAME_TOO_COMPLEX')).toMatchObject({ severity: 'warn', count: 43 });
+    expect(renderTable(d, 'gateway.log')).toContain('frames refused before parsing: 44 (FRAME_TOO_COMPLEX 43, PARAMS_TOO_DEEP 1)');
+  });
+
   it('gives each finding its advice, a generic one for a cause it does not know, and nothing for normal closes', () => {
     const d = diagnoseRecords([
       closed('handshake-timeout', { durationMs: 10_002 }),

@@ -1,11 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ProtocolLimits, negotiateProtocol, truncateCloseReason } from '../../machines/protocol.js';
-import { nestsDeeperThan } from '../../src/methods/params.js';
+import { negotiateProtocol, truncateCloseReason } from '../../machines/protocol.js';
 import { decodeTextFrame } from '../../src/protocol/decode.js';
 import { GATEWAY_VERSION } from '../../src/version.js';
-
-const MAX_PARAMS_DEPTH = ProtocolLimits.maxParamsDepth;
 
 describe('close reasons', () => {
   it('keeps short reasons and cuts long ones to 120 bytes on a UTF-8 boundary', () => {
@@ -56,20 +53,5 @@ describe('version', () => {
   it('matches package.json', () => {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
     expect(GATEWAY_VERSION).toBe(pkg.version);
-  });
-});
-
-describe('params depth', () => {
-  it('tells params nested deeper than the limit, without recursing', () => {
-    expect(nestsDeeperThan(null, 1)).toBe(false);
-    expect(nestsDeeperThan('text', 0)).toBe(false);
-    expect(nestsDeeperThan({}, 1)).toBe(false);
-    expect(nestsDeeperThan({ a: [1, { b: 2 }] }, 3)).toBe(false);
-    expect(nestsDeeperThan({ a: [1, { b: 2 }] }, 2)).toBe(true);
-    expect(nestsDeeperThan([[], [[]], {}], 3)).toBe(false);
-    expect(nestsDeeperThan([[], [[[]]], {}], 3)).toBe(true);
-    const deep = JSON.parse('['.repeat(100_000) + ']'.repeat(100_000));
-    expect(nestsDeeperThan(deep, MAX_PARAMS_DEPTH)).toBe(true);
-    expect(nestsDeeperThan(JSON.parse('['.repeat(MAX_PARAMS_DEPTH) + ']'.repeat(MAX_PARAMS_DEPTH)), MAX_PARAMS_DEPTH)).toBe(false);
   });
 });

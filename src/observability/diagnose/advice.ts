@@ -77,6 +77,12 @@ export const ADVICE = {
   malformedFrame: 'Frames that are not protocol JSON (close 1002): something other than an OpenClaw client (a scanner, a misrouted client) is connecting.',
   invalidConnect: 'connect params that fail the schema (close 1002): the client sends fields or values this protocol does not accept.',
   connectRequired: 'A first request other than connect (close 1008): the client must complete connect before anything else.',
+  frameRefused: (code: string) =>
+    code === 'FRAME_TOO_LARGE_FOR_METHOD'
+      ? 'Request frames bigger than their method takes (64 KiB for methods without big params): a client pads its requests; if it is yours, send params the method reads.'
+      : code === 'PARAMS_TOO_DEEP'
+        ? 'Request params nested more than 128 levels deep: a client sends crafted params; no method needs them.'
+        : 'Request frames with more objects, arrays or values than any method needs (FRAME_TOO_COMPLEX): a client is testing the parser; look at its address in the frame.refused lines.',
   frameTooLarge: 'Frames above the size limit (close 1009; 64 KiB before the handshake): the client sends too much too early.',
   slowConsumer: 'Peers read slower than the gateway writes and were closed (1008 slow consumer): check their network and how fast they consume events.',
   droppedAfterReady:

@@ -89,6 +89,8 @@ export class DiagnosisBuilder {
   private readonly gatewayErrors = new BoundedCounter(1_000);
   /** Node commands an operator was refused (`node.invoke.refused`, `node.pair.refused`), by details.code. */
   private readonly nodeCommandRefusals = new BoundedCounter(1_000);
+  /** Frames refused before they were parsed, by `details.code` (`frame.refused`, suppressed ones included). */
+  private readonly framesRefused = new BoundedCounter(1_000);
   private droppedAfterReady = 0;
   private readonly addresses = new Map<string, AddressCounts>();
   private handshakeTimeouts = 0;
@@ -170,6 +172,10 @@ export class DiagnosisBuilder {
       case 'node.invoke.refused':
       case 'node.pair.refused':
         this.nodeCommandRefusals.add(`${record.event === 'node.pair.refused' ? 'node.pair' : 'node.invoke'}\u0000${asString(record.detail) ?? 'unknown'}`);
+        break;
+      case 'frame.refused':
+        // One line per connection and interval: it stands for itself and the refusals it says were held back before it.
+        this.framesRefused.add(asString(record.code) ?? 'unknown', 1 + (asNumber(record.suppressed) ?? 0));
         break;
       case 'upgrade.error':
         // Errors of a raw socket that never became a connection (older gateways logged every reset here, at
@@ -348,6 +354,7 @@ export class DiagnosisBuilder {
         total: this.upgradeRefusals + this.upgradeSuppressed,
       },
       tcpDropped: this.tcpDropped,
+      framesRefused: this.framesRefused.sorted().map(([code, count]) => ({ code, count })),
       socketErrors: this.socketErrors.sorted().map(([detail, count]) => ({ detail, count })),
       gatewayErrors: this.gatewayErrors.sorted().map(([msg, count]) => ({ msg, count })),
       nodeCommandRefusals: this.nodeCommandRefusals.sorted().map(([key, count]) => {
@@ -378,6 +385,9 @@ export class DiagnosisBuilder {
     add('pairing-refused', 'warn', d.pairingRefused, 'pairings refused at a limit (pending requests, silent pairings, paired cap)', ADVICE.pairingRefused);
     add('upgrade-rejected', 'warn', d.upgradeRejections.total, 'upgrades refused with HTTP 503 (too many unauthenticated sockets)', ADVICE.upgradeRejected);
     add('tcp-dropped', 'warn', d.tcpDropped, 'TCP connections dropped past the connection cap', ADVICE.tcpDropped);
+    for (const row of d.framesRefused) {
+      add(`frame-refused:${row.code}`, 'warn', row.count, `frames refused before parsing: ${row.code}`, ADVICE.frameRefused(row.code));
+    }
     add('protocol-mismatch', 'warn', outcome('protocol-mismatch'), 'protocol version mismatches', ADVICE.protocolMismatch);
     add('malformed-frame', 'warn', outcome('malformed-frame'), 'malformed frames', ADVICE.malformedFrame);
     add('invalid-connect', 'warn', outcome('invalid-connect'), 'invalid connect params', ADVICE.invalidConnect);

@@ -92,6 +92,8 @@ export interface Diagnosis {
   upgradeRejections: { logged: number; suppressed: number; total: number };
   /** TCP connections closed at once past the raw connection cap (`tcp.dropped`, suppressed ones included). */
   tcpDropped: number;
+  /** Request frames refused before they were parsed (over the nesting, size or complexity limits), by `details.code`. */
+  framesRefused: { code: string; count: number }[];
   /** Socket errors by detail: connections closed as `socket error`, and the raw socket errors the gateway logs as `upgrade.error`. */
   socketErrors: { detail: string; count: number }[];
   /** Lines at level error or above, by message. */

@@ -102,6 +102,8 @@ export function renderTable(d: Diagnosis, source: string): string {
       `  addresses locked out after failed authentication: ${formatCount(d.lockouts)}`,
       `  pairings refused at a pairing limit: ${formatCount(d.pairingRefused)}`,
       `  TCP connections dropped past the connection cap: ${formatCount(d.tcpDropped)}`,
+      `  frames refused before parsing: ${formatCount(d.framesRefused.reduce((sum, row) => sum + row.count, 0))}` +
+        (d.framesRefused.length > 0 ? ` (${d.framesRefused.map((row) => `${row.code} ${formatCount(row.count)}`).join(', ')})` : ''),
     ]),
   );
   if (d.nodeCommandRefusals.length > 0) {
