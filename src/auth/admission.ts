@@ -62,6 +62,7 @@ export function admit(
     crypto: policy.crypto,
     ...(checked.deviceProof ? { deviceProof: checked.deviceProof } : {}),
     deviceTokenOf: (deviceId) => pairings.deviceTokenOf(deviceId),
+    deviceGrantOf: (deviceId) => pairings.deviceGrantOf(deviceId),
   });
   if (!authenticated.ok) {
     if (isCredentialFailure(authenticated.rejection)) countFailure(applicant, policy);
