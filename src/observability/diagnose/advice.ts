@@ -11,6 +11,10 @@ const REFUSAL_ADVICE: Record<string, string> = {
   AUTH_PASSWORD_MISSING: 'Clients send no password to a gateway in --auth password: configure the password in the client.',
   AUTH_DEVICE_TOKEN_MISMATCH:
     'A device token was refused (device removed or token rotated): pair the device again, or connect with the gateway token.',
+  AUTH_SCOPE_MISMATCH:
+    'A device token asked for a role or scopes beyond what its device was approved for: connect with the gateway token to file an upgrade request an operator approves (device.pair.approve), or ask for less.',
+  AUTH_BOOTSTRAP_TOKEN_INVALID:
+    'Clients present a setup code (auth.bootstrapToken): this gateway issues none; pair them with the gateway token instead.',
   AUTH_RATE_LIMITED:
     'Connects refused while their address was locked out after repeated failures: fix the credentials, then wait out the lockout (retryAfterMs).',
   DEVICE_AUTH_DEVICE_ID_MISMATCH:
@@ -32,7 +36,7 @@ const REFUSAL_ADVICE: Record<string, string> = {
   PAIRING_LIMIT_REACHED:
     'Pairings refused at the paired cap (--pairing-max-devices, --pairing-max-nodes): remove devices or nodes no longer used (device.pair.remove, node.pair.remove), or raise the cap.',
   PAIRING_REQUIRED:
-    'Devices not paired yet: an operator approves them (device.pair.approve); in auto-local mode loopback clients without an Origin pair silently.',
+    'Devices not paired yet, or paired devices asking for more scopes (details.reason scope-upgrade): an operator approves them (device.pair.approve); in auto-local mode loopback clients without an Origin pair silently.',
 };
 
 export function refusalAdvice(code: string): string {
