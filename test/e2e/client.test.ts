@@ -1,5 +1,8 @@
 // The client library against a real gateway on 127.0.0.1, through a fault-injecting TCP proxy: it
 // reconnects, backs off and stops as its close-code table says.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { firstValueFrom, filter, timeout } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
@@ -307,6 +310,30 @@ describe('client library: closes it stops at', () => {
 });
 
 describe('client library: the gateway\'s recovery hints', () => {
+  it('after the gateway token changed, tries the device token it was issued once (retry_with_device_token) and is connected', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'actorgate-client-hints-'));
+    cleanups.push(async () => rmSync(stateDir, { recursive: true, force: true }));
+    gw = await startTestGateway({ pairing: 'auto-local', stateDir });
+    const port = Number(new URL(gw.url).port);
+    const { client, notices } = start({ url: gw.url, device: createDeviceIdentity(), client: { id: 'cli', mode: 'cli' } });
+    const first = await client.whenConnected();
+    expect(first.auth).toMatchObject({ deviceToken: expect.any(String) });
+    await gw.close();
+    gw = undefined;
+    await next(client, (notice) => notice.type === 'disconnected');
+    // The same pairing state, another gateway token: the client's token is refused, its device token is not.
+    const restarted: Gateway = await startGateway({ host: '127.0.0.1', port, token: 'rotated-gateway-token', stateDir, logger: createLogger('silent') });
+    cleanups.push(async () => {
+      await client.close();
+      await restarted.close('test finished');
+    });
+    await next(client, (notice) => notice.type === 'connected', 10_000);
+    const decisions = decisionsOf(notices).map((notice) => notice.decision);
+    expect(decisions.filter((decision) => decision === 'retry-with-device-token')).toHaveLength(1);
+    expect(decisions).not.toContain('auth-rejected');
+    expect((await client.request('health')).ok).toBe(true);
+  });
+
   it('keeps dialling while its pairing request waits (wait_then_retry), and is connected by itself once an operator approves', async () => {
     const { gw, proxy } = await gatewayBehindProxy({ pairing: 'manual' });
     const admin = await connectClient(gw.url, gw.token, { scopes: ['operator.admin'] });
