@@ -38,7 +38,7 @@ export function admitting(request: AuthenticationRequest, applicant: Applicant, 
   const now = Date.now();
   const proofInput = deviceProofInputOf(request.params, applicant.challengeNonce, now);
   // A wrong shared secret is refused without checking a signature, as `admit` alone does.
-  if (!proofInput || !policy.crypto.verifyEd25519Async || !reachesDeviceProof(request.params, policy.auth) || policy.authLimiter.check(applicant.remoteAddr).limited) {
+  if (!proofInput || !policy.crypto.verifyEd25519Async || !reachesDeviceProof(request.params, policy.auth, (deviceId) => policy.pairings.deviceTokenOf(deviceId)) || policy.authLimiter.check(applicant.remoteAddr).limited) {
     return admit(request, applicant, policy);
   }
   return verifyDeviceProofAsync(proofInput, policy.crypto).then((deviceProof) => admit(request, applicant, policy, { deviceProof, now }));

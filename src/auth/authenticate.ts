@@ -92,10 +92,19 @@ function deviceTokenCandidate(params: ConnectParams): DeviceTokenCandidate | und
 
 const bootstrapTokenOf = (params: ConnectParams) => (params.device ? params.auth?.bootstrapToken?.trim() || undefined : undefined);
 
-/** Whether {@link authenticate} gets as far as the device proof: the shared secret holds, or another credential may stand in. */
-export function reachesDeviceProof(params: ConnectParams, auth: AuthConfig): boolean {
+/** Whether the device token presented is the one issued to the device the connect claims to be (checked before its proof). */
+function matchesIssuedToken(params: ConnectParams, candidate: DeviceTokenCandidate | undefined, deviceTokenOf: AuthenticationContext['deviceTokenOf']): boolean {
+  const issued = params.device && candidate ? deviceTokenOf?.(params.device.id) : undefined;
+  return issued !== undefined && secretsEqual(candidate!.token, issued);
+}
+
+/**
+ * Whether {@link authenticate} gets as far as the device proof: the shared secret holds, or the device token
+ * presented is the one issued to the device claimed. Anything else is refused without checking a signature.
+ */
+export function reachesDeviceProof(params: ConnectParams, auth: AuthConfig, deviceTokenOf?: AuthenticationContext['deviceTokenOf']): boolean {
   if (!params.device) return false;
-  return !checkSharedSecret(auth, params.auth) || deviceTokenCandidate(params) !== undefined || bootstrapTokenOf(params) !== undefined;
+  return !checkSharedSecret(auth, params.auth) || matchesIssuedToken(params, deviceTokenCandidate(params), deviceTokenOf);
 }
 
 /** What the device proof of a connect request is checked against. */
@@ -150,15 +159,8 @@ function refuse(failure: AuthFailure, params: ConnectParams): AuthenticationResu
   return reject(failure.message, { code: failure.code, authReason: failure.reason, ...hints });
 }
 
-/** A paired device's token, checked against what was issued and what was approved (the reference's order). */
-function checkDeviceToken(
-  deviceId: string,
-  candidate: DeviceTokenCandidate,
-  requested: { role: Role; scopes: readonly string[] },
-  context: AuthenticationContext,
-): 'ok' | 'mismatch' | 'scope-mismatch' {
-  const issued = context.deviceTokenOf?.(deviceId);
-  if (issued === undefined || !secretsEqual(candidate.token, issued)) return 'mismatch';
+/** A paired device's token (matched to the issued one already), checked against what was approved for it. */
+function checkDeviceGrant(deviceId: string, requested: { role: Role; scopes: readonly string[] }, context: AuthenticationContext): 'ok' | 'mismatch' | 'scope-mismatch' {
   const grant = context.deviceGrantOf?.(deviceId);
   // A token is issued for one role: another role has no token here (the reference's `token-missing`).
   if (grant === undefined || grant.role !== requested.role) return 'mismatch';
@@ -169,13 +171,23 @@ function sharedFailure(failure: SharedSecretFailure): AuthFailure {
   return { reason: SHARED_FAILURE_REASONS[failure.code], code: failure.code, message: `unauthorized: ${failure.message}` };
 }
 
+/**
+ * The failure the reference reports when the device token does not let the client in either: a bootstrap
+ * token comes after the shared secret (none is valid here), an explicit device token after that; a token
+ * in `auth.token` keeps the earlier failure.
+ */
+function credentialFailure(secretFailure: SharedSecretFailure, params: ConnectParams, candidate: DeviceTokenCandidate | undefined): AuthFailure {
+  if (candidate?.source === 'explicit') return DEVICE_TOKEN_MISMATCH;
+  return bootstrapTokenOf(params) ? BOOTSTRAP_TOKEN_INVALID : sharedFailure(secretFailure);
+}
+
 export function authenticate(request: AuthenticationRequest, context: AuthenticationContext): AuthenticationResult {
   const { params, protocol } = request;
   const secretFailure = checkSharedSecret(context.auth, params.auth);
   const candidate = secretFailure ? deviceTokenCandidate(params) : undefined;
-  const bootstrapToken = secretFailure ? bootstrapTokenOf(params) : undefined;
-  // Nothing else to try: refused without checking a signature.
-  if (secretFailure && !candidate && !bootstrapToken) return refuse(sharedFailure(secretFailure), params);
+  const failure = secretFailure ? credentialFailure(secretFailure, params, candidate) : undefined;
+  // Not the token issued to the device claimed: refused without checking a signature.
+  if (failure && !matchesIssuedToken(params, candidate, context.deviceTokenOf)) return refuse(failure, params);
 
   const role = params.role ?? 'operator';
   const scopes = params.scopes ?? [];
@@ -188,12 +200,11 @@ export function authenticate(request: AuthenticationRequest, context: Authentica
   }
 
   let authMethod: AuthMethod = context.auth.mode;
-  if (secretFailure) {
-    let failure = sharedFailure(secretFailure);
-    if (bootstrapToken) failure = BOOTSTRAP_TOKEN_INVALID;
-    const checked = candidate && deviceId !== undefined ? checkDeviceToken(deviceId, candidate, { role, scopes }, context) : 'mismatch';
+  if (failure) {
+    // The proof holds: the device is the one the token was issued to. It opens what was approved for it, no more.
+    const checked = deviceId === undefined ? 'mismatch' : checkDeviceGrant(deviceId, { role, scopes }, context);
     if (checked === 'scope-mismatch') return refuse(SCOPE_MISMATCH, params);
-    if (checked === 'mismatch') return refuse(candidate?.source === 'explicit' ? DEVICE_TOKEN_MISMATCH : failure, params);
+    if (checked === 'mismatch') return refuse(failure, params);
     authMethod = 'device-token';
   }
 
