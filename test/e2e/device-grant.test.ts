@@ -220,6 +220,19 @@ describe('the reference authentication order and its recovery hints', () => {
     expect(thenDevice.response.ok).toBe(true);
   });
 
+  it('in password mode takes the device token from auth.token too, and keeps the password failure when it is not one', async () => {
+    gw = await startTestGateway({ auth: 'password', password: 'hunter2', pairing: 'auto-local' });
+    const device = createDevice();
+    const paired = await connectDevice(gw.url, device, { auth: { password: 'hunter2' } });
+    const deviceToken = payloadOf(paired.response).auth.deviceToken as string;
+    const fallback = await connectDevice(gw.url, device, { auth: { token: deviceToken } });
+    expect(payloadOf(fallback.response).auth).toMatchObject({ role: 'operator', scopes: ['operator.read'] });
+    const wrong = await connectDevice(gw.url, device, { auth: { token: 'not-a-device-token' } });
+    expect(errorOf(wrong.response).details).toMatchObject({ code: 'AUTH_PASSWORD_MISSING', recommendedNextStep: 'update_auth_configuration' });
+    const badPassword = await connectDevice(gw.url, device, { auth: { password: 'hunter3', deviceToken } });
+    expect(badPassword.response.ok).toBe(true);
+  });
+
   it('tells a client that is not paired yet to wait and retry while its request is open', async () => {
     gw = await startTestGateway({ pairing: 'manual' });
     const device = createDevice();
