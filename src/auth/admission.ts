@@ -4,6 +4,7 @@
 import type { AuthenticationRequest } from '../../machines/connection.js';
 import type { PairingMode } from '../../machines/pairing.js';
 import type { Logger } from 'pino';
+import { DetailCode, type HandshakeRejection } from '../../machines/protocol.js';
 import { authenticate, deviceProofInputOf, reachesDeviceProof, type AuthenticationResult } from './authenticate.js';
 import { passPairingGate, type DevicePairings } from './device-pairing.js';
 import { isCredentialFailure, rateLimitedRejection, type AuthFailureLimiter } from './rate-limit.js';
@@ -69,13 +70,37 @@ export function admit(
     return authenticated;
   }
   authLimiter.recordSuccess(applicant.remoteAddr);
-  return passPairingGate(authenticated.session, request.params, {
+  const gated = passPairingGate(authenticated.session, request.params, {
     mode: policy.pairingMode,
     isLocalClient: applicant.isLocalClient,
     remoteAddr: applicant.remoteAddr,
     pairings,
     silentPairings: policy.silentPairings,
   });
+  if (!gated.ok) auditUpgradeRequest(gated.rejection, applicant, policy);
+  return gated;
+}
+
+/** A paired device asking for more than it was approved for is worth a warning, as the reference's security audit line. */
+function auditUpgradeRequest(rejection: HandshakeRejection, applicant: Applicant, policy: AdmissionPolicy): void {
+  const details = rejection.error.details as
+    | { code?: unknown; reason?: unknown; deviceId?: unknown; requestId?: unknown; approvedScopes?: unknown; requestedScopes?: unknown; requestedRole?: unknown }
+    | undefined;
+  if (details?.code !== DetailCode.PAIRING_REQUIRED || (details.reason !== 'scope-upgrade' && details.reason !== 'role-upgrade')) return;
+  policy.logger.warn(
+    {
+      event: 'device.upgrade_requested',
+      connId: applicant.connId,
+      remoteAddr: applicant.remoteAddr,
+      reason: details.reason,
+      deviceId: details.deviceId,
+      requestId: details.requestId,
+      role: details.requestedRole,
+      scopesFrom: details.approvedScopes,
+      scopesTo: details.requestedScopes,
+    },
+    'security audit: device access upgrade requested',
+  );
 }
 
 function countFailure(applicant: Applicant, policy: AdmissionPolicy): void {

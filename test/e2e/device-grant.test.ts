@@ -162,6 +162,14 @@ describe('a wider request with the shared secret is an upgrade', () => {
     });
     expect(await upgrade.client.closed).toEqual({ code: 1008, reason: 'pairing required' });
     const { requestId } = error.details;
+    const audit = await gw.logs.waitFor((line) => line.event === 'device.upgrade_requested');
+    expect(audit).toMatchObject({
+      msg: 'security audit: device access upgrade requested',
+      deviceId: device.id,
+      requestId,
+      scopesFrom: ['operator.read'],
+      scopesTo: ['operator.admin'],
+    });
     const pending = payloadOf(await operator.request('device.pair.list')).pending as Payload[];
     expect(pending).toEqual([expect.objectContaining({ requestId, deviceId: device.id, scopes: ['operator.read', 'operator.admin'] })]);
     // Until it is approved the device keeps what it had, and only that.
