@@ -9,7 +9,7 @@ import { authenticate, deviceProofInputOf, reachesDeviceProof, type Authenticati
 import { passPairingGate, type DevicePairings } from './device-pairing.js';
 import { isCredentialFailure, rateLimitedRejection, type AuthFailureLimiter } from './rate-limit.js';
 import { verifyDeviceProofAsync, type DeviceCrypto, type DeviceProofResult } from './device-proof.js';
-import type { AuthConfig } from './shared-secret.js';
+import { secretsEqual, type AuthConfig } from './shared-secret.js';
 
 export interface AdmissionPolicy {
   auth: AuthConfig;
@@ -39,7 +39,7 @@ export function admitting(request: AuthenticationRequest, applicant: Applicant, 
   const now = Date.now();
   const proofInput = deviceProofInputOf(request.params, applicant.challengeNonce, now);
   // A wrong shared secret is refused without checking a signature, as `admit` alone does.
-  if (!proofInput || !policy.crypto.verifyEd25519Async || !reachesDeviceProof(request.params, policy.auth, (deviceId) => policy.pairings.deviceTokenOf(deviceId)) || policy.authLimiter.check(applicant.remoteAddr).limited) {
+  if (!proofInput || !policy.crypto.verifyEd25519Async || !reachesDeviceProof(request.params, policy.auth, (deviceId, presented) => holdsIssuedDeviceToken(policy.pairings, deviceId, presented)) || policy.authLimiter.check(applicant.remoteAddr).limited) {
     return admit(request, applicant, policy);
   }
   return verifyDeviceProofAsync(proofInput, policy.crypto).then((deviceProof) => admit(request, applicant, policy, { deviceProof, now }));
@@ -62,7 +62,7 @@ export function admit(
     now: checked.now ?? Date.now(),
     crypto: policy.crypto,
     ...(checked.deviceProof ? { deviceProof: checked.deviceProof } : {}),
-    deviceTokenOf: (deviceId) => pairings.deviceTokenOf(deviceId),
+    deviceTokenMatches: (deviceId, presented) => holdsIssuedDeviceToken(pairings, deviceId, presented),
     deviceGrantOf: (deviceId) => pairings.deviceGrantOf(deviceId),
   });
   if (!authenticated.ok) {
@@ -101,6 +101,12 @@ function auditUpgradeRequest(rejection: HandshakeRejection, applicant: Applicant
     },
     'security audit: device access upgrade requested',
   );
+}
+
+/** Whether `presented` is the token a paired device was issued, compared in constant time. */
+function holdsIssuedDeviceToken(pairings: DevicePairings, deviceId: string, presented: string): boolean {
+  const issued = pairings.deviceTokenOf(deviceId);
+  return issued !== undefined && secretsEqual(presented, issued);
 }
 
 function countFailure(applicant: Applicant, policy: AdmissionPolicy): void {

@@ -18,7 +18,7 @@ import {
   type Session,
 } from '../../machines/protocol.js';
 import { verifyDeviceProof, type DeviceCrypto, type DeviceProofInput, type DeviceProofResult } from './device-proof.js';
-import { checkSharedSecret, secretsEqual, type AuthConfig, type SharedSecretFailure } from './shared-secret.js';
+import { checkSharedSecret, type AuthConfig, type SharedSecretFailure } from './shared-secret.js';
 
 /** The role and scopes an operator approved for a paired device: all its token may ever open. */
 export interface DeviceGrant {
@@ -31,8 +31,8 @@ export interface AuthenticationContext {
   challengeNonce: string;
   now: number;
   crypto: DeviceCrypto;
-  /** The token a paired device was issued, so it can reconnect with `auth.deviceToken`. */
-  deviceTokenOf?: (deviceId: string) => string | undefined;
+  /** Whether a token is the one a paired device was issued (compared in constant time), so it can reconnect with it. */
+  deviceTokenMatches?: (deviceId: string, presented: string) => boolean;
   /** What a paired device was approved for; its token opens nothing beyond it. */
   deviceGrantOf?: (deviceId: string) => DeviceGrant | undefined;
   /** The device proof's outcome when it was checked already (off the event loop): not checked again. */
@@ -93,18 +93,17 @@ function deviceTokenCandidate(params: ConnectParams): DeviceTokenCandidate | und
 const bootstrapTokenOf = (params: ConnectParams) => (params.device ? params.auth?.bootstrapToken?.trim() || undefined : undefined);
 
 /** Whether the device token presented is the one issued to the device the connect claims to be (checked before its proof). */
-function matchesIssuedToken(params: ConnectParams, candidate: DeviceTokenCandidate | undefined, deviceTokenOf: AuthenticationContext['deviceTokenOf']): boolean {
-  const issued = params.device && candidate ? deviceTokenOf?.(params.device.id) : undefined;
-  return issued !== undefined && secretsEqual(candidate!.token, issued);
+function matchesIssuedToken(params: ConnectParams, candidate: DeviceTokenCandidate | undefined, deviceTokenMatches: AuthenticationContext['deviceTokenMatches']): boolean {
+  return params.device !== undefined && candidate !== undefined && deviceTokenMatches?.(params.device.id, candidate.token) === true;
 }
 
 /**
  * Whether {@link authenticate} gets as far as the device proof: the shared secret holds, or the device token
  * presented is the one issued to the device claimed. Anything else is refused without checking a signature.
  */
-export function reachesDeviceProof(params: ConnectParams, auth: AuthConfig, deviceTokenOf?: AuthenticationContext['deviceTokenOf']): boolean {
+export function reachesDeviceProof(params: ConnectParams, auth: AuthConfig, deviceTokenMatches?: AuthenticationContext['deviceTokenMatches']): boolean {
   if (!params.device) return false;
-  return !checkSharedSecret(auth, params.auth) || matchesIssuedToken(params, deviceTokenCandidate(params), deviceTokenOf);
+  return !checkSharedSecret(auth, params.auth) || matchesIssuedToken(params, deviceTokenCandidate(params), deviceTokenMatches);
 }
 
 /** What the device proof of a connect request is checked against. */
@@ -187,7 +186,7 @@ export function authenticate(request: AuthenticationRequest, context: Authentica
   const candidate = secretFailure ? deviceTokenCandidate(params) : undefined;
   const failure = secretFailure ? credentialFailure(secretFailure, params, candidate) : undefined;
   // Not the token issued to the device claimed: refused without checking a signature.
-  if (failure && !matchesIssuedToken(params, candidate, context.deviceTokenOf)) return refuse(failure, params);
+  if (failure && !matchesIssuedToken(params, candidate, context.deviceTokenMatches)) return refuse(failure, params);
 
   const role = params.role ?? 'operator';
   const scopes = params.scopes ?? [];
