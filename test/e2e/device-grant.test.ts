@@ -94,6 +94,23 @@ describe('a device token opens only its grant', () => {
     expect(log).toMatchObject({ msg: 'handshake rejected', code: 1008 });
   });
 
+  it('admits every subset of the operator scopes a write grant covers, and no other (all 16 asked for)', async () => {
+    gw = await startTestGateway({ pairing: 'auto-local' });
+    const device = createDevice();
+    const paired = await connectDevice(gw.url, device, { auth: { token: gw.token }, scopes: ['operator.write'] });
+    const deviceToken = payloadOf(paired.response).auth.deviceToken as string;
+    const all = ['operator.read', 'operator.write', 'operator.pairing', 'operator.admin'];
+    for (let mask = 0; mask < 16; mask++) {
+      const scopes = all.filter((_, bit) => mask & (1 << bit));
+      const covered = scopes.every((scope) => scope === 'operator.read' || scope === 'operator.write');
+      const attempt = await connectDevice(gw.url, device, { auth: { deviceToken }, scopes });
+      expect(attempt.response.ok, scopes.join() || '(none)').toBe(covered);
+      if (covered) expect(payloadOf(attempt.response).auth.scopes).toEqual(scopes);
+      else expect(errorOf(attempt.response).details.code).toBe('AUTH_SCOPE_MISMATCH');
+      attempt.client.ws.terminate();
+    }
+  });
+
   it('does not let an operator device token in as a node, on loopback in auto-local mode either', async () => {
     gw = await startTestGateway({ pairing: 'auto-local' });
     const operator = await admin(gw.url, gw.token);
