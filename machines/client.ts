@@ -2,7 +2,7 @@
 // Pure: the runtime opens and closes sockets, writes frames and settles promises as the effects below
 // say (provided with `machine.provide(...)`), and reports what its socket does as events. Randomness
 // (the backoff's jitter) comes in with the input, so every run of the machine can be replayed.
-import { assign, emit, enqueueActions, setup } from 'xstate';
+import { and, assign, emit, enqueueActions, setup } from 'xstate';
 import { CloseCode, DetailCode, type ErrorShape } from './protocol.js';
 
 /** Exponential backoff with full jitter: attempt n waits a uniform draw from [0, min(capMs, baseMs * factor^n)]. */
@@ -48,9 +48,19 @@ export type StopReason = 'closed-by-user' | 'auth-rejected' | 'pairing-required'
 
 /**
  * What the client did about a closed socket. `credentials-revoked` (4001): it stops dialling and waits
- * for new credentials (`credentials.updated`) or a `stop`.
+ * for new credentials (`credentials.updated`) or a `stop`. `awaiting-approval`: its pairing request is
+ * open and the gateway said to wait and retry; it keeps dialling (backing off) until an operator approves.
+ * `retry-with-device-token`: the gateway token was refused and the gateway hinted that the device token
+ * may do; the client dials once more with it.
  */
-export type CloseDecision = 'reconnect' | 'back-off' | 'rate-limited' | 'credentials-revoked' | StopReason;
+export type CloseDecision =
+  | 'reconnect'
+  | 'back-off'
+  | 'rate-limited'
+  | 'awaiting-approval'
+  | 'retry-with-device-token'
+  | 'credentials-revoked'
+  | StopReason;
 
 export interface CloseRecord {
   code: number;
@@ -71,6 +81,10 @@ export interface ClientContext {
   retries: number;
   /** The connect error of the current attempt (the gateway answers it before it closes). */
   rejection?: ErrorShape;
+  /** A device token issued in a hello-ok of this run is at hand, one the connect does not send yet. */
+  deviceToken: boolean;
+  /** The one dial with the device token after a refused gateway token was made since the last hello-ok. */
+  deviceTokenRetried: boolean;
   protocol?: number;
   tickIntervalMs?: number;
   connId?: string;
@@ -86,6 +100,8 @@ export interface HelloSummary {
   protocol: number;
   tickIntervalMs?: number;
   connId?: string;
+  /** The hello-ok carried a device token (`auth.deviceToken`) the client may fall back on (not one it sends already). */
+  deviceToken?: boolean;
 }
 
 export type ClientEvent =
@@ -130,16 +146,34 @@ function detailCode(error: ErrorShape | undefined): string | undefined {
  * is exact), else from the close reason. Anything else under 1008 (handshake timeout, slow consumer,
  * connect required) is a condition that may pass: back off.
  */
-export function classifyPolicyClose(reason: string, rejection?: ErrorShape): 'rate-limited' | 'auth-rejected' | 'pairing-required' | 'other' {
+export function classifyPolicyClose(
+  reason: string,
+  rejection?: ErrorShape,
+): 'rate-limited' | 'auth-rejected' | 'pairing-required' | 'awaiting-approval' | 'other' {
   const code = detailCode(rejection);
   if (code === DetailCode.AUTH_RATE_LIMITED || code === DetailCode.PAIRING_RATE_LIMITED || code === DetailCode.PAIRING_REQUESTS_LIMITED) return 'rate-limited';
-  if (code === DetailCode.PAIRING_REQUIRED) return 'pairing-required';
+  if (code === DetailCode.PAIRING_REQUIRED) return hintsWaitForApproval(rejection) ? 'awaiting-approval' : 'pairing-required';
   if (code !== undefined && (code.startsWith('AUTH_') || code.startsWith('DEVICE_') || code === DetailCode.CONTROL_UI_ORIGIN_NOT_ALLOWED)) return 'auth-rejected';
   const text = reason.trim().toLowerCase();
   if (text === 'too many failed attempts' || text === 'too many pairings' || text === 'too many pairing requests') return 'rate-limited';
   if (text.startsWith('pairing required')) return 'pairing-required';
   if (text.startsWith('unauthorized') || text.startsWith('device ') || text.startsWith('origin not allowed')) return 'auth-rejected';
   return 'other';
+}
+
+/** PAIRING_REQUIRED with the reference's hint to keep dialling: `pauseReconnect: false` or `wait_then_retry`. */
+function hintsWaitForApproval(error: ErrorShape | undefined): boolean {
+  const details = error?.details as { pauseReconnect?: unknown; recommendedNextStep?: unknown } | undefined;
+  return details?.pauseReconnect === false || details?.recommendedNextStep === 'wait_then_retry';
+}
+
+/** A refused gateway token the reference says a device token may stand in for. */
+export function hintsDeviceTokenRetry(error: ErrorShape | undefined): boolean {
+  const details = error?.details as { canRetryWithDeviceToken?: unknown; recommendedNextStep?: unknown; code?: unknown } | undefined;
+  return (
+    details?.code === DetailCode.AUTH_TOKEN_MISMATCH &&
+    (details.canRetryWithDeviceToken === true || details.recommendedNextStep === 'retry_with_device_token')
+  );
 }
 
 type Close = { code: number; reason: string };
@@ -156,6 +190,7 @@ const policyCloseIs =
 type Effect =
   | { type: 'openSocket'; params: { attempt: number } }
   | { type: 'closeSocket'; params: { code: number; reason: string } }
+  | { type: 'useDeviceToken' }
   | { type: 'sendConnect'; params: { attempt: number; nonce: string } }
   | { type: 'sendRequest'; params: { id: string; method: string; params?: unknown } }
   | { type: 'settleRequest'; params: { id: string; ok: boolean; payload?: unknown; error?: ErrorShape } }
@@ -204,6 +239,8 @@ export const clientMachine = setup({
     // Effects the runtime provides. The defaults do nothing so the machine runs anywhere.
     openSocket: (_, _dial: { attempt: number }) => {},
     closeSocket: (_, _close: { code: number; reason: string }) => {},
+    /** From the next dial on, the connect carries the device token as `auth.deviceToken`. */
+    useDeviceToken: () => {},
     sendConnect: (_, _connect: { attempt: number; nonce: string }) => {},
     sendRequest: (_, _request: { id: string; method: string; params?: unknown }) => {},
     settleRequest: (_, _response: { id: string; ok: boolean; payload?: unknown; error?: ErrorShape }) => {},
@@ -222,10 +259,10 @@ export const clientMachine = setup({
       enqueue({ type: 'sendConnect', params: { attempt: context.attempt, nonce: event.nonce } });
     }),
     recordRejection: assign(({ event }) => (event.type === 'frame.connectError' ? { rejection: event.error } : {})),
-    recordHello: assign(({ event }) => {
+    recordHello: assign(({ context, event }) => {
       if (event.type !== 'frame.helloOk') return {};
-      const { protocol, tickIntervalMs, connId } = event.hello;
-      return { protocol, tickIntervalMs, connId, retries: 0, rejection: undefined };
+      const { protocol, tickIntervalMs, connId, deviceToken } = event.hello;
+      return { protocol, tickIntervalMs, connId, retries: 0, rejection: undefined, deviceToken: context.deviceToken || deviceToken === true, deviceTokenRetried: false };
     }),
     reportConnected: emit(({ context }) => ({
       type: 'connected' as const,
@@ -259,7 +296,12 @@ export const clientMachine = setup({
       enqueue({ type: 'closeSocket', params: close });
       assign({ lastClose: { ...close, by: 'client' as const } });
     }),
-    scheduleReconnect: effects<'reconnect' | 'back-off' | 'rate-limited'>(({ context, assign, emit }, decision) => {
+    /** One more dial, with the device token beside the refused gateway token. */
+    retryWithDeviceToken: effects(({ enqueue, assign }) => {
+      enqueue({ type: 'useDeviceToken' });
+      assign({ deviceTokenRetried: true });
+    }),
+    scheduleReconnect: effects<'reconnect' | 'back-off' | 'rate-limited' | 'awaiting-approval' | 'retry-with-device-token'>(({ context, assign, emit }, decision) => {
       const jittered = backoffDelay(context.backoff, context.retries, context.random);
       const retryAfterMs = decision === 'rate-limited' ? (context.rejection?.retryAfterMs ?? 0) : 0;
       const delayMs = Math.max(jittered, retryAfterMs);
@@ -296,6 +338,10 @@ export const clientMachine = setup({
     isRateLimited: policyCloseIs('rate-limited'),
     isAuthRejected: policyCloseIs('auth-rejected'),
     isPairingRequired: policyCloseIs('pairing-required'),
+    isAwaitingApproval: policyCloseIs('awaiting-approval'),
+    /** The gateway token was refused with the hint to try the device token, one is at hand, and it was not tried yet. */
+    mayRetryWithDeviceToken: ({ context, event }) =>
+      closeOf(event).code === CloseCode.policyViolation && context.deviceToken && !context.deviceTokenRetried && hintsDeviceTokenRetry(context.rejection),
     /** Dials since the last hello-ok (this one included) reached maxAttempts. */
     attemptsExhausted: ({ context }) => context.maxAttempts !== undefined && context.retries + 1 >= context.maxAttempts,
     isOrderlyClose: ({ event }) => RECONNECT_CODES.includes(closeOf(event).code),
@@ -314,6 +360,8 @@ export const clientMachine = setup({
     defaultTickIntervalMs: input.defaultTickIntervalMs ?? DEFAULT_TICK_INTERVAL_MS,
     ...(input.maxAttempts !== undefined ? { maxAttempts: input.maxAttempts } : {}),
     random: input.random ?? Math.random,
+    deviceToken: false,
+    deviceTokenRetried: false,
     attempt: 0,
     retries: 0,
     inFlight: [],
@@ -332,9 +380,22 @@ export const clientMachine = setup({
         'socket.closed': [
           { guard: 'isCredentialsRevoked', target: 'awaitingCredentials', actions: ['recordServerClose', 'askForCredentials'] },
           { guard: 'isProtocolError', target: 'stopped', actions: ['recordServerClose', { type: 'recordStop', params: 'protocol-error' }] },
+          {
+            guard: 'mayRetryWithDeviceToken',
+            target: 'backingOff',
+            actions: ['recordServerClose', 'retryWithDeviceToken', { type: 'scheduleReconnect', params: 'retry-with-device-token' }],
+          },
           { guard: 'isAuthRejected', target: 'stopped', actions: ['recordServerClose', { type: 'recordStop', params: 'auth-rejected' }] },
           { guard: 'isPairingRequired', target: 'stopped', actions: ['recordServerClose', { type: 'recordStop', params: 'pairing-required' }] },
+          // No dials left to wait with: the pairing it waits for is why it stops.
+          {
+            guard: and(['isAwaitingApproval', 'attemptsExhausted']),
+            target: 'stopped',
+            actions: ['recordServerClose', { type: 'recordStop', params: 'pairing-required' }],
+          },
           { guard: 'attemptsExhausted', target: 'stopped', actions: ['recordServerClose', { type: 'recordStop', params: 'attempts-exhausted' }] },
+          // Its pairing request is open: dial again (backing off) until an operator approves it.
+          { guard: 'isAwaitingApproval', target: 'backingOff', actions: ['recordServerClose', { type: 'scheduleReconnect', params: 'awaiting-approval' }] },
           { guard: 'isRateLimited', target: 'backingOff', actions: ['recordServerClose', { type: 'scheduleReconnect', params: 'rate-limited' }] },
           { guard: 'isOrderlyClose', target: 'backingOff', actions: ['recordServerClose', { type: 'scheduleReconnect', params: 'reconnect' }] },
           { target: 'backingOff', actions: ['recordServerClose', { type: 'scheduleReconnect', params: 'back-off' }] },

@@ -10,6 +10,8 @@ export type ErrorCode =
   /** Deprecated upstream (no server sends it); kept so clients can still read it. A timed-out invoke is UNAVAILABLE. */
   | 'AGENT_TIMEOUT'
   | 'INVALID_REQUEST'
+  /** The caller is authenticated but lacks the scope a method needs (`details.code: MISSING_SCOPE`). */
+  | 'FORBIDDEN'
   | 'APPROVAL_NOT_FOUND'
   | 'UNAVAILABLE';
 
@@ -23,7 +25,10 @@ export const DetailCode = {
   AUTH_TOKEN_MISMATCH: 'AUTH_TOKEN_MISMATCH',
   AUTH_PASSWORD_MISSING: 'AUTH_PASSWORD_MISSING',
   AUTH_PASSWORD_MISMATCH: 'AUTH_PASSWORD_MISMATCH',
+  AUTH_BOOTSTRAP_TOKEN_INVALID: 'AUTH_BOOTSTRAP_TOKEN_INVALID',
   AUTH_DEVICE_TOKEN_MISMATCH: 'AUTH_DEVICE_TOKEN_MISMATCH',
+  /** A device token that is valid but does not cover the role or scopes asked for. */
+  AUTH_SCOPE_MISMATCH: 'AUTH_SCOPE_MISMATCH',
   AUTH_RATE_LIMITED: 'AUTH_RATE_LIMITED',
   DEVICE_AUTH_DEVICE_ID_MISMATCH: 'DEVICE_AUTH_DEVICE_ID_MISMATCH',
   DEVICE_AUTH_SIGNATURE_EXPIRED: 'DEVICE_AUTH_SIGNATURE_EXPIRED',
@@ -116,6 +121,33 @@ export function hasScope(granted: readonly string[], required: OperatorScope): b
   return required === 'operator.read' && granted.includes('operator.write');
 }
 
+const isOperatorScope = (scope: string): scope is OperatorScope => (OPERATOR_SCOPES as readonly string[]).includes(scope);
+
+/**
+ * The first requested scope a grant does not cover, or undefined when it covers them all: operator scopes
+ * as {@link hasScope} implies them, any other scope only when granted as such.
+ */
+export function scopeBeyondGrant(granted: readonly string[], requested: readonly string[]): string | undefined {
+  for (const scope of requested) {
+    if (isOperatorScope(scope) ? !hasScope(granted, scope) : !granted.includes(scope)) return scope;
+  }
+  return undefined;
+}
+
+/** How a connect was authenticated: the shared secret (or none needed), or a paired device's own token. */
+export type AuthMethod = 'none' | 'token' | 'password' | 'device-token';
+
+/** Why a connect needs an operator's approval (the reference's `details.reason` on PAIRING_REQUIRED). */
+export type PairingRequiredReason = 'not-paired' | 'role-upgrade' | 'scope-upgrade' | 'metadata-upgrade';
+
+/** What a refused client should do next (`details.recommendedNextStep` on connect errors). */
+export type RecoveryNextStep =
+  | 'retry_with_device_token'
+  | 'update_auth_configuration'
+  | 'update_auth_credentials'
+  | 'wait_then_retry'
+  | 'review_auth_configuration';
+
 export interface ClientInfo {
   id: string;
   displayName?: string;
@@ -189,6 +221,8 @@ export interface Session {
   pathEnv?: string;
   /** Epoch ms when the handshake completed. */
   connectedAt: number;
+  /** How the connect was authenticated; a `device-token` session never holds more than the device's grant. */
+  authMethod?: AuthMethod;
   /** The device token to hand over in hello-ok (paired devices only). */
   deviceToken?: string;
 }

@@ -53,6 +53,18 @@ createMachine({
             ]
           },
           {
+            "target": "backingOff",
+            "guard": "mayRetryWithDeviceToken",
+            "actions": [
+              "recordServerClose",
+              "retryWithDeviceToken",
+              {
+                "type": "scheduleReconnect",
+                "params": "retry-with-device-token"
+              }
+            ]
+          },
+          {
             "target": "stopped",
             "guard": "isAuthRejected",
             "actions": [
@@ -76,12 +88,34 @@ createMachine({
           },
           {
             "target": "stopped",
+            "guard": "and(isAwaitingApproval, attemptsExhausted)",
+            "actions": [
+              "recordServerClose",
+              {
+                "type": "recordStop",
+                "params": "pairing-required"
+              }
+            ]
+          },
+          {
+            "target": "stopped",
             "guard": "attemptsExhausted",
             "actions": [
               "recordServerClose",
               {
                 "type": "recordStop",
                 "params": "attempts-exhausted"
+              }
+            ]
+          },
+          {
+            "target": "backingOff",
+            "guard": "isAwaitingApproval",
+            "actions": [
+              "recordServerClose",
+              {
+                "type": "scheduleReconnect",
+                "params": "awaiting-approval"
               }
             ]
           },

@@ -10,7 +10,7 @@ import { checkBrowserOrigin } from './origin-policy.js';
 import { passNodeIdGate, type NodeIds } from './node-id-gate.js';
 import { isCredentialFailure, rateLimitedRejection, type AuthFailureLimiter } from './rate-limit.js';
 import { verifyDeviceProofAsync, type DeviceCrypto, type DeviceProofResult } from './device-proof.js';
-import type { AuthConfig } from './shared-secret.js';
+import { secretsEqual, type AuthConfig } from './shared-secret.js';
 import { CloseCode, DetailCode, type HandshakeRejection } from '../../machines/protocol.js';
 
 export interface AdmissionPolicy {
@@ -50,7 +50,7 @@ export function admitting(request: AuthenticationRequest, applicant: Applicant, 
   const now = Date.now();
   const proofInput = deviceProofInputOf(request.params, applicant.challengeNonce, now);
   // A wrong shared secret is refused without checking a signature, as `admit` alone does.
-  if (!proofInput || !policy.crypto.verifyEd25519Async || !reachesDeviceProof(request.params, policy.auth) || policy.authLimiter.check(applicant.remoteAddr, applicant.origin).limited) {
+  if (!proofInput || !policy.crypto.verifyEd25519Async || !reachesDeviceProof(request.params, policy.auth, (deviceId, presented) => holdsIssuedDeviceToken(policy.pairings, deviceId, presented)) || policy.authLimiter.check(applicant.remoteAddr, applicant.origin).limited) {
     return admit(request, applicant, policy);
   }
   return verifyDeviceProofAsync(proofInput, policy.crypto).then((deviceProof) => admit(request, applicant, policy, { deviceProof, now }));
@@ -81,7 +81,8 @@ export function admit(
     now: checked.now ?? Date.now(),
     crypto: policy.crypto,
     ...(checked.deviceProof ? { deviceProof: checked.deviceProof } : {}),
-    deviceTokenOf: (deviceId) => pairings.deviceTokenOf(deviceId),
+    deviceTokenMatches: (deviceId, presented) => holdsIssuedDeviceToken(pairings, deviceId, presented),
+    deviceGrantOf: (deviceId) => pairings.deviceGrantOf(deviceId),
   });
   if (!authenticated.ok) {
     if (isCredentialFailure(authenticated.rejection)) countFailure(applicant, policy);
@@ -90,13 +91,43 @@ export function admit(
   authLimiter.recordSuccess(applicant.remoteAddr, applicant.origin);
   const nodeIdChecked = passNodeIdGate(authenticated.session, policy.nodeIds);
   if (!nodeIdChecked.ok) return nodeIdChecked;
-  return passPairingGate(authenticated.session, request.params, {
+  const gated = passPairingGate(authenticated.session, request.params, {
     mode: policy.pairingMode,
     isLocalClient: applicant.isLocalClient,
     remoteAddr: applicant.remoteAddr,
     pairings,
     silentPairings: policy.silentPairings,
   });
+  if (!gated.ok) auditUpgradeRequest(gated.rejection, applicant, policy);
+  return gated;
+}
+
+/** A paired device asking for more than it was approved for is worth a warning, as the reference's security audit line. */
+function auditUpgradeRequest(rejection: HandshakeRejection, applicant: Applicant, policy: AdmissionPolicy): void {
+  const details = rejection.error.details as
+    | { code?: unknown; reason?: unknown; deviceId?: unknown; requestId?: unknown; approvedScopes?: unknown; requestedScopes?: unknown; requestedRole?: unknown }
+    | undefined;
+  if (details?.code !== DetailCode.PAIRING_REQUIRED || (details.reason !== 'scope-upgrade' && details.reason !== 'role-upgrade')) return;
+  policy.logger.warn(
+    {
+      event: 'device.upgrade_requested',
+      connId: applicant.connId,
+      remoteAddr: applicant.remoteAddr,
+      reason: details.reason,
+      deviceId: details.deviceId,
+      requestId: details.requestId,
+      role: details.requestedRole,
+      scopesFrom: details.approvedScopes,
+      scopesTo: details.requestedScopes,
+    },
+    'security audit: device access upgrade requested',
+  );
+}
+
+/** Whether `presented` is the token a paired device was issued, compared in constant time. */
+function holdsIssuedDeviceToken(pairings: DevicePairings, deviceId: string, presented: string): boolean {
+  const issued = pairings.deviceTokenOf(deviceId);
+  return issued !== undefined && secretsEqual(presented, issued);
 }
 
 function countFailure(applicant: Applicant, policy: AdmissionPolicy): void {

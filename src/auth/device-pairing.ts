@@ -1,13 +1,23 @@
 // The pairing gate an authenticated operator device passes before its connection is ready: a paired
-// device gets its token back, a local one (auto-local mode) is paired on the spot, any other one
-// gets NOT_PAIRED with the id of the pairing request an operator can approve. The gate also keeps
+// device gets its token back when it asks for no more than it was approved for, a local one (auto-local
+// mode) is paired on the spot, any other one gets NOT_PAIRED (PAIRING_REQUIRED, with the reference's
+// reason and recovery hints) and the id of the pairing request an operator can approve. The gate also keeps
 // pairing bounded: silent pairings per address are rate-limited (devices and nodes), a device is not
 // paired past the cap, and a new request is refused, not filed over another, when there is no room.
 import { randomFillSync } from 'node:crypto';
 import { nodeIdOf } from '../../machines/nodes.js';
-import type { DeviceAccess, PairingMode, PairRequestRoom } from '../../machines/pairing.js';
-import { CloseCode, DetailCode, type ConnectParams, type HandshakeRejection, type Session } from '../../machines/protocol.js';
+import type { DeviceAccess, DeviceIdentity, PairedDevice, PairingMode, PairRequestRoom } from '../../machines/pairing.js';
+import {
+  CloseCode,
+  DetailCode,
+  scopeBeyondGrant,
+  type ConnectParams,
+  type HandshakeRejection,
+  type PairingRequiredReason,
+  type Session,
+} from '../../machines/protocol.js';
 import type { SupervisorEvent } from '../../machines/supervisor.js';
+import type { DeviceGrant } from './authenticate.js';
 import type { AuthFailureLimiter } from './rate-limit.js';
 
 /** What the pairing gate reads of the paired devices and pending requests, and how it reports to the supervisor. */
@@ -15,6 +25,8 @@ export interface DevicePairings {
   deviceAccess(deviceId: string, mode: PairingMode, isLocalClient: boolean): DeviceAccess;
   pendingDeviceRequestId(deviceId: string): string | undefined;
   deviceTokenOf(deviceId: string): string | undefined;
+  /** The role and scopes a paired device was approved for. */
+  deviceGrantOf(deviceId: string): DeviceGrant | undefined;
   /** Whether a new device pairing request from this address may be filed now. */
   devicePairRequestRoom(remoteAddr: string): PairRequestRoom;
   /** Whether one more device may be paired (the paired cap). */
@@ -64,18 +76,9 @@ export function passPairingGate(session: Session, params: ConnectParams, gate: P
   if (session.role === 'node') return passNodeSilentPairingLimit(session, gate);
   if (session.role !== 'operator' || deviceId === undefined) return { ok: true, session };
   const access = gate.pairings.deviceAccess(deviceId, gate.mode, gate.isLocalClient);
-  if (access.kind === 'paired') return { ok: true, session: { ...session, deviceToken: access.device.token } };
+  if (access.kind === 'paired') return passPairedDevice(session, params, gate, access.device);
 
-  const identity = {
-    deviceId,
-    role: session.role,
-    scopes: session.scopes,
-    clientId: session.client.id,
-    clientMode: session.client.mode,
-    ...(params.device?.publicKey !== undefined ? { publicKey: params.device.publicKey } : {}),
-    ...(session.client.displayName !== undefined ? { displayName: session.client.displayName } : {}),
-    platform: session.client.platform,
-  };
+  const identity = identityOf(session, params, deviceId);
   if (access.kind === 'approve-silently') {
     if (!gate.pairings.mayPairAnotherDevice()) return refused(pairingLimitReached());
     const limited = countSilentPairing(gate);
@@ -88,21 +91,100 @@ export function passPairingGate(session: Session, params: ConnectParams, gate: P
     });
     return { ok: true, session: { ...session, deviceToken: token } };
   }
+  return requestPairing('not-paired', identity, session, gate);
+}
 
+/** Who a device says it is, for a pairing request or a silent approval. */
+function identityOf(session: Session, params: ConnectParams, deviceId: string): DeviceIdentity {
+  return {
+    deviceId,
+    role: session.role,
+    scopes: session.scopes,
+    clientId: session.client.id,
+    clientMode: session.client.mode,
+    ...(params.device?.publicKey !== undefined ? { publicKey: params.device.publicKey } : {}),
+    ...(session.client.displayName !== undefined ? { displayName: session.client.displayName } : {}),
+    platform: session.client.platform,
+  };
+}
+
+/**
+ * A paired device gets in with what it was approved for. Asking for another role or more scopes (with the
+ * shared secret: a device token asking for more never gets this far) is an upgrade an operator approves,
+ * or, for a local client in auto-local mode, one approved silently as the reference does; never a wider
+ * session without an approval on record.
+ */
+function passPairedDevice(session: Session, params: ConnectParams, gate: PairingGateContext, device: PairedDevice): PairingGateResult {
+  const roleUpgrade = device.role !== session.role;
+  const beyond = scopeBeyondGrant(device.scopes, session.scopes);
+  if (!roleUpgrade && beyond === undefined) return { ok: true, session: { ...session, deviceToken: device.token } };
+  const reason: PairingRequiredReason = roleUpgrade ? 'role-upgrade' : 'scope-upgrade';
+  // The upgrade asks for what the device holds and what it wants now, so approving it takes nothing away.
+  const scopes = roleUpgrade ? session.scopes : [...new Set([...device.scopes, ...session.scopes])];
+  if (!roleUpgrade && gate.mode === 'auto-local' && gate.isLocalClient) {
+    const now = session.connectedAt;
+    gate.pairings.report({ type: 'device.pair.silentlyApproved', device: { ...device, scopes, approvedAtMs: now, silent: true } });
+    return { ok: true, session: { ...session, deviceToken: device.token } };
+  }
+  const identity = { ...identityOf(session, params, device.deviceId), scopes };
+  return requestPairing(reason, identity, session, gate, device);
+}
+
+/** Files a pairing request (or reuses the device's open one) and refuses the connect with PAIRING_REQUIRED. */
+function requestPairing(
+  reason: PairingRequiredReason,
+  identity: DeviceIdentity,
+  session: Session,
+  gate: PairingGateContext,
+  approved?: PairedDevice,
+): PairingGateResult {
+  const { deviceId } = identity;
   const room = gate.pairings.pendingDeviceRequestId(deviceId) === undefined ? gate.pairings.devicePairRequestRoom(gate.remoteAddr) : 'room';
   if (room !== 'room') return refused(noRoomForRequest(room));
   gate.pairings.report({ type: 'device.pair.requested', request: { ...identity, remoteIp: gate.remoteAddr } });
+  const requestId = gate.pairings.pendingDeviceRequestId(deviceId);
   return {
     ok: false,
     rejection: {
       error: {
         code: 'NOT_PAIRED',
-        message: 'pairing required: approve this device with device.pair.approve',
-        details: { code: DetailCode.PAIRING_REQUIRED, requestId: gate.pairings.pendingDeviceRequestId(deviceId), deviceId },
+        message: `pairing required: ${PAIRING_REQUIREMENTS[reason]}`,
+        details: pairingRequiredDetails(reason, requestId, session, approved),
       },
       closeCode: CloseCode.policyViolation,
       closeReason: 'pairing required',
     },
+  };
+}
+
+const PAIRING_REQUIREMENTS: Record<PairingRequiredReason, string> = {
+  'not-paired': 'device is not approved yet',
+  'role-upgrade': 'device is asking for a higher role than currently approved',
+  'scope-upgrade': 'device is asking for more scopes than currently approved',
+  'metadata-upgrade': 'device identity changed and must be re-approved',
+};
+
+const REMEDIATION_HINTS: Record<PairingRequiredReason, string> = {
+  'not-paired': 'Approve this device from the pending pairing requests.',
+  'role-upgrade': 'Review the requested role upgrade, then approve the pending request.',
+  'scope-upgrade': 'Review the requested scopes, then approve the pending upgrade.',
+  'metadata-upgrade': 'Review the refreshed device details, then approve the pending request.',
+};
+
+/**
+ * The reference's PAIRING_REQUIRED details. With a request open the client is told to keep retrying
+ * (`wait_then_retry`, `pauseReconnect: false`): it gets in by itself once an operator approves.
+ */
+function pairingRequiredDetails(reason: PairingRequiredReason, requestId: string | undefined, session: Session, approved?: PairedDevice) {
+  return {
+    code: DetailCode.PAIRING_REQUIRED,
+    reason,
+    ...(requestId !== undefined ? { requestId, recommendedNextStep: 'wait_then_retry' as const, retryable: true, pauseReconnect: false } : {}),
+    remediationHint: REMEDIATION_HINTS[reason],
+    deviceId: session.deviceId,
+    requestedRole: session.role,
+    requestedScopes: session.scopes,
+    ...(approved ? { approvedRoles: [approved.role], approvedScopes: approved.scopes } : {}),
   };
 }
 

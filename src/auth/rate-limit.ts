@@ -149,7 +149,13 @@ export class AuthFailureLimiter {
 export function isCredentialFailure(rejection: HandshakeRejection): boolean {
   const code = (rejection.error.details as { code?: unknown } | undefined)?.code;
   if (typeof code !== 'string') return false;
-  return /^AUTH_(TOKEN|PASSWORD)_/.test(code) || code === DetailCode.AUTH_DEVICE_TOKEN_MISMATCH || code.startsWith('DEVICE_AUTH_');
+  return (
+    /^AUTH_(TOKEN|PASSWORD)_/.test(code) ||
+    code === DetailCode.AUTH_DEVICE_TOKEN_MISMATCH ||
+    code === DetailCode.AUTH_SCOPE_MISMATCH ||
+    code === DetailCode.AUTH_BOOTSTRAP_TOKEN_INVALID ||
+    code.startsWith('DEVICE_AUTH_')
+  );
 }
 
 /** The refusal of a connect from a locked-out address: an error response, then close 1008. */
@@ -158,7 +164,7 @@ export function rateLimitedRejection(retryAfterMs: number): HandshakeRejection {
     error: {
       code: 'INVALID_REQUEST',
       message: 'unauthorized: too many failed attempts',
-      details: { code: DetailCode.AUTH_RATE_LIMITED },
+      details: { code: DetailCode.AUTH_RATE_LIMITED, authReason: 'rate_limited', canRetryWithDeviceToken: false, recommendedNextStep: 'wait_then_retry' },
       retryable: true,
       retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)),
     },

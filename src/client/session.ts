@@ -28,6 +28,8 @@ export class ClientSession {
   private lastHello: HelloOk | undefined;
   private auth: ConnectAuth | undefined;
   private device: DeviceIdentity | undefined;
+  /** The device token the gateway issued in a hello-ok of this run. */
+  private issuedDeviceToken: string | undefined;
 
   constructor(
     private readonly options: GatewayClientOptions,
@@ -79,6 +81,7 @@ export class ClientSession {
       actions: {
         openSocket: (_, { attempt }) => this.openSocket(attempt),
         closeSocket: (_, { code, reason }) => this.closeSocket(code, reason),
+        useDeviceToken: () => this.useDeviceToken(),
         sendConnect: (_, { nonce }) => this.sendConnect(nonce),
         sendRequest: (_, request) => this.sendRequest(request),
         settleRequest: (_, response: RequestResponse) => this.pending.settle(response),
@@ -141,6 +144,22 @@ export class ClientSession {
     if (code !== 1000) current.terminate?.();
   }
 
+  /** The gateway token was refused and the gateway hinted the device token may do: it goes beside it. */
+  private useDeviceToken(): void {
+    if (this.issuedDeviceToken !== undefined) this.auth = { ...this.auth, deviceToken: this.issuedDeviceToken };
+  }
+
+  /**
+   * Keeps the device token a hello-ok carries; whether the client may fall back on it (the reference allows
+   * that only on a trusted transport: loopback, or wss) and does not send it already.
+   */
+  private keepDeviceToken(hello: HelloOk): boolean {
+    const token = (hello.auth as { deviceToken?: unknown } | undefined)?.deviceToken;
+    if (typeof token !== 'string' || token === '' || !this.device || !isTrustedEndpoint(this.options.url)) return false;
+    this.issuedDeviceToken = token;
+    return this.auth?.deviceToken !== token;
+  }
+
   private sendConnect(nonce: string): void {
     const params = this.connectParams();
     if (this.device) params.device = signDeviceProof(this.device, params, nonce, this.wallClock());
@@ -197,13 +216,24 @@ export class ClientSession {
     if (id === this.connectId) {
       if (frame.ok === true) {
         this.lastHello = frame.payload as HelloOk;
-        this.actor.send({ type: 'frame.helloOk', hello: summarize(this.lastHello) });
+        const deviceToken = this.keepDeviceToken(this.lastHello);
+        this.actor.send({ type: 'frame.helloOk', hello: { ...summarize(this.lastHello), ...(deviceToken ? { deviceToken } : {}) } });
       } else if (error) {
         this.actor.send({ type: 'frame.connectError', error });
       }
       return;
     }
     this.actor.send({ type: 'frame.response', id, ok: frame.ok === true, payload: frame.payload, ...(error ? { error } : {}) });
+  }
+}
+
+/** Loopback or TLS: where the reference lets a client fall back on its device token by itself. */
+function isTrustedEndpoint(url: string): boolean {
+  try {
+    const { protocol, hostname } = new URL(url);
+    return protocol === 'wss:' || hostname === 'localhost' || hostname === '[::1]' || /^127\./.test(hostname);
+  } catch {
+    return false;
   }
 }
 

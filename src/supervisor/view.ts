@@ -15,7 +15,7 @@ import {
   type PairingMode,
   type PairingState,
 } from '../../machines/pairing.js';
-import type { PresenceEntry, Session, StateVersion } from '../../machines/protocol.js';
+import type { PresenceEntry, Role, Session, StateVersion } from '../../machines/protocol.js';
 import { listPresence, type SupervisorContext } from '../../machines/supervisor.js';
 import type { SupervisorActor } from './supervisor.js';
 import { boundedPresence } from './presence-budget.js';
@@ -101,6 +101,12 @@ export class SupervisorView implements GatewayState {
     return this.context.pairedDevices.get(deviceId)?.token;
   }
 
+  /** The role and scopes a paired device was approved for: all its token may open. */
+  deviceGrantOf(deviceId: string): { role: Role; scopes: readonly string[] } | undefined {
+    const device = this.context.pairedDevices.get(deviceId);
+    return device === undefined ? undefined : { role: device.role, scopes: device.scopes };
+  }
+
   deviceAccess(deviceId: string, mode: PairingMode, isLocalClient: boolean): DeviceAccess {
     return decideDeviceAccess(this.context, deviceId, mode, isLocalClient);
   }
@@ -132,6 +138,7 @@ export class SupervisorView implements GatewayState {
       deviceAccess: (deviceId, mode, isLocalClient) => this.deviceAccess(deviceId, mode, isLocalClient),
       pendingDeviceRequestId: (deviceId) => this.pendingDeviceRequestId(deviceId),
       deviceTokenOf: (deviceId) => this.deviceTokenOf(deviceId),
+      deviceGrantOf: (deviceId) => this.deviceGrantOf(deviceId),
       devicePairRequestRoom: (remoteAddr) => this.devicePairRequestRoom(remoteAddr),
       mayPairAnotherDevice: () => this.mayPairAnotherDevice(),
       nodeWouldPairSilently: (nodeId) => this.nodeWouldPairSilently(nodeId),

@@ -38,7 +38,7 @@ describe('refused calls after the handshake', () => {
     expect((await reader.request('node.describe', { nodeId: 42 })).ok).toBe(false);
     for (let i = 0; i < 3; i++) {
       const refused = await reader.request('device.pair.list');
-      expect(refused.error).toMatchObject({ code: 'INVALID_REQUEST', details: { code: 'MISSING_SCOPE' } });
+      expect(refused.error).toMatchObject({ code: 'FORBIDDEN', details: { code: 'MISSING_SCOPE' } });
     }
     expect((await reader.request('health')).ok).toBe(true);
     const fourth = await reader.request('node.pair.approve', { requestId: 'x' });

@@ -1,5 +1,8 @@
 // The client library against a real gateway on 127.0.0.1, through a fault-injecting TCP proxy: it
 // reconnects, backs off and stops as its close-code table says.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { firstValueFrom, filter, timeout } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
@@ -268,9 +271,9 @@ describe('client library: closes it stops at', () => {
     expect(stop.error).toMatchObject({ details: { code: 'AUTH_TOKEN_MISMATCH' } });
   });
 
-  it('1008 pairing required: stops with the pairing request id', async () => {
+  it('1008 pairing required with no dials left (maxAttempts 1): stops with the pairing request id', async () => {
     await gatewayBehindProxy({ pairing: 'manual' });
-    const stop = await stopsOnce({ device: createDeviceIdentity() });
+    const stop = await stopsOnce({ device: createDeviceIdentity(), maxAttempts: 1 });
     expect(stop).toMatchObject({ reason: 'pairing-required', code: 1008, closeReason: 'pairing required' });
     expect(stop.error).toMatchObject({ code: 'NOT_PAIRED', details: { code: 'PAIRING_REQUIRED', requestId: expect.any(String) } });
   });
@@ -303,5 +306,50 @@ describe('client library: closes it stops at', () => {
     const ready = await gw!.logs.waitFor((line) => line.msg === 'handshake complete' && line.deviceId === fresh.deviceId);
     expect(ready.connId).toBe((hello.server as { connId: string }).connId);
     await admin.client.close();
+  });
+});
+
+describe('client library: the gateway\'s recovery hints', () => {
+  it('after the gateway token changed, tries the device token it was issued once (retry_with_device_token) and is connected', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'actorgate-client-hints-'));
+    cleanups.push(async () => rmSync(stateDir, { recursive: true, force: true }));
+    gw = await startTestGateway({ pairing: 'auto-local', stateDir });
+    const port = Number(new URL(gw.url).port);
+    const { client, notices } = start({ url: gw.url, device: createDeviceIdentity(), client: { id: 'cli', mode: 'cli' } });
+    const first = await client.whenConnected();
+    expect(first.auth).toMatchObject({ deviceToken: expect.any(String) });
+    await gw.close();
+    gw = undefined;
+    await next(client, (notice) => notice.type === 'disconnected');
+    // The same pairing state, another gateway token: the client's token is refused, its device token is not.
+    const restarted: Gateway = await startGateway({ host: '127.0.0.1', port, token: 'rotated-gateway-token', stateDir, logger: createLogger('silent') });
+    cleanups.push(async () => {
+      await client.close();
+      await restarted.close('test finished');
+    });
+    await next(client, (notice) => notice.type === 'connected', 10_000);
+    const decisions = decisionsOf(notices).map((notice) => notice.decision);
+    expect(decisions.filter((decision) => decision === 'retry-with-device-token')).toHaveLength(1);
+    expect(decisions).not.toContain('auth-rejected');
+    expect((await client.request('health')).ok).toBe(true);
+  });
+
+  it('keeps dialling while its pairing request waits (wait_then_retry), and is connected by itself once an operator approves', async () => {
+    const { gw, proxy } = await gatewayBehindProxy({ pairing: 'manual' });
+    const admin = await connectClient(gw.url, gw.token, { scopes: ['operator.admin'] });
+    cleanups.push(async () => admin.client.ws.terminate());
+    const { client, notices } = start({ url: proxy.url, device: createDeviceIdentity(), client: { id: 'cli', mode: 'cli' } });
+    const requested = await admin.client.event('device.pair.requested');
+    const { requestId } = requested.payload as { requestId: string };
+    // Two refusals at least, each answered by another dial: the client waits for the approval, not for a person to restart it.
+    await next(client, (notice) => notice.type === 'disconnected' && decisionsOf(notices).length >= 2, 10_000);
+    expect(decisionsOf(notices).map((notice) => notice.decision)).toEqual(Array(decisionsOf(notices).length).fill('awaiting-approval'));
+    const connected = client.whenConnected();
+    expect((await admin.client.request('device.pair.approve', { requestId })).ok).toBe(true);
+    const hello = await connected;
+    expect(hello.auth).toMatchObject({ role: 'operator', deviceToken: expect.any(String) });
+    // One request, reused by every dial while it was open.
+    const listed = (await admin.client.request('device.pair.list')).payload as { pending: unknown[]; paired: unknown[] };
+    expect(listed).toMatchObject({ pending: [], paired: [expect.objectContaining({ clientId: 'cli' })] });
   });
 });

@@ -76,7 +76,11 @@ describe('a program\'s methods', () => {
     const { client: admin } = await operator(gateway.url, ['operator.admin']);
     const nodeClient = await node(gateway.url);
 
-    expect(errorOf(await reader.request('demo.write'))).toMatchObject({ code: 'INVALID_REQUEST', details: { code: 'MISSING_SCOPE', requiredScope: 'operator.write' } });
+    expect(errorOf(await reader.request('demo.write'))).toMatchObject({
+      code: 'FORBIDDEN',
+      message: 'missing scope: operator.write',
+      details: { code: 'MISSING_SCOPE', missingScope: 'operator.write', requiredScopes: ['operator.write'] },
+    });
     expect(payloadOf(await admin.request('demo.write'))).toBe(1);
     expect(errorOf(await nodeClient.request('demo.write')).details).toMatchObject({ code: 'ROLE_NOT_ALLOWED', requiredRole: 'operator' });
     expect(errorOf(await admin.request('demo.node')).details).toMatchObject({ code: 'ROLE_NOT_ALLOWED', requiredRole: 'node' });

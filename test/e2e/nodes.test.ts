@@ -262,13 +262,17 @@ describe('roles and scopes', () => {
       code: 'ROLE_NOT_ALLOWED',
     });
     const write = await reader.request('node.invoke', { nodeId, command: 'system.which', idempotencyKey: 'z' });
-    expect(errorOf(write)).toMatchObject({ message: 'missing scope: operator.write', details: { requiredScope: 'operator.write' } });
-    expect(errorOf(await reader.request('node.pair.list')).details).toMatchObject({ requiredScope: 'operator.pairing' });
+    expect(errorOf(write)).toMatchObject({
+      code: 'FORBIDDEN',
+      message: 'missing scope: operator.write',
+      details: { code: 'MISSING_SCOPE', missingScope: 'operator.write', requiredScopes: ['operator.write'] },
+    });
+    expect(errorOf(await reader.request('node.pair.list')).details).toMatchObject({ missingScope: 'operator.pairing' });
     expect((await reader.request('node.list')).ok).toBe(true);
 
     const { client: pairer } = await operator(['operator.pairing']);
     expect((await pairer.request('node.pair.list')).ok).toBe(true);
-    expect(errorOf(await pairer.request('node.list')).details).toMatchObject({ requiredScope: 'operator.read' });
+    expect(errorOf(await pairer.request('node.list')).details).toMatchObject({ missingScope: 'operator.read' });
   });
 
   it('accepts the node host bookkeeping methods, and re-broadcasts no node event as node.event', async () => {

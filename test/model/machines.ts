@@ -458,9 +458,9 @@ const invokeModel = defineModel({
 });
 
 /** The gateway's connect errors, as the client records them before the close that follows. */
-const connectError = (code: string, extra: Record<string, unknown> = {}): ClientEvent => ({
+const connectError = (code: string, extra: Record<string, unknown> = {}, hints: Record<string, unknown> = {}): ClientEvent => ({
   type: 'frame.connectError',
-  error: { code: 'INVALID_REQUEST', message: code, details: { code }, ...extra },
+  error: { code: 'INVALID_REQUEST', message: code, details: { code, ...hints }, ...extra },
 });
 
 const clientCloses: Array<[number, string]> = [
@@ -481,10 +481,18 @@ function clientEvents(context: ClientContext): ClientEvent[] {
     { type: 'frame.challenge', nonce: 'nonce-1' },
     { type: 'frame.helloOk', hello: { protocol: 4, tickIntervalMs: 1_000, connId: 'conn-1' } },
     { type: 'frame.helloOk', hello: { protocol: 3 } },
+    // A hello-ok that issues a device token the client may fall back on.
+    { type: 'frame.helloOk', hello: { protocol: 4, deviceToken: true } },
     // One connect error per attempt, as the gateway sends: its details decide the 1008 that follows.
     ...(context.rejection
       ? []
-      : [connectError('AUTH_RATE_LIMITED', { retryable: true, retryAfterMs: 2_000 }), connectError('PAIRING_REQUIRED'), connectError('AUTH_TOKEN_MISMATCH')]),
+      : [
+          connectError('AUTH_RATE_LIMITED', { retryable: true, retryAfterMs: 2_000 }),
+          connectError('PAIRING_REQUIRED'),
+          connectError('PAIRING_REQUIRED', {}, { requestId: 'req-1', recommendedNextStep: 'wait_then_retry', pauseReconnect: false }),
+          connectError('AUTH_TOKEN_MISMATCH'),
+          connectError('AUTH_TOKEN_MISMATCH', {}, { canRetryWithDeviceToken: true, recommendedNextStep: 'retry_with_device_token' }),
+        ]),
     ...clientCloses.map(([code, reason]): ClientEvent => ({ type: 'socket.closed', code, reason })),
     { type: 'frame.tick' },
     // One request at a time is enough to see it sent, answered, or failed by a disconnect.
@@ -515,6 +523,9 @@ const clientModel = defineModel({
   contextKey: (context) => ({
     inFlight: context.inFlight,
     rejection: (context.rejection?.details as { code?: string } | undefined)?.code ?? null,
+    hinted: Object.keys((context.rejection?.details as object | undefined) ?? {}).length > 1,
+    deviceToken: context.deviceToken,
+    deviceTokenRetried: context.deviceTokenRetried,
     exhausted: context.maxAttempts !== undefined && context.retries + 1 >= context.maxAttempts,
     tickIntervalMs: context.tickIntervalMs ?? null,
   }),
@@ -523,6 +534,7 @@ const clientModel = defineModel({
       actions: {
         openSocket: (_, dial) => record('openSocket', dial),
         closeSocket: (_, close) => record('closeSocket', close),
+        useDeviceToken: () => record('useDeviceToken', {}),
         sendConnect: (_, connect) => record('sendConnect', connect),
         sendRequest: (_, request) => record('sendRequest', request),
         settleRequest: (_, response) => record('settleRequest', response),

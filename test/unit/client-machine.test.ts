@@ -28,6 +28,7 @@ function start(input: ClientInput = {}) {
       sendRequest: record('sendRequest'),
       settleRequest: record('settleRequest'),
       failRequests: record('failRequests'),
+      useDeviceToken: record('useDeviceToken'),
     },
   });
   const actor = createActor(machine, {
@@ -37,7 +38,7 @@ function start(input: ClientInput = {}) {
   actor.on('*', (event) => void emitted.push(event));
   actor.start();
   const of = (type: string) => effects.filter((effect) => effect.type === type).map((effect) => effect.params);
-  const handshake = (hello: { protocol: number; tickIntervalMs?: number } = { protocol: 4, tickIntervalMs: 30_000 }) => {
+  const handshake = (hello: { protocol: number; tickIntervalMs?: number; deviceToken?: boolean } = { protocol: 4, tickIntervalMs: 30_000 }) => {
     actor.send({ type: 'socket.open' });
     actor.send({ type: 'frame.challenge', nonce: 'nonce-1' });
     actor.send({ type: 'frame.helloOk', hello });
@@ -87,6 +88,11 @@ describe('client machine: what a close decides', () => {
     [1008, 'device nonce mismatch', undefined, 'auth-rejected', 'stopped'],
     [1008, 'pairing required', rejection('PAIRING_REQUIRED'), 'pairing-required', 'stopped'],
     [1008, 'pairing required', undefined, 'pairing-required', 'stopped'],
+    // The reference's hint that the request is open and the client should keep dialling until it is approved.
+    [1008, 'pairing required', rejection('PAIRING_REQUIRED', { details: { code: 'PAIRING_REQUIRED', requestId: 'r-1', pauseReconnect: false } }), 'awaiting-approval', 'backingOff'],
+    [1008, 'pairing required', rejection('PAIRING_REQUIRED', { details: { code: 'PAIRING_REQUIRED', recommendedNextStep: 'wait_then_retry' } }), 'awaiting-approval', 'backingOff'],
+    // The hint to try a device token, without one at hand: nothing to retry with.
+    [1008, 'unauthorized: gateway token mismatch', rejection('AUTH_TOKEN_MISMATCH', { details: { code: 'AUTH_TOKEN_MISMATCH', canRetryWithDeviceToken: true } }), 'auth-rejected', 'stopped'],
     [1008, 'too many failed attempts', rejection('AUTH_RATE_LIMITED', { retryable: true, retryAfterMs: 7_000 }), 'rate-limited', 'backingOff'],
     [1008, 'handshake timeout', undefined, 'back-off', 'backingOff'],
     [1008, 'slow consumer', undefined, 'back-off', 'backingOff'],
@@ -379,5 +385,60 @@ describe('client machine: stop', () => {
     s.clock.increment(60_000);
     expect(s.of('openSocket')).toHaveLength(1);
     expect(s.actor.getSnapshot().status).toBe('done');
+  });
+});
+
+describe('client machine: the gateway\'s recovery hints', () => {
+  const waitHint = rejection('PAIRING_REQUIRED', {
+    details: { code: 'PAIRING_REQUIRED', requestId: 'r-1', recommendedNextStep: 'wait_then_retry', pauseReconnect: false },
+  });
+  const refuse = (s: ReturnType<typeof start>, error: ErrorShape, reason: string) => {
+    s.actor.send({ type: 'socket.open' });
+    s.actor.send({ type: 'frame.challenge', nonce: 'n' });
+    s.actor.send({ type: 'frame.connectError', error });
+    s.actor.send({ type: 'socket.closed', code: 1008, reason });
+  };
+
+  it('keeps dialling, backing off, while its pairing request waits, and is connected once approved', () => {
+    const s = start();
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      refuse(s, waitHint, 'pairing required');
+      expect(s.value()).toBe('backingOff');
+      s.clock.increment(s.context().nextDelayMs!);
+    }
+    expect(s.decisions().map((decision) => decision.decision)).toEqual(Array(4).fill('awaiting-approval'));
+    // The delays grow as the backoff says: nobody is flooded while an operator decides.
+    s.handshake();
+    expect(s.value()).toEqual({ online: { connected: 'watching' } });
+    expect(s.of('openSocket')).toHaveLength(5);
+  });
+
+  it('stops with pairing-required when it has no dials left to wait with', () => {
+    const s = start({ maxAttempts: 1 });
+    refuse(s, waitHint, 'pairing required');
+    expect(s.value()).toBe('stopped');
+    expect(s.emitted.at(-1)).toMatchObject({ type: 'stopped', reason: 'pairing-required' });
+  });
+
+  it('tries its device token once after a refused gateway token, when the gateway hints so', () => {
+    const s = start();
+    s.handshake({ protocol: 4, tickIntervalMs: 30_000, deviceToken: true });
+    s.actor.send({ type: 'socket.closed', code: 1012, reason: 'gateway restarting' });
+    s.clock.increment(s.context().nextDelayMs!);
+    const hinted = rejection('AUTH_TOKEN_MISMATCH', { details: { code: 'AUTH_TOKEN_MISMATCH', canRetryWithDeviceToken: true, recommendedNextStep: 'retry_with_device_token' } });
+    refuse(s, hinted, 'unauthorized: gateway token mismatch');
+    expect(s.of('useDeviceToken')).toHaveLength(1);
+    expect(s.decisions().at(-1)).toMatchObject({ decision: 'retry-with-device-token' });
+    s.clock.increment(s.context().nextDelayMs!);
+    // The retry failed too: no second one; the client stops and reports.
+    refuse(s, hinted, 'unauthorized: gateway token mismatch');
+    expect(s.value()).toBe('stopped');
+    expect(s.of('useDeviceToken')).toHaveLength(1);
+    expect(s.emitted.at(-1)).toMatchObject({ type: 'stopped', reason: 'auth-rejected' });
+  });
+
+  it('classifies PAIRING_REQUIRED by its hints', () => {
+    expect(classifyPolicyClose('pairing required', waitHint)).toBe('awaiting-approval');
+    expect(classifyPolicyClose('pairing required', rejection('PAIRING_REQUIRED'))).toBe('pairing-required');
   });
 });

@@ -269,6 +269,8 @@ describe('what counts as a failed authentication', () => {
       'AUTH_PASSWORD_MISSING',
       'AUTH_PASSWORD_MISMATCH',
       'AUTH_DEVICE_TOKEN_MISMATCH',
+      'AUTH_SCOPE_MISMATCH',
+      'AUTH_BOOTSTRAP_TOKEN_INVALID',
       'DEVICE_AUTH_SIGNATURE_INVALID',
       'DEVICE_AUTH_NONCE_MISMATCH',
       'DEVICE_AUTH_SIGNATURE_EXPIRED',
@@ -283,12 +285,12 @@ describe('what counts as a failed authentication', () => {
     }
   });
 
-  it('refuses a locked-out connect with AUTH_RATE_LIMITED, retryable, and close 1008', () => {
+  it('refuses a locked-out connect with AUTH_RATE_LIMITED, retryable, the wait_then_retry hint, and close 1008', () => {
     expect(rateLimitedRejection(1234.2)).toEqual({
       error: {
         code: 'INVALID_REQUEST',
         message: 'unauthorized: too many failed attempts',
-        details: { code: 'AUTH_RATE_LIMITED' },
+        details: { code: 'AUTH_RATE_LIMITED', authReason: 'rate_limited', canRetryWithDeviceToken: false, recommendedNextStep: 'wait_then_retry' },
         retryable: true,
         retryAfterMs: 1235,
       },

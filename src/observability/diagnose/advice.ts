@@ -11,6 +11,10 @@ const REFUSAL_ADVICE: Record<string, string> = {
   AUTH_PASSWORD_MISSING: 'Clients send no password to a gateway in --auth password: configure the password in the client.',
   AUTH_DEVICE_TOKEN_MISMATCH:
     'A device token was refused (device removed or token rotated): pair the device again, or connect with the gateway token.',
+  AUTH_SCOPE_MISMATCH:
+    'A device token asked for a role or scopes beyond what its device was approved for: connect with the gateway token to file an upgrade request an operator approves (device.pair.approve), or ask for less.',
+  AUTH_BOOTSTRAP_TOKEN_INVALID:
+    'Clients present a setup code (auth.bootstrapToken): this gateway issues none; pair them with the gateway token instead.',
   AUTH_RATE_LIMITED:
     'Connects refused while their address was locked out after repeated failures: fix the credentials, then wait out the lockout (retryAfterMs).',
   DEVICE_AUTH_DEVICE_ID_MISMATCH:
@@ -34,7 +38,7 @@ const REFUSAL_ADVICE: Record<string, string> = {
   CONTROL_UI_ORIGIN_NOT_ALLOWED:
     'Web pages from an origin the gateway does not allow tried to connect: open the page from the gateway host, or list its origin in --allowed-origins; if you do not know the page, some site is probing the gateway from a browser.',
   PAIRING_REQUIRED:
-    'Devices not paired yet: an operator approves them (device.pair.approve); in auto-local mode loopback clients without an Origin pair silently.',
+    'Devices not paired yet, or paired devices asking for more scopes (details.reason scope-upgrade): an operator approves them (device.pair.approve); in auto-local mode loopback clients without an Origin pair silently.',
   NODE_ID_RESERVED:
     "Nodes claimed a node id that belongs to a device (a device id, or an id approved for a device key) without proving that device: a misconfigured client.id, or someone posing as the node; connect with the node's own device identity.",
   NODE_ID_IN_USE:

@@ -38,7 +38,7 @@ const HELPER_CAUSE = 'helper-closed-before-connect';
 /** The close code a socket reports when the peer went without a close frame. */
 const ABNORMAL_CLOSE = CloseCode.abnormalClosure;
 
-const DEVICE_REFUSALS = /^(DEVICE_|PAIRING_|AUTH_DEVICE_TOKEN_MISMATCH$)/;
+const DEVICE_REFUSALS = /^(DEVICE_|PAIRING_|AUTH_DEVICE_TOKEN_MISMATCH$|AUTH_SCOPE_MISMATCH$)/;
 
 interface AddressCounts {
   handshakeFailures: number;
