@@ -88,6 +88,15 @@ function yesNo() {
   return { fromText, check };
 }
 
+
+/** A list option's text form: comma-separated entries, blanks dropped, each checked by `check`. */
+function commaSeparated<T>(check: (value: unknown, name: string) => T) {
+  return (given: string, name: string): T =>
+    check(
+      given.split(',').map((entry) => entry.trim()).filter((entry) => entry.length > 0),
+      name,
+    );
+}
 /** `10.0.0.5,10.1.0.0/16,::1`: IP addresses and CIDR ranges, comma-separated (an array for createGateway). */
 function proxyList() {
   const check = (value: unknown, name: string): string[] => {
@@ -102,11 +111,7 @@ function proxyList() {
     }
     return value as string[];
   };
-  const fromText = (given: string, name: string) =>
-    check(
-      given.split(',').map((entry) => entry.trim()).filter((entry) => entry.length > 0),
-      name,
-    );
+  const fromText = commaSeparated(check);
   return { placeholder: '<list>', fromText, check };
 }
 
@@ -123,11 +128,7 @@ function originList() {
       }
     });
   };
-  const fromText = (given: string, name: string) =>
-    check(
-      given.split(',').map((entry) => entry.trim()).filter((entry) => entry.length > 0),
-      name,
-    );
+  const fromText = commaSeparated(check);
   return { placeholder: '<list>', fromText, check };
 }
 
@@ -142,11 +143,7 @@ function commandGlobList() {
     }
     return value as string[];
   };
-  const fromText = (given: string, name: string) =>
-    check(
-      given.split(',').map((entry) => entry.trim()).filter((entry) => entry.length > 0),
-      name,
-    );
+  const fromText = commaSeparated(check);
   return { placeholder: '<globs>', fromText, check };
 }
 
