@@ -321,6 +321,14 @@ export function invalidRequest(message: string, details?: unknown): ErrorShape {
   return details === undefined ? { code: 'INVALID_REQUEST', message } : { code: 'INVALID_REQUEST', message, details };
 }
 
+/**
+ * A missing scope, in the reference's shape: FORBIDDEN, the message its CLI parses (`missing scope: <scope>`), and
+ * details to read it from; `requiredScopes` is all a call needs when it needs more than the missing one.
+ */
+export function missingScopeError(scope: string, requiredScopes: readonly string[] = [scope], extra: Record<string, unknown> = {}): ErrorShape {
+  return { code: 'FORBIDDEN', message: `missing scope: ${scope}`, details: { code: DetailCode.MISSING_SCOPE, missingScope: scope, requiredScopes, ...extra } };
+}
+
 export function eventFrame(event: string, payload?: unknown): EventFrame {
   return payload === undefined ? { type: 'event', event } : { type: 'event', event, payload };
 }

@@ -7,7 +7,7 @@
 // - the gateway's own allow/deny policy (`--node-commands-allow`, `--node-commands-deny`, glob lists), applied
 //   when a surface is approved and when a command is invoked.
 // Pure functions over plain data; the node methods (./builtin/nodes.ts, ./builtin/pairing.ts) apply them.
-import { DetailCode, hasScope, invalidRequest, type ErrorShape, type OperatorScope } from '../../machines/protocol.js';
+import { DetailCode, hasScope, invalidRequest, missingScopeError, type ErrorShape, type OperatorScope } from '../../machines/protocol.js';
 
 /**
  * Fields of a command's params that the openclaw node host (2026.9.6, its `system.run` handler and exec policy)
@@ -94,8 +94,9 @@ export function missingScope(granted: readonly string[], required: readonly Oper
   return required.find((scope) => !hasScope(granted, scope));
 }
 
-export function missingScopeRefusal(scope: OperatorScope, extra: Record<string, unknown> = {}): ErrorShape {
-  return invalidRequest(`missing scope: ${scope}`, { code: DetailCode.MISSING_SCOPE, requiredScope: scope, ...extra });
+export function missingScopeRefusal(scope: OperatorScope, extra: { requiredScopes?: readonly OperatorScope[] } & Record<string, unknown> = {}): ErrorShape {
+  const { requiredScopes = [scope], ...rest } = extra;
+  return missingScopeError(scope, requiredScopes, rest);
 }
 
 // The gateway's policy ------------------------------------------------------------------------------

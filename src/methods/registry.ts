@@ -10,6 +10,7 @@ import {
   ProtocolLimits,
   hasScope,
   invalidRequest,
+  missingScopeError,
   responseError,
   responseOk,
   type ErrorShape,
@@ -238,12 +239,7 @@ function refusal(name: string, method: RegisteredMethod, session: Session): Erro
     return invalidRequest(`${name} is not allowed for role ${role}`, { code: DetailCode.ROLE_NOT_ALLOWED, role, requiredRole: method.role });
   }
   if (method.scope && role === 'operator' && !hasScope(scopes, method.scope)) {
-    // The reference's shape: FORBIDDEN, the message the CLI parses ("missing scope: <scope>"), and details to read it from.
-    return {
-      code: 'FORBIDDEN',
-      message: `missing scope: ${method.scope}`,
-      details: { code: DetailCode.MISSING_SCOPE, missingScope: method.scope, requiredScopes: [method.scope] },
-    };
+    return missingScopeError(method.scope);
   }
   return undefined;
 }

@@ -65,6 +65,8 @@ function start(auth: Pick<GatewayOptions, 'auth' | 'token' | 'password'>): Promi
     logger: createLogger('debug', logs),
     maxPreauthPerAddress: 3,
     authRateLimitLoopback: true,
+    // The page that asks to be paired is an allowed one: a browser page is never paired silently.
+    allowedOrigins: ['https://app.example.com'],
   });
 }
 

@@ -83,7 +83,7 @@ describe('exec-approval fields never pass from an operator to a node', () => {
           const refused = await caller.request('node.invoke', { nodeId, command, params, idempotencyKey: randomUUID() });
           if (command === 'agent.cli.claude.run.v1' && caller === writer) {
             // Admin-only to invoke at all; the scope refusal comes first.
-            expect(errorOf(refused).details).toMatchObject({ code: 'MISSING_SCOPE', requiredScope: 'operator.admin' });
+            expect(errorOf(refused).details).toMatchObject({ code: 'MISSING_SCOPE', missingScope: 'operator.admin' });
             continue;
           }
           expect(errorOf(refused), `${command} ${JSON.stringify(forged)}`).toMatchObject({
@@ -165,9 +165,9 @@ describe('command classes by scope', () => {
     for (const command of ['fs.listDir', 'browser.proxy', 'system.execApprovals.set']) {
       const refused = await writer.request('node.invoke', { nodeId, command, params: { path: '/' }, idempotencyKey: randomUUID() });
       expect(errorOf(refused), command).toMatchObject({
-        code: 'INVALID_REQUEST',
+        code: 'FORBIDDEN',
         message: 'missing scope: operator.admin',
-        details: { code: 'MISSING_SCOPE', requiredScope: 'operator.admin', command },
+        details: { code: 'MISSING_SCOPE', missingScope: 'operator.admin', requiredScopes: ['operator.admin'], command },
       });
     }
     expect(invokeRequests(nodeClient)).toHaveLength(0);
@@ -176,7 +176,7 @@ describe('command classes by scope', () => {
     // A reader can invoke nothing at all.
     const reader = await operator(['operator.read']);
     expect(errorOf(await reader.request('node.invoke', { nodeId, command: 'system.which', idempotencyKey: 'r' })).details).toMatchObject({
-      requiredScope: 'operator.write',
+      missingScope: 'operator.write',
     });
   });
 
@@ -199,13 +199,13 @@ describe('command classes by scope', () => {
     for (const approver of [pairerOnly, pairerWriter]) {
       const refused = await approver.request('node.pair.approve', { requestId: shellRequest.requestId });
       expect(errorOf(refused)).toMatchObject({
-        code: 'INVALID_REQUEST',
+        code: 'FORBIDDEN',
         message: 'missing scope: operator.admin',
-        details: { code: 'MISSING_SCOPE', requiredScope: 'operator.admin', requiredScopes: ['operator.pairing', 'operator.admin'], nodeId: shellNode },
+        details: { code: 'MISSING_SCOPE', missingScope: 'operator.admin', requiredScopes: ['operator.pairing', 'operator.admin'], nodeId: shellNode },
       });
     }
     const cameraRefused = await pairerOnly.request('node.pair.approve', { requestId: cameraRequest.requestId });
-    expect(errorOf(cameraRefused).details).toMatchObject({ code: 'MISSING_SCOPE', requiredScope: 'operator.write' });
+    expect(errorOf(cameraRefused).details).toMatchObject({ code: 'MISSING_SCOPE', missingScope: 'operator.write' });
     // Still pending after every refusal: nothing was approved behind the error.
     expect((payloadOf(await admin.request('node.pair.list')).pending as unknown[]).length).toBe(2);
     expect(gw.logs.lines.filter((line) => line.event === 'node.pair.refused')).toHaveLength(3);
