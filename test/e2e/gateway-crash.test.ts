@@ -37,7 +37,8 @@ interface Running {
 function startGatewayProcess(): Promise<Running> {
   const child = spawn(
     process.execPath,
-    [bin, 'start', '--host', '127.0.0.1', '--port', '0', '--state-dir', stateDir, '--auth', 'token', '--token', TOKEN, '--log-level', 'info'],
+    // Devices pair as fast as they come, all from 127.0.0.1: the pairing limits are tested in pairing-limits.test.ts.
+    [bin, 'start', '--host', '127.0.0.1', '--port', '0', '--state-dir', stateDir, '--auth', 'token', '--token', TOKEN, '--log-level', 'info', '--pairing-silent-max', '0', '--pairing-max-devices', '1000000'],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ACTORGATE_INSPECT: '' } },
   );
   children.add(child);

@@ -133,6 +133,9 @@ describe('chaos soak', () => {
       logger: createLogger('info', sink),
       // Thousands of sockets from 127.0.0.1: the per-address caps are tested in test/e2e/slowloris.test.ts.
       maxPreauthPerAddress: 0,
+      // Hundreds of fresh node ids paired silently from 127.0.0.1: the pairing limits are tested in pairing-limits.test.ts.
+      pairingSilentMax: 0,
+      pairingMaxNodes: 1_000_000,
     });
     const url = gateway.url;
     const started = Date.now();
