@@ -47,6 +47,8 @@ export const DetailCode = {
   NODE_MISMATCH: 'NODE_MISMATCH',
   APPROVAL_NOT_FOUND: 'APPROVAL_NOT_FOUND',
   DEVICE_NOT_FOUND: 'DEVICE_NOT_FOUND',
+  // device tokens and labels: a caller managing another device, a role or scopes it may not touch
+  DEVICE_MANAGEMENT_DENIED: 'DEVICE_MANAGEMENT_DENIED',
 } as const;
 export type DetailCode = (typeof DetailCode)[keyof typeof DetailCode];
 
@@ -175,6 +177,8 @@ export interface Session {
   connectedAt: number;
   /** The device token to hand over in hello-ok (paired devices only). */
   deviceToken?: string;
+  /** The connect proved it holds its paired device's live token: it may manage that token as its own (rotate it in-band). */
+  deviceTokenAuth?: boolean;
 }
 
 /** A refused handshake: the error response and the close that follows it. */

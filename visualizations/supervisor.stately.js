@@ -222,6 +222,15 @@ createMachine({
               {
                 "actions": "removeNode"
               }
+            ],
+            "node.rename": [
+              {
+                "guard": "nodeIsNotPaired",
+                "actions": "refuseUnknownNode"
+              },
+              {
+                "actions": "renameNode"
+              }
             ]
           }
         }
@@ -311,7 +320,37 @@ createMachine({
               {
                 "actions": "removeDevice"
               }
-            ]
+            ],
+            "device.pair.rename": [
+              {
+                "guard": "deviceIsUnknown",
+                "actions": "refuseUnknownDevice"
+              },
+              {
+                "actions": "renameDevice"
+              }
+            ],
+            "device.token.rotate": [
+              {
+                "guard": "deviceIsUnknown",
+                "actions": "refuseUnknownDevice"
+              },
+              {
+                "actions": "rotateDeviceToken"
+              }
+            ],
+            "device.token.revoke": [
+              {
+                "guard": "deviceIsUnknown",
+                "actions": "refuseUnknownDevice"
+              },
+              {
+                "actions": "revokeDeviceToken"
+              }
+            ],
+            "device.token.issued": {
+              "actions": "keepIssuedDeviceToken"
+            }
           }
         }
       }

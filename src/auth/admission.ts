@@ -5,7 +5,7 @@ import type { AuthenticationRequest } from '../../machines/connection.js';
 import type { PairingMode } from '../../machines/pairing.js';
 import type { Logger } from 'pino';
 import { authenticate, deviceProofInputOf, reachesDeviceProof, type AuthenticationResult } from './authenticate.js';
-import { passPairingGate, type DevicePairings } from './device-pairing.js';
+import { holdsLiveDeviceToken, passPairingGate, type DevicePairings } from './device-pairing.js';
 import { isCredentialFailure, rateLimitedRejection, type AuthFailureLimiter } from './rate-limit.js';
 import { verifyDeviceProofAsync, type DeviceCrypto, type DeviceProofResult } from './device-proof.js';
 import type { AuthConfig } from './shared-secret.js';
@@ -61,7 +61,7 @@ export function admit(
     now: checked.now ?? Date.now(),
     crypto: policy.crypto,
     ...(checked.deviceProof ? { deviceProof: checked.deviceProof } : {}),
-    deviceTokenOf: (deviceId) => pairings.deviceTokenOf(deviceId),
+    deviceTokenMatches: (deviceId, presented) => holdsLiveDeviceToken(pairings, deviceId, presented),
   });
   if (!authenticated.ok) {
     if (isCredentialFailure(authenticated.rejection)) countFailure(applicant, policy);

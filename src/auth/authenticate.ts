@@ -2,15 +2,15 @@
 import type { AuthenticationRequest } from '../../machines/connection.js';
 import { CloseCode, DetailCode, type ConnectParams, type HandshakeRejection, type Session } from '../../machines/protocol.js';
 import { verifyDeviceProof, type DeviceCrypto, type DeviceProofInput, type DeviceProofResult } from './device-proof.js';
-import { checkSharedSecret, secretsEqual, type AuthConfig } from './shared-secret.js';
+import { checkSharedSecret, type AuthConfig } from './shared-secret.js';
 
 export interface AuthenticationContext {
   auth: AuthConfig;
   challengeNonce: string;
   now: number;
   crypto: DeviceCrypto;
-  /** The token a paired device was issued, so it can reconnect with `auth.deviceToken`. */
-  deviceTokenOf?: (deviceId: string) => string | undefined;
+  /** Whether a token is the one a paired device was issued (checked against its hash), so it can reconnect with `auth.deviceToken`. */
+  deviceTokenMatches?: (deviceId: string, presented: string) => boolean;
   /** The device proof's outcome when it was checked already (off the event loop): not checked again. */
   deviceProof?: DeviceProofResult;
 }
@@ -64,8 +64,7 @@ export function authenticate(request: AuthenticationRequest, context: Authentica
   }
   // Without the shared secret, only a paired device's own token lets it in.
   if (secretFailure) {
-    const issued = deviceId === undefined ? undefined : context.deviceTokenOf?.(deviceId);
-    if (issued === undefined || !secretsEqual(params.auth?.deviceToken ?? '', issued)) {
+    if (deviceId === undefined || !context.deviceTokenMatches?.(deviceId, params.auth?.deviceToken ?? '')) {
       return reject('unauthorized: device token mismatch', { code: DetailCode.AUTH_DEVICE_TOKEN_MISMATCH });
     }
   }

@@ -5,24 +5,26 @@
 // paired past the cap, and a new request is refused, not filed over another, when there is no room.
 import { randomFillSync } from 'node:crypto';
 import { nodeIdOf } from '../../machines/nodes.js';
-import type { DeviceAccess, PairingMode, PairRequestRoom } from '../../machines/pairing.js';
+import type { DeviceAccess, PairedDevice, PairingMode, PairRequestRoom } from '../../machines/pairing.js';
 import { CloseCode, DetailCode, type ConnectParams, type HandshakeRejection, type Session } from '../../machines/protocol.js';
 import type { SupervisorEvent } from '../../machines/supervisor.js';
 import type { AuthFailureLimiter } from './rate-limit.js';
+import { deviceTokenMatchesHash, hashDeviceToken } from './device-token.js';
 
 /** What the pairing gate reads of the paired devices and pending requests, and how it reports to the supervisor. */
 export interface DevicePairings {
   deviceAccess(deviceId: string, mode: PairingMode, isLocalClient: boolean): DeviceAccess;
   pendingDeviceRequestId(deviceId: string): string | undefined;
-  deviceTokenOf(deviceId: string): string | undefined;
+  /** The hash of a paired device's live token (the token itself is not kept). */
+  deviceTokenHashOf(deviceId: string): string | undefined;
   /** Whether a new device pairing request from this address may be filed now. */
   devicePairRequestRoom(remoteAddr: string): PairRequestRoom;
   /** Whether one more device may be paired (the paired cap). */
   mayPairAnotherDevice(): boolean;
   /** Whether this node id would be paired silently if it connected now (not paired, no request open). */
   nodeWouldPairSilently(nodeId: string): boolean;
-  /** A silent pairing or a new pairing request, for the supervisor. */
-  report(event: Extract<SupervisorEvent, { type: 'device.pair.silentlyApproved' | 'device.pair.requested' }>): void;
+  /** A silent pairing, a new pairing request or a device token handed over, for the supervisor. */
+  report(event: Extract<SupervisorEvent, { type: 'device.pair.silentlyApproved' | 'device.pair.requested' | 'device.token.issued' }>): void;
 }
 
 export interface PairingGateContext {
@@ -64,7 +66,7 @@ export function passPairingGate(session: Session, params: ConnectParams, gate: P
   if (session.role === 'node') return passNodeSilentPairingLimit(session, gate);
   if (session.role !== 'operator' || deviceId === undefined) return { ok: true, session };
   const access = gate.pairings.deviceAccess(deviceId, gate.mode, gate.isLocalClient);
-  if (access.kind === 'paired') return { ok: true, session: { ...session, deviceToken: access.device.token } };
+  if (access.kind === 'paired') return { ok: true, session: handOverDeviceToken(session, access.device, params, gate.pairings) };
 
   const identity = {
     deviceId,
@@ -84,7 +86,7 @@ export function passPairingGate(session: Session, params: ConnectParams, gate: P
     const now = session.connectedAt;
     gate.pairings.report({
       type: 'device.pair.silentlyApproved',
-      device: { ...identity, token, createdAtMs: now, approvedAtMs: now, silent: true },
+      device: { ...identity, tokenHash: hashDeviceToken(token), createdAtMs: now, approvedAtMs: now, silent: true },
     });
     return { ok: true, session: { ...session, deviceToken: token } };
   }
@@ -104,6 +106,29 @@ export function passPairingGate(session: Session, params: ConnectParams, gate: P
       closeReason: 'pairing required',
     },
   };
+}
+
+/** Whether `presented` is this paired device's live token, compared in constant time with the kept hash. */
+export function holdsLiveDeviceToken(pairings: Pick<DevicePairings, 'deviceTokenHashOf'>, deviceId: string, presented: string): boolean {
+  const tokenHash = pairings.deviceTokenHashOf(deviceId);
+  return tokenHash !== undefined && deviceTokenMatchesHash(presented, tokenHash);
+}
+
+/**
+ * What a paired device's hello-ok carries. Only a token's hash is kept, so a token is handed over once:
+ * a device that proved it holds its live token gets it echoed (and may manage it as its own); one that
+ * has none live (never handed over, rotated by someone else, revoked) gets a new one, whose hash is saved
+ * before hello-ok goes out; one that came in with the shared secret while its token is live gets none.
+ */
+function handOverDeviceToken(session: Session, device: PairedDevice, params: ConnectParams, pairings: DevicePairings): Session {
+  const presented = params.auth?.deviceToken;
+  if (presented !== undefined && holdsLiveDeviceToken(pairings, device.deviceId, presented)) {
+    return { ...session, deviceToken: presented, deviceTokenAuth: true };
+  }
+  if (device.tokenHash !== undefined) return session;
+  const token = newDeviceToken();
+  pairings.report({ type: 'device.token.issued', deviceId: device.deviceId, tokenHash: hashDeviceToken(token) });
+  return { ...session, deviceToken: token };
 }
 
 /** A local node about to be paired silently counts against its address's silent pairings. */

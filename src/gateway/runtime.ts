@@ -9,6 +9,7 @@ import { ProtocolLimits } from '../../machines/protocol.js';
 import { createCountingClock, type CountingClock } from '../actors/clock.js';
 import type { AdmissionPolicy } from '../auth/admission.js';
 import { newDeviceToken } from '../auth/device-pairing.js';
+import { hashDeviceToken } from '../auth/device-token.js';
 import type { GatewaySecret } from '../auth/gateway-secret.js';
 import { nodeDeviceCrypto } from '../auth/node-crypto.js';
 import { AuthFailureLimiter } from '../auth/rate-limit.js';
@@ -167,7 +168,7 @@ function buildCore(input: RuntimeInput, transport: () => Transport, services: (s
   });
   const { backpressure, outbound, adapter } = outboundSide(options, logger, table, transport);
   const health = { startedAt, openSockets: () => table.size, readySockets: () => table.readyCount };
-  services({ view, requests, health: () => healthPayload(health), newDeviceToken });
+  services({ view, requests, health: () => healthPayload(health), newDeviceToken, hashDeviceToken });
   const subscriptions = wireSupervisor({
     supervisor,
     requests,

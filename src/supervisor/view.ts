@@ -11,6 +11,8 @@ import {
   pairRequestRoom,
   type PairRequestRoom,
   pendingRequestFor,
+  publicDevice,
+  type PublicDevice,
   type DeviceAccess,
   type PairingMode,
   type PairingState,
@@ -82,9 +84,20 @@ export class SupervisorView implements GatewayState {
     return listNodePairing(this.context);
   }
 
-  /** The token a paired device was issued: for its reconnects, never for display. */
-  deviceTokenOf(deviceId: string): string | undefined {
-    return this.context.pairedDevices.get(deviceId)?.token;
+  /** The hash of a paired device's live token (the token is never kept): for its reconnects, never for display. */
+  deviceTokenHashOf(deviceId: string): string | undefined {
+    return this.context.pairedDevices.get(deviceId)?.tokenHash;
+  }
+
+  /** A paired device as operators see it (no token, no hash). */
+  pairedDevice(deviceId: string): PublicDevice | undefined {
+    const device = this.context.pairedDevices.get(deviceId);
+    return device ? publicDevice(device) : undefined;
+  }
+
+  /** Whether a node is paired (approved). */
+  nodeIsPaired(nodeId: string): boolean {
+    return this.context.pairedNodes.has(nodeId);
   }
 
   deviceAccess(deviceId: string, mode: PairingMode, isLocalClient: boolean): DeviceAccess {
@@ -117,7 +130,7 @@ export class SupervisorView implements GatewayState {
     return {
       deviceAccess: (deviceId, mode, isLocalClient) => this.deviceAccess(deviceId, mode, isLocalClient),
       pendingDeviceRequestId: (deviceId) => this.pendingDeviceRequestId(deviceId),
-      deviceTokenOf: (deviceId) => this.deviceTokenOf(deviceId),
+      deviceTokenHashOf: (deviceId) => this.deviceTokenHashOf(deviceId),
       devicePairRequestRoom: (remoteAddr) => this.devicePairRequestRoom(remoteAddr),
       mayPairAnotherDevice: () => this.mayPairAnotherDevice(),
       nodeWouldPairSilently: (nodeId) => this.nodeWouldPairSilently(nodeId),

@@ -1,5 +1,6 @@
 // The gateway's own methods, registered as a program's are.
 import type { MethodRegistry } from '../registry.js';
+import { defineDeviceTokenMethods } from './device-tokens.js';
 import { defineNodeMethods } from './nodes.js';
 import { definePairingMethods } from './pairing.js';
 import type { Define, Services } from './services.js';
@@ -13,4 +14,5 @@ export function defineBuiltinMethods(registry: MethodRegistry, services: Service
   defineSystemMethods(define, services);
   defineNodeMethods(define, services);
   definePairingMethods(define, services);
+  defineDeviceTokenMethods(define, services);
 }

@@ -13,6 +13,8 @@ export interface BuiltinServices {
   /** The `health` payload. */
   health(): unknown;
   newDeviceToken(): string;
+  /** What is kept of a device token: its hash. */
+  hashDeviceToken(token: string): string;
 }
 
 export type Services = () => BuiltinServices;
