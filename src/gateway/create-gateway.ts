@@ -158,9 +158,10 @@ class EmbeddedGateway implements Gateway {
     this.secret = await resolveGatewaySecret(options);
     const store = options.stateDir === undefined ? undefined : pairingStore(options.stateDir);
     const pairing = store
-      ? await loadPairingState(store, (devices) =>
-          logger.info({ event: 'pairing.tokens_hashed', devices, path: store.path }, 'pairing.json held device tokens in plain text: now only their hashes'),
-        )
+      ? await loadPairingState(store, {
+          migrating: (devices) => logger.info({ event: 'pairing.tokens_hashing', devices, path: store.path }, 'pairing.json holds device tokens in plain text: keeping only their hashes'),
+          migrated: (devices) => logger.info({ event: 'pairing.tokens_hashed', devices, path: store.path }, 'pairing.json now holds only the hashes of device tokens'),
+        })
       : EMPTY_PAIRING_STATE;
     const inspect = await this.inspection();
     try {

@@ -84,11 +84,15 @@ export function hashPlainTokens(state: PairingState): { state: PairingState; mig
  * Loads the pairing state; a file still holding plain-text tokens is rewritten with their hashes first. The
  * write is atomic, so a crash at any moment leaves the old file (migrated again on the next start) or the new.
  */
-export async function loadPairingState(store: JsonFileStore<PairingState>, onMigrated?: (devices: number) => void): Promise<PairingState> {
+export async function loadPairingState(
+  store: JsonFileStore<PairingState>,
+  report: { migrating?: (devices: number) => void; migrated?: (devices: number) => void } = {},
+): Promise<PairingState> {
   const { state, migrated } = hashPlainTokens(await store.load());
   if (migrated > 0) {
+    report.migrating?.(migrated);
     await store.save(state);
-    onMigrated?.(migrated);
+    report.migrated?.(migrated);
   }
   return state;
 }
