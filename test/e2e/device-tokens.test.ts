@@ -135,6 +135,12 @@ describe('device.token.rotate', () => {
     await denied(self.client, { deviceId: other.device.id, role: 'operator' }, 'device-ownership-mismatch');
     await denied(self.client, { deviceId: device.id, role: 'node' }, 'role-management-requires-admin');
     await denied(self.client, { deviceId: device.id, role: 'operator', scopes: ['operator.admin'] }, 'scope-outside-approved-baseline');
+    // Nor may it name another device or node.
+    expect(errorOf(await self.client.request('device.pair.rename', { deviceId: other.device.id, label: 'mine now' }))).toMatchObject({
+      message: 'device pairing rename denied',
+      details: { code: 'DEVICE_MANAGEMENT_DENIED', reason: 'device-ownership-mismatch' },
+    });
+    expect(errorOf(await self.client.request('node.rename', { nodeId: 'some-node', displayName: 'x' })).message).toBe('node rename denied');
     const pairingOnly = await operator(gw.url, gw.token, ['operator.pairing']);
     await denied(pairingOnly, { deviceId: other.device.id, role: 'operator', scopes: ['operator.read', 'operator.write'] }, 'scope-outside-approved-baseline');
     const readOnly = await operator(gw.url, gw.token, ['operator.pairing']);
