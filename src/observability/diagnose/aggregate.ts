@@ -380,7 +380,7 @@ export class DiagnosisBuilder {
     add('dropped-after-ready', 'warn', d.connections.droppedAfterReady, 'ready connections dropped without a close frame (1006)', ADVICE.droppedAfterReady);
     add('corrupt-lines', 'warn', d.input.corrupt, 'actorgate lines that are not valid JSON', ADVICE.corruptLines);
     add('oversized-lines', 'warn', d.input.oversized, 'lines over 1 MiB skipped', ADVICE.oversizedLines);
-    add('credentials-revoked', 'info', outcome('credentials-revoked'), 'connections closed after a device or node was removed', ADVICE.credentialsRevoked);
+    add('credentials-revoked', 'info', outcome('credentials-revoked'), 'connections closed after a device or node was removed, or a device token rotated or revoked', ADVICE.credentialsRevoked);
     add('swiftpm-helpers', 'info', d.swiftpmHelpers, 'SwiftPM helper connections (counted apart)', ADVICE.swiftpmHelpers);
 
     const named = new Set(found.map((finding) => finding.id));
