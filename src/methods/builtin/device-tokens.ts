@@ -43,17 +43,26 @@ function covers(granted: readonly string[], scope: string): boolean {
   return granted.includes(scope) || (OPERATOR_SCOPES.includes(scope as OperatorScope) && hasScope(granted, scope as OperatorScope));
 }
 
-function denied(context: MethodContext, what: string, targetId: string, reason: string, scope?: string): MethodError {
-  context.logger.warn({ event: 'device.management_denied', method: what, targetId, reason, ...(scope ? { scope } : {}) }, `${what} denied`);
-  const message = what === 'device.token.rotate' ? 'device token rotation denied' : what === 'device.token.revoke' ? 'device token revocation denied' : `${what === 'node.rename' ? 'node' : 'device pairing'} rename denied`;
-  return new MethodError('INVALID_REQUEST', message, { details: { code: DetailCode.DEVICE_MANAGEMENT_DENIED, reason, ...(scope ? { scope } : {}) } });
+/** The reference's words for each refusal (the CLI prints them). */
+const DENIED_MESSAGES = {
+  'device.token.rotate': 'device token rotation denied',
+  'device.token.revoke': 'device token revocation denied',
+  'device.pair.rename': 'device pairing rename denied',
+  'node.rename': 'node rename denied',
+} as const;
+type ManagementMethod = keyof typeof DENIED_MESSAGES;
+
+/** A refusal, logged at warn with why (ownership, role, scope) and answered INVALID_REQUEST `DEVICE_MANAGEMENT_DENIED`. */
+function denied(context: MethodContext, method: ManagementMethod, targetId: string, reason: string, scope?: string): MethodError {
+  context.logger.warn({ event: 'device.management_denied', method, targetId, reason, ...(scope ? { scope } : {}) }, DENIED_MESSAGES[method]);
+  return new MethodError('INVALID_REQUEST', DENIED_MESSAGES[method], { details: { code: DetailCode.DEVICE_MANAGEMENT_DENIED, reason, ...(scope ? { scope } : {}) } });
 }
 
 /**
  * The checks rotate and revoke share; the device (undefined when unknown: the supervisor answers that).
  * `scopes` is what the token will grant: within the device's approval, and within the caller's own scopes.
  */
-function checkTokenManagement(services: Services, context: MethodContext, method: string, params: { deviceId: string; role: string }, scopes?: string[]): PublicDevice | undefined {
+function checkTokenManagement(services: Services, context: MethodContext, method: 'device.token.rotate' | 'device.token.revoke', params: { deviceId: string; role: string }, scopes?: string[]): PublicDevice | undefined {
   const authz = authzOf(context);
   if (deniesCrossDevice(authz, params.deviceId)) throw denied(context, method, params.deviceId, 'device-ownership-mismatch');
   if (params.role !== 'operator' && !authz.isAdmin) throw denied(context, method, params.deviceId, 'role-management-requires-admin');
