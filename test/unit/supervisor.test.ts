@@ -603,6 +603,38 @@ describe('supervisor: an approval is announced only once it is on disk', () => {
     s.send({ type: 'pairing.persisted', revision: 1 });
     expect(s.take()).toMatchObject([{ type: 'reply', ok: true, payload: { removed: true } }]);
   });
+
+  it("rotates a device's token: its other sockets lose their credentials at once, the caller's own only after its answer, once saved", () => {
+    const paired = { ...identity, tokenHash: 'sha256:old', createdAtMs: T0, approvedAtMs: T0, silent: false };
+    const s = start({ pairingMode: 'manual', pairing: { version: 1, devices: [paired], nodes: [] } }, { saves: 'manual' });
+    for (const connId of ['ui-1', 'ui-self']) s.send({ type: 'connection.joined', connId, remoteAddr: '127.0.0.1', session: operatorSession('device-1') });
+    s.take();
+    s.send({ type: 'device.token.rotate', deviceId: 'device-1', tokenHash: 'sha256:new', connId: 'ui-self', requestId: 'self-req' });
+    expect(s.context().pairedDevices.get('device-1')).toMatchObject({ tokenHash: 'sha256:new', tokenRotatedAtMs: T0 });
+    expect(s.take()).toEqual([
+      { type: 'pairing.changed', revision: 1 },
+      { type: 'credentials.revoked', connIds: ['ui-1'], reason: 'device token rotated' },
+    ]);
+    s.send({ type: 'pairing.persisted', revision: 1 });
+    expect(s.take()).toEqual([
+      {
+        type: 'reply',
+        connId: 'ui-self',
+        requestId: 'self-req',
+        ok: true,
+        payload: { deviceId: 'device-1', role: 'operator', scopes: identity.scopes, rotatedAtMs: T0, tokenDelivery: 'in-band' },
+      },
+      { type: 'credentials.revoked', connIds: ['ui-self'], reason: 'device token rotated', afterAnswer: true },
+    ]);
+    // Revoked by an operator: no token is live until the device is handed a new one.
+    s.send({ type: 'device.token.revoke', deviceId: 'device-1', ...OPERATOR });
+    s.send({ type: 'pairing.persisted', revision: 2 });
+    expect(s.context().pairedDevices.get('device-1')).toMatchObject({ tokenRevokedAtMs: T0 });
+    expect(s.context().pairedDevices.get('device-1')?.tokenHash).toBeUndefined();
+    s.send({ type: 'device.token.issued', deviceId: 'device-1', tokenHash: 'sha256:fresh' });
+    expect(s.context().pairedDevices.get('device-1')?.tokenRevokedAtMs).toBeUndefined();
+    expect(pairingStateOf(s.context()).devices[0]?.tokenHash).toBe('sha256:fresh');
+  });
 });
 
 describe('supervisor shutdown', () => {
