@@ -148,6 +148,8 @@ export type SupervisorEvent =
   | ({ type: 'device.token.revoke'; deviceId: string } & FromRequest)
   /** A paired device was handed a new token in hello-ok; its hash is kept. */
   | { type: 'device.token.issued'; deviceId: string; tokenHash: string }
+  /** The hello-ok carrying that token never went out (the peer left, or the save failed): the token is dropped, so the next connect gets one. */
+  | { type: 'device.token.undelivered'; deviceId: string; tokenHash: string }
   | ({ type: 'node.rename'; nodeId: string; displayName: string } & FromRequest)
   | { type: 'device.pair.requested'; request: Omit<PendingDevicePair, 'requestId' | 'ts'> }
   | { type: 'device.pair.silentlyApproved'; device: PairedDevice }
@@ -753,6 +755,13 @@ export const supervisorMachine = setup({
       delete device.tokenRevokedAtMs;
       enqueue.emit(pairingChanged(context));
     }),
+    dropUndeliveredDeviceToken: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'device.token.undelivered') return;
+      const device = context.pairedDevices.get(event.deviceId);
+      if (!device) return;
+      delete device.tokenHash;
+      enqueue.emit(pairingChanged(context));
+    }),
     renameNode: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'node.rename') return;
       const node = context.pairedNodes.get(event.nodeId);
@@ -883,6 +892,9 @@ export const supervisorMachine = setup({
     devicePairRequestHasNoRoom: ({ context, event }) =>
       event.type === 'device.pair.requested' &&
       pairRequestRoom(context.pendingDevicePairs, event.request.remoteIp, context.pairingLimits) !== 'room',
+    /** The undelivered token is still the device's live one (not replaced since by a rotation or another hand-over). */
+    deviceTokenIsLive: ({ context, event }) =>
+      event.type === 'device.token.undelivered' && context.pairedDevices.get(event.deviceId)?.tokenHash === event.tokenHash,
     deviceIsUnknown: ({ context, event }) =>
       (event.type === 'device.pair.remove' || event.type === 'device.pair.rename' || event.type === 'device.token.rotate' || event.type === 'device.token.revoke') &&
       !context.pairedDevices.has(event.deviceId),
@@ -1066,6 +1078,7 @@ export const supervisorMachine = setup({
             'device.token.rotate': [{ guard: 'deviceIsUnknown', actions: 'refuseUnknownDevice' }, { actions: 'rotateDeviceToken' }],
             'device.token.revoke': [{ guard: 'deviceIsUnknown', actions: 'refuseUnknownDevice' }, { actions: 'revokeDeviceToken' }],
             'device.token.issued': { actions: 'keepIssuedDeviceToken' },
+            'device.token.undelivered': { guard: 'deviceTokenIsLive', actions: 'dropUndeliveredDeviceToken' },
           },
         },
       },

@@ -350,6 +350,10 @@ createMachine({
             ],
             "device.token.issued": {
               "actions": "keepIssuedDeviceToken"
+            },
+            "device.token.undelivered": {
+              "guard": "deviceTokenIsLive",
+              "actions": "dropUndeliveredDeviceToken"
             }
           }
         }

@@ -217,6 +217,9 @@ function buildConnections(input: RuntimeInput, core: Core, transport: () => Tran
     helloOk,
     raisePayloadLimit: (socket, bytes) => transport().raisePayloadLimit(socket, bytes),
     leavePreauth,
+    // In a microtask, as every effect of a connection's that reaches the supervisor.
+    tokenUndelivered: (deviceId, token) =>
+      queueMicrotask(() => view.isActive() && core.supervisor.send({ type: 'device.token.undelivered', deviceId, tokenHash: hashDeviceToken(token) })),
   });
   const handlers = socketHandlers({
     machine,

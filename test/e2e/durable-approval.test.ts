@@ -144,4 +144,38 @@ describe('a save that fails', () => {
     expect(await logs.waitFor((line) => line.cause === 'pairing-not-saved')).toMatchObject({ msg: 'pairing not saved', code: 1011 });
     expect(gateway.stats().ready).toBe(0);
   });
+
+  it('drops a token whose hello-ok never went out, so that the next connect is handed a new one', async () => {
+    const dir = freshDir();
+    const stateDir = join(dir, 'state');
+    const { gateway, url } = await startHardened({ stateDir, pairing: 'auto-local' });
+    const device = createDevice();
+    // Paired, and its token used once: the device holds a live token.
+    const first = await connectDevice(url, device, stateDir);
+    const token = (first.response.payload as { auth: { deviceToken: string } }).auth.deviceToken;
+    expect(token).toEqual(expect.any(String));
+    const operator = track((await connectClient(url, TEST_TOKEN, { scopes: ['operator.admin'] })).client);
+    expect((await operator.request('device.token.revoke', { deviceId: device.id, role: 'operator' })).ok).toBe(true);
+    // Saving fails now: the new token minted for the next connect cannot be made durable, so it is not sent...
+    rmSync(stateDir, { recursive: true, force: true });
+    writeFileSync(stateDir, 'not a directory');
+    const refused = await connectDevice(url, device, stateDir);
+    expect(refused.response).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE', retryable: true } });
+    // ...and not kept either: once saving works again the device is handed one (it would get none if the undelivered one were still live).
+    rmSync(stateDir, { force: true });
+    mkdirSync(stateDir);
+    for (let attempt = 0; ; attempt++) {
+      const again = await connectDevice(url, device, stateDir);
+      const handed = (again.response.payload as { auth?: { deviceToken?: string } } | undefined)?.auth?.deviceToken;
+      if (again.response.ok) {
+        expect(handed).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        expect(handed).not.toBe(token);
+        break;
+      }
+      // The failed save of the drop itself may still be in flight: the retryable refusal says to try again.
+      expect(again.response).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE', retryable: true } });
+      expect(attempt).toBeLessThan(5);
+    }
+    expect(gateway.stats().ready).toBeGreaterThanOrEqual(2);
+  });
 });

@@ -346,6 +346,7 @@ function tokenLifecycleEvents(context: SupervisorContext): SupervisorEvent[] {
     { type: 'device.token.rotate', deviceId: 'device-1', scopes: ['operator.read'], ...OPERATOR },
     { type: 'device.token.revoke', deviceId: 'device-1', ...OPERATOR },
     { type: 'device.token.issued', deviceId: 'device-1', tokenHash: 'sha256:device-1-next-token-hash' },
+    { type: 'device.token.undelivered', deviceId: 'device-1', tokenHash: 'sha256:device-1-token-hash' },
     { type: 'device.pair.rename', deviceId: 'device-1', label: 'Laptop', ...OPERATOR },
     { type: 'node.rename', nodeId: 'node-1', displayName: 'Kitchen', ...OPERATOR },
   ];
