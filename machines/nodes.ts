@@ -217,6 +217,8 @@ export function describeNode(registries: NodeRegistries, nodeId: string): NodeLi
     const value = source[key];
     if (value !== undefined) entry[key] = value;
   }
+  // A name an operator gave the node wins over the one it reports.
+  if (paired?.operatorLabel !== undefined) entry.displayName = paired.operatorLabel;
   if (live?.pathEnv !== undefined) entry.pathEnv = live.pathEnv;
   if (live) {
     entry.connectedAtMs = live.connectedAtMs;

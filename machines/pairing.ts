@@ -51,12 +51,28 @@ interface PendingRequest {
   ts: number;
 }
 
-export interface PairedDevice extends DeviceIdentity, Approval {
-  /** The device token (32 random bytes, base64url) it presents as `auth.deviceToken`. */
-  token: string;
+/**
+ * The device token of a paired device, as the gateway keeps it: never the token itself (32 random bytes,
+ * base64url, handed over once), only its SHA-256, so a copy of the pairing state grants nothing.
+ */
+export interface DeviceTokenRecord {
+  /** `sha256:` and the token's SHA-256 in base64url. Absent when no token is live: none handed over yet, rotated for another caller, or revoked. */
+  tokenHash?: string;
+  /** What the token grants, when narrower than the device's approved scopes (a rotation may narrow it). */
+  tokenScopes?: string[];
+  tokenRotatedAtMs?: number;
+  tokenRevokedAtMs?: number;
 }
 
-export interface PairedNode extends NodeSurface, Approval {}
+export interface PairedDevice extends DeviceIdentity, Approval, DeviceTokenRecord {
+  /** A name an operator gave the device (`device.pair.rename`), preferred over the one it reports. */
+  operatorLabel?: string;
+}
+
+export interface PairedNode extends NodeSurface, Approval {
+  /** A name an operator gave the node (`node.rename`), preferred over the one it reports. */
+  operatorLabel?: string;
+}
 
 export interface PendingDevicePair extends DeviceIdentity, PendingRequest {
   remoteIp?: string;
@@ -95,9 +111,29 @@ export function pendingRequestFor<T extends { deviceId?: string; nodeId?: string
   return undefined;
 }
 
-/** A paired device as operators see it: never its token. */
-export function publicDevice({ token: _token, ...device }: PairedDevice): Omit<PairedDevice, 'token'> {
-  return device;
+/** The scopes a paired device's token grants: its approved scopes, or what a rotation narrowed them to. */
+export function deviceTokenScopes(device: PairedDevice): string[] {
+  return device.tokenScopes ?? device.scopes;
+}
+
+/** A device token as operators see it (the reference's `tokens` entry): its role, grant and history, never the token. */
+export interface DeviceTokenSummary {
+  role: Role;
+  scopes: string[];
+  createdAtMs: number;
+  rotatedAtMs?: number;
+  revokedAtMs?: number;
+}
+
+export type PublicDevice = Omit<PairedDevice, keyof DeviceTokenRecord> & { roles: Role[]; tokens: DeviceTokenSummary[] };
+
+/** A paired device as operators see it: never its token, not even its hash. */
+export function publicDevice(device: PairedDevice): PublicDevice {
+  const { tokenHash: _hash, tokenScopes: _scopes, tokenRotatedAtMs, tokenRevokedAtMs, ...rest } = device;
+  const token: DeviceTokenSummary = { role: device.role, scopes: deviceTokenScopes(device), createdAtMs: device.createdAtMs };
+  if (tokenRotatedAtMs !== undefined) token.rotatedAtMs = tokenRotatedAtMs;
+  if (tokenRevokedAtMs !== undefined) token.revokedAtMs = tokenRevokedAtMs;
+  return { ...rest, roles: [device.role], tokens: [token] };
 }
 
 export function listDevicePairing(registries: PairingRegistries) {

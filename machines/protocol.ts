@@ -68,6 +68,8 @@ export const DetailCode = {
   APPROVAL_FIELDS_NOT_ALLOWED: 'APPROVAL_FIELDS_NOT_ALLOWED',
   /** A command refused by the gateway's `--node-commands-allow` / `--node-commands-deny` policy. */
   COMMAND_DENIED_BY_POLICY: 'COMMAND_DENIED_BY_POLICY',
+  // device tokens and labels: a caller managing another device, a role or scopes it may not touch
+  DEVICE_MANAGEMENT_DENIED: 'DEVICE_MANAGEMENT_DENIED',
 } as const;
 export type DetailCode = (typeof DetailCode)[keyof typeof DetailCode];
 
@@ -225,6 +227,8 @@ export interface Session {
   authMethod?: AuthMethod;
   /** The device token to hand over in hello-ok (paired devices only). */
   deviceToken?: string;
+  /** The connect proved it holds its paired device's live token: it may manage that token as its own (rotate it in-band). */
+  deviceTokenAuth?: boolean;
 }
 
 /** A refused handshake: the error response and the close that follows it. */

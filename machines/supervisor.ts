@@ -172,9 +172,22 @@ export type SupervisorEvent =
   | ({ type: 'node.pair.approve'; pairRequestId: string; commands?: string[] } & FromRequest)
   | ({ type: 'node.pair.reject'; pairRequestId: string } & FromRequest)
   | ({ type: 'node.pair.remove'; nodeId: string } & FromRequest)
-  | ({ type: 'device.pair.approve'; pairRequestId: string; token: string } & FromRequest)
+  | ({ type: 'device.pair.approve'; pairRequestId: string } & FromRequest)
   | ({ type: 'device.pair.reject'; pairRequestId: string } & FromRequest)
   | ({ type: 'device.pair.remove'; deviceId: string } & FromRequest)
+  | ({ type: 'device.pair.rename'; deviceId: string; label: string } & FromRequest)
+  /**
+   * A new token for a paired device (the caller was checked already). With `tokenHash` it was minted for the
+   * device itself, which gets it in the answer; without one the old token just stops and the device gets a
+   * new one on its next connect.
+   */
+  | ({ type: 'device.token.rotate'; deviceId: string; scopes?: string[]; tokenHash?: string } & FromRequest)
+  | ({ type: 'device.token.revoke'; deviceId: string } & FromRequest)
+  /** A paired device was handed a new token in hello-ok; its hash is kept. */
+  | { type: 'device.token.issued'; deviceId: string; tokenHash: string }
+  /** The hello-ok carrying that token never went out (the peer left, or the save failed): the token is dropped, so the next connect gets one. */
+  | { type: 'device.token.undelivered'; deviceId: string; tokenHash: string }
+  | ({ type: 'node.rename'; nodeId: string; displayName: string } & FromRequest)
   | { type: 'device.pair.requested'; request: Omit<PendingDevicePair, 'requestId' | 'ts'> }
   | { type: 'device.pair.silentlyApproved'; device: PairedDevice }
   | { type: 'device.pair.expired'; requestId: string }
@@ -199,7 +212,8 @@ export type SupervisorEmitted =
   | ({ type: 'reply' } & FromRequest & ({ ok: true; payload: unknown } | { ok: false; error: ErrorShape }))
   /** The pairing state changed: revision `revision` is to be saved (the runtime reads the state when it writes). */
   | { type: 'pairing.changed'; revision: number }
-  | { type: 'credentials.revoked'; connIds: string[]; reason: string }
+  /** These connections lose their credentials (4001); `afterAnswer` ones once the answer they wait for is written. */
+  | { type: 'credentials.revoked'; connIds: string[]; reason: string; afterAnswer?: boolean }
   /** A pairing was not filed or made because a limit was reached; nothing already filed was dropped for it. */
   | { type: 'pairing.refused'; kind: PairKind; subject: string; remoteIp?: string; reason: PairingRefusal }
   /** An invoke begins: the runtime starts its actor (the invoke machine) with this input. */
@@ -447,6 +461,30 @@ function pairedNodeFrom(source: Omit<PendingNodePair, 'requestId' | 'ts'>, now: 
   return node;
 }
 
+/**
+ * A device's token changed: its live sockets lose their credentials at once (4001), except the caller's own,
+ * which is closed once it has its answer; the answer waits until the change is on disk.
+ */
+function revokeDeviceConnections(
+  context: SupervisorContext,
+  event: FromRequest & { deviceId: string },
+  role: Role,
+  reason: string,
+  effects: Pick<PairingEffects, 'emit'>,
+  answer: unknown,
+): void {
+  const others: string[] = [];
+  let caller = false;
+  for (const [connId, record] of context.connections) {
+    if (record.deviceId !== event.deviceId || record.role !== role) continue;
+    if (connId === event.connId) caller = true;
+    else others.push(connId);
+  }
+  if (others.length > 0) effects.emit({ type: 'credentials.revoked', connIds: others, reason });
+  emitWhenSaved(context, effects, reply(event, answer));
+  if (caller) emitWhenSaved(context, effects, { type: 'credentials.revoked', connIds: [event.connId], reason, afterAnswer: true });
+}
+
 export const supervisorMachine = setup({
   types: {
     context: {} as SupervisorContext,
@@ -651,7 +689,7 @@ export const supervisorMachine = setup({
       emitWhenSaved(context, enqueue, reply(event, { nodeId: event.nodeId }));
     }),
     refuseUnknownNode: emit(({ event }) => {
-      const request = event as Extract<SupervisorEvent, { type: 'node.pair.remove' }>;
+      const request = event as Extract<SupervisorEvent, { type: 'node.pair.remove' | 'node.rename' }>;
       return refuse(request, {
         code: 'INVALID_REQUEST',
         message: 'unknown nodeId',
@@ -830,7 +868,10 @@ export const supervisorMachine = setup({
       const now = context.now();
       if (event.type === 'device.pair.approve') {
         const { requestId: _requestId, ts: _ts, remoteIp: _remoteIp, ...identity } = request;
-        const device: PairedDevice = { ...identity, token: event.token, createdAtMs: now, approvedAtMs: now, silent: false };
+        // No token yet: one is minted when the device next connects, and only its hash is kept.
+        const device: PairedDevice = { ...identity, createdAtMs: now, approvedAtMs: now, silent: false };
+        const label = context.pairedDevices.get(device.deviceId)?.operatorLabel;
+        if (label !== undefined) device.operatorLabel = label;
         context.pairedDevices.set(device.deviceId, device);
         enqueue.emit(pairingChanged(context));
         emitWhenSaved(context, enqueue, reply(event, { requestId, device: publicDevice(device) }));
@@ -848,6 +889,64 @@ export const supervisorMachine = setup({
       for (const [connId, record] of context.connections) if (record.deviceId === event.deviceId) connIds.push(connId);
       if (connIds.length > 0) enqueue.emit({ type: 'credentials.revoked', connIds, reason: 'device removed' });
       emitWhenSaved(context, enqueue, reply(event, { deviceId: event.deviceId, removed: true, revokedConnections: connIds.length }));
+    }),
+    renameDevice: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'device.pair.rename') return;
+      const device = context.pairedDevices.get(event.deviceId);
+      if (!device) return;
+      device.operatorLabel = event.label;
+      enqueue.emit(pairingChanged(context));
+      emitWhenSaved(context, enqueue, { type: 'broadcast', audience: 'operator.pairing', event: 'device.pair.changed', payload: {} });
+      emitWhenSaved(context, enqueue, reply(event, { deviceId: event.deviceId, label: event.label }));
+    }),
+    /** The old token stops at once: the device's live sockets lose their credentials, the caller's after its answer. */
+    rotateDeviceToken: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'device.token.rotate') return;
+      const device = context.pairedDevices.get(event.deviceId);
+      if (!device) return;
+      const now = context.now();
+      if (event.tokenHash !== undefined) device.tokenHash = event.tokenHash;
+      else delete device.tokenHash;
+      if (event.scopes !== undefined) device.tokenScopes = event.scopes;
+      device.tokenRotatedAtMs = now;
+      delete device.tokenRevokedAtMs;
+      enqueue.emit(pairingChanged(context));
+      const scopes = device.tokenScopes ?? device.scopes;
+      const tokenDelivery = event.tokenHash !== undefined ? 'in-band' : 'withheld-cross-device';
+      revokeDeviceConnections(context, event, device.role, 'device token rotated', enqueue, { deviceId: device.deviceId, role: device.role, scopes, rotatedAtMs: now, tokenDelivery });
+    }),
+    revokeDeviceToken: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'device.token.revoke') return;
+      const device = context.pairedDevices.get(event.deviceId);
+      if (!device) return;
+      const now = context.now();
+      delete device.tokenHash;
+      device.tokenRevokedAtMs = now;
+      enqueue.emit(pairingChanged(context));
+      revokeDeviceConnections(context, event, device.role, 'device token revoked', enqueue, { deviceId: device.deviceId, role: device.role, revokedAtMs: now });
+    }),
+    keepIssuedDeviceToken: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'device.token.issued') return;
+      const device = context.pairedDevices.get(event.deviceId);
+      if (!device) return;
+      device.tokenHash = event.tokenHash;
+      delete device.tokenRevokedAtMs;
+      enqueue.emit(pairingChanged(context));
+    }),
+    dropUndeliveredDeviceToken: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'device.token.undelivered') return;
+      const device = context.pairedDevices.get(event.deviceId);
+      if (!device) return;
+      delete device.tokenHash;
+      enqueue.emit(pairingChanged(context));
+    }),
+    renameNode: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'node.rename') return;
+      const node = context.pairedNodes.get(event.nodeId);
+      if (!node) return;
+      node.operatorLabel = event.displayName;
+      enqueue.emit(pairingChanged(context));
+      emitWhenSaved(context, enqueue, reply(event, { nodeId: event.nodeId, displayName: event.displayName }));
     }),
     // Persistence and lifecycle --------------------------------------------------------------------
     releaseSaved: enqueueActions(({ context, event, enqueue }) => {
@@ -906,7 +1005,7 @@ export const supervisorMachine = setup({
       });
     }),
     refuseUnknownDevice: emit(({ event }) => {
-      const request = event as Extract<SupervisorEvent, { type: 'device.pair.remove' }>;
+      const request = event as Extract<SupervisorEvent, { type: 'device.pair.remove' | 'device.pair.rename' | 'device.token.rotate' | 'device.token.revoke' }>;
       return refuse(request, {
         code: 'INVALID_REQUEST',
         message: `unknown device: ${request.deviceId}`,
@@ -952,7 +1051,7 @@ export const supervisorMachine = setup({
       pairRequestRoom(context.pendingNodePairs, context.nodes.get(event.connId)?.remoteIp, context.pairingLimits) !== 'room',
     nodePairRequestIsUnknown: ({ context, event }) =>
       (event.type === 'node.pair.approve' || event.type === 'node.pair.reject') && !context.pendingNodePairs.has(event.pairRequestId),
-    nodeIsNotPaired: ({ context, event }) => event.type === 'node.pair.remove' && !context.pairedNodes.has(event.nodeId),
+    nodeIsNotPaired: ({ context, event }) => (event.type === 'node.pair.remove' || event.type === 'node.rename') && !context.pairedNodes.has(event.nodeId),
     nodePairRequestIsPending: ({ context, event }) =>
       event.type === 'node.pair.expired' && context.pendingNodePairs.has(event.requestId),
     nodeIsNotConnected: ({ context, event }) =>
@@ -997,7 +1096,12 @@ export const supervisorMachine = setup({
     devicePairRequestHasNoRoom: ({ context, event }) =>
       event.type === 'device.pair.requested' &&
       pairRequestRoom(context.pendingDevicePairs, event.request.remoteIp, context.pairingLimits) !== 'room',
-    deviceIsUnknown: ({ context, event }) => event.type === 'device.pair.remove' && !context.pairedDevices.has(event.deviceId),
+    /** The undelivered token is still the device's live one (not replaced since by a rotation or another hand-over). */
+    deviceTokenIsLive: ({ context, event }) =>
+      event.type === 'device.token.undelivered' && context.pairedDevices.get(event.deviceId)?.tokenHash === event.tokenHash,
+    deviceIsUnknown: ({ context, event }) =>
+      (event.type === 'device.pair.remove' || event.type === 'device.pair.rename' || event.type === 'device.token.rotate' || event.type === 'device.token.revoke') &&
+      !context.pairedDevices.has(event.deviceId),
   },
   delays: {
     tickInterval: ({ context }) => context.tickIntervalMs,
@@ -1150,6 +1254,7 @@ export const supervisorMachine = setup({
             ],
             'node.pair.expired': { guard: 'nodePairRequestIsPending', actions: { type: 'resolveNodePair', params: 'expired' } },
             'node.pair.remove': [{ guard: 'nodeIsNotPaired', actions: 'refuseUnknownNode' }, { actions: 'removeNode' }],
+            'node.rename': [{ guard: 'nodeIsNotPaired', actions: 'refuseUnknownNode' }, { actions: 'renameNode' }],
           },
         },
       },
@@ -1193,6 +1298,11 @@ export const supervisorMachine = setup({
               actions: { type: 'resolveDevicePair', params: 'expired' },
             },
             'device.pair.remove': [{ guard: 'deviceIsUnknown', actions: 'refuseUnknownDevice' }, { actions: 'removeDevice' }],
+            'device.pair.rename': [{ guard: 'deviceIsUnknown', actions: 'refuseUnknownDevice' }, { actions: 'renameDevice' }],
+            'device.token.rotate': [{ guard: 'deviceIsUnknown', actions: 'refuseUnknownDevice' }, { actions: 'rotateDeviceToken' }],
+            'device.token.revoke': [{ guard: 'deviceIsUnknown', actions: 'refuseUnknownDevice' }, { actions: 'revokeDeviceToken' }],
+            'device.token.issued': { actions: 'keepIssuedDeviceToken' },
+            'device.token.undelivered': { guard: 'deviceTokenIsLive', actions: 'dropUndeliveredDeviceToken' },
           },
         },
       },

@@ -281,6 +281,15 @@ createMachine({
               {
                 "actions": "removeNode"
               }
+            ],
+            "node.rename": [
+              {
+                "guard": "nodeIsNotPaired",
+                "actions": "refuseUnknownNode"
+              },
+              {
+                "actions": "renameNode"
+              }
             ]
           }
         }
@@ -370,7 +379,41 @@ createMachine({
               {
                 "actions": "removeDevice"
               }
-            ]
+            ],
+            "device.pair.rename": [
+              {
+                "guard": "deviceIsUnknown",
+                "actions": "refuseUnknownDevice"
+              },
+              {
+                "actions": "renameDevice"
+              }
+            ],
+            "device.token.rotate": [
+              {
+                "guard": "deviceIsUnknown",
+                "actions": "refuseUnknownDevice"
+              },
+              {
+                "actions": "rotateDeviceToken"
+              }
+            ],
+            "device.token.revoke": [
+              {
+                "guard": "deviceIsUnknown",
+                "actions": "refuseUnknownDevice"
+              },
+              {
+                "actions": "revokeDeviceToken"
+              }
+            ],
+            "device.token.issued": {
+              "actions": "keepIssuedDeviceToken"
+            },
+            "device.token.undelivered": {
+              "guard": "deviceTokenIsLive",
+              "actions": "dropUndeliveredDeviceToken"
+            }
           }
         }
       }

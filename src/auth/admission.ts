@@ -5,12 +5,12 @@ import type { AuthenticationRequest } from '../../machines/connection.js';
 import type { PairingMode } from '../../machines/pairing.js';
 import type { Logger } from 'pino';
 import { authenticate, deviceProofInputOf, reachesDeviceProof, type AuthenticationResult } from './authenticate.js';
-import { passPairingGate, type DevicePairings } from './device-pairing.js';
+import { holdsLiveDeviceToken, passPairingGate, type DevicePairings } from './device-pairing.js';
 import { checkBrowserOrigin } from './origin-policy.js';
 import { passNodeIdGate, type NodeIds } from './node-id-gate.js';
 import { isCredentialFailure, rateLimitedRejection, type AuthFailureLimiter } from './rate-limit.js';
 import { verifyDeviceProofAsync, type DeviceCrypto, type DeviceProofResult } from './device-proof.js';
-import { secretsEqual, type AuthConfig } from './shared-secret.js';
+import type { AuthConfig } from './shared-secret.js';
 import { CloseCode, DetailCode, type HandshakeRejection } from '../../machines/protocol.js';
 
 export interface AdmissionPolicy {
@@ -50,7 +50,7 @@ export function admitting(request: AuthenticationRequest, applicant: Applicant, 
   const now = Date.now();
   const proofInput = deviceProofInputOf(request.params, applicant.challengeNonce, now);
   // A wrong shared secret is refused without checking a signature, as `admit` alone does.
-  if (!proofInput || !policy.crypto.verifyEd25519Async || !reachesDeviceProof(request.params, policy.auth, (deviceId, presented) => holdsIssuedDeviceToken(policy.pairings, deviceId, presented)) || policy.authLimiter.check(applicant.remoteAddr, applicant.origin).limited) {
+  if (!proofInput || !policy.crypto.verifyEd25519Async || !reachesDeviceProof(request.params, policy.auth, (deviceId, presented) => holdsLiveDeviceToken(policy.pairings, deviceId, presented)) || policy.authLimiter.check(applicant.remoteAddr, applicant.origin).limited) {
     return admit(request, applicant, policy);
   }
   return verifyDeviceProofAsync(proofInput, policy.crypto).then((deviceProof) => admit(request, applicant, policy, { deviceProof, now }));
@@ -81,7 +81,7 @@ export function admit(
     now: checked.now ?? Date.now(),
     crypto: policy.crypto,
     ...(checked.deviceProof ? { deviceProof: checked.deviceProof } : {}),
-    deviceTokenMatches: (deviceId, presented) => holdsIssuedDeviceToken(pairings, deviceId, presented),
+    deviceTokenMatches: (deviceId, presented) => holdsLiveDeviceToken(pairings, deviceId, presented),
     deviceGrantOf: (deviceId) => pairings.deviceGrantOf(deviceId),
   });
   if (!authenticated.ok) {
@@ -122,12 +122,6 @@ function auditUpgradeRequest(rejection: HandshakeRejection, applicant: Applicant
     },
     'security audit: device access upgrade requested',
   );
-}
-
-/** Whether `presented` is the token a paired device was issued, compared in constant time. */
-function holdsIssuedDeviceToken(pairings: DevicePairings, deviceId: string, presented: string): boolean {
-  const issued = pairings.deviceTokenOf(deviceId);
-  return issued !== undefined && secretsEqual(presented, issued);
 }
 
 function countFailure(applicant: Applicant, policy: AdmissionPolicy): void {

@@ -19,12 +19,14 @@ import {
 import type { SupervisorEvent } from '../../machines/supervisor.js';
 import type { DeviceGrant } from './authenticate.js';
 import type { AuthFailureLimiter } from './rate-limit.js';
+import { deviceTokenMatchesHash, hashDeviceToken } from './device-token.js';
 
 /** What the pairing gate reads of the paired devices and pending requests, and how it reports to the supervisor. */
 export interface DevicePairings {
   deviceAccess(deviceId: string, mode: PairingMode, isLocalClient: boolean): DeviceAccess;
   pendingDeviceRequestId(deviceId: string): string | undefined;
-  deviceTokenOf(deviceId: string): string | undefined;
+  /** The hash of a paired device's live token (the token itself is not kept). */
+  deviceTokenHashOf(deviceId: string): string | undefined;
   /** The role and scopes a paired device was approved for. */
   deviceGrantOf(deviceId: string): DeviceGrant | undefined;
   /** Whether a new device pairing request from this address may be filed now. */
@@ -33,8 +35,8 @@ export interface DevicePairings {
   mayPairAnotherDevice(): boolean;
   /** Whether this node id would be paired silently if it connected now (not paired, no request open). */
   nodeWouldPairSilently(nodeId: string): boolean;
-  /** A silent pairing or a new pairing request, for the supervisor. */
-  report(event: Extract<SupervisorEvent, { type: 'device.pair.silentlyApproved' | 'device.pair.requested' }>): void;
+  /** A silent pairing, a new pairing request or a device token handed over, for the supervisor. */
+  report(event: Extract<SupervisorEvent, { type: 'device.pair.silentlyApproved' | 'device.pair.requested' | 'device.token.issued' }>): void;
 }
 
 export interface PairingGateContext {
@@ -87,7 +89,7 @@ export function passPairingGate(session: Session, params: ConnectParams, gate: P
     const now = session.connectedAt;
     gate.pairings.report({
       type: 'device.pair.silentlyApproved',
-      device: { ...identity, token, createdAtMs: now, approvedAtMs: now, silent: true },
+      device: { ...identity, tokenHash: hashDeviceToken(token), createdAtMs: now, approvedAtMs: now, silent: true },
     });
     return { ok: true, session: { ...session, deviceToken: token } };
   }
@@ -117,14 +119,14 @@ function identityOf(session: Session, params: ConnectParams, deviceId: string): 
 function passPairedDevice(session: Session, params: ConnectParams, gate: PairingGateContext, device: PairedDevice): PairingGateResult {
   const roleUpgrade = device.role !== session.role;
   const beyond = scopeBeyondGrant(device.scopes, session.scopes);
-  if (!roleUpgrade && beyond === undefined) return { ok: true, session: { ...session, deviceToken: device.token } };
+  if (!roleUpgrade && beyond === undefined) return { ok: true, session: handOverDeviceToken(session, device, params, gate.pairings) };
   const reason: PairingRequiredReason = roleUpgrade ? 'role-upgrade' : 'scope-upgrade';
   // The upgrade asks for what the device holds and what it wants now, so approving it takes nothing away.
   const scopes = roleUpgrade ? session.scopes : [...new Set([...device.scopes, ...session.scopes])];
   if (!roleUpgrade && gate.mode === 'auto-local' && gate.isLocalClient) {
     const now = session.connectedAt;
     gate.pairings.report({ type: 'device.pair.silentlyApproved', device: { ...device, scopes, approvedAtMs: now, silent: true } });
-    return { ok: true, session: { ...session, deviceToken: device.token } };
+    return { ok: true, session: handOverDeviceToken(session, device, params, gate.pairings) };
   }
   const identity = { ...identityOf(session, params, device.deviceId), scopes };
   return requestPairing(reason, identity, session, gate, device);
@@ -186,6 +188,30 @@ function pairingRequiredDetails(reason: PairingRequiredReason, requestId: string
     requestedScopes: session.scopes,
     ...(approved ? { approvedRoles: [approved.role], approvedScopes: approved.scopes } : {}),
   };
+}
+
+/** Whether `presented` is this paired device's live token, compared in constant time with the kept hash. */
+export function holdsLiveDeviceToken(pairings: Pick<DevicePairings, 'deviceTokenHashOf'>, deviceId: string, presented: string): boolean {
+  const tokenHash = pairings.deviceTokenHashOf(deviceId);
+  return tokenHash !== undefined && deviceTokenMatchesHash(presented, tokenHash);
+}
+
+/**
+ * What a paired device's hello-ok carries. Only a token's hash is kept, so a token is handed over once:
+ * a device that proved it holds its live token gets it echoed (and may manage it as its own); one that
+ * has none live (never handed over, rotated by someone else, revoked) gets a new one, whose hash is saved
+ * before hello-ok goes out; one that came in with the shared secret while its token is live gets none.
+ */
+function handOverDeviceToken(session: Session, device: PairedDevice, params: ConnectParams, pairings: DevicePairings): Session {
+  // The device token came in `auth.deviceToken`, or in `auth.token` when authentication took it as one (the fallback).
+  const presented = params.auth?.deviceToken ?? (session.authMethod === 'device-token' ? params.auth?.token : undefined);
+  if (presented !== undefined && holdsLiveDeviceToken(pairings, device.deviceId, presented)) {
+    return { ...session, deviceToken: presented, deviceTokenAuth: true };
+  }
+  if (device.tokenHash !== undefined) return session;
+  const token = newDeviceToken();
+  pairings.report({ type: 'device.token.issued', deviceId: device.deviceId, tokenHash: hashDeviceToken(token) });
+  return { ...session, deviceToken: token };
 }
 
 /** A local node about to be paired silently counts against its address's silent pairings. */

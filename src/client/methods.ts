@@ -27,6 +27,13 @@ export interface GatewayMethods {
   'device.pair.approve': { params: { requestId: string }; result: unknown };
   'device.pair.reject': { params: { requestId: string }; result: unknown };
   'device.pair.remove': { params: { deviceId: string }; result: unknown };
+  'device.pair.rename': { params: { deviceId: string; label: string }; result: { deviceId: string; label: string } };
+  'device.token.rotate': {
+    params: { deviceId: string; role: string; scopes?: string[] };
+    result: { deviceId: string; role: string; scopes: string[]; rotatedAtMs: number; tokenDelivery?: 'in-band' | 'withheld-cross-device'; token?: string };
+  };
+  'device.token.revoke': { params: { deviceId: string; role: string }; result: { deviceId: string; role: string; revokedAtMs: number } };
+  'node.rename': { params: { nodeId: string; displayName: string }; result: { nodeId: string; displayName: string } };
 }
 
 export type GatewayMethod = keyof GatewayMethods;

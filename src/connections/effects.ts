@@ -27,6 +27,8 @@ export interface ConnectionEffectServices {
   maxPayloadFor(session: Session): number;
   /** The socket stops counting as unauthenticated against its address. */
   leavePreauth(connection: Connection): void;
+  /** A device token minted for this connection's hello-ok, which never went out: it is dropped. */
+  tokenUndelivered(deviceId: string, token: string): void;
 }
 
 export type GatewayConnectionMachine = ReturnType<typeof provideConnectionEffects>;
@@ -73,6 +75,12 @@ export function provideConnectionEffects(services: ConnectionEffectServices) {
       releaseConnection: ({ context }) => {
         const connection = table.get(context.connId);
         if (!connection) return;
+        // A token minted for a hello-ok that never went out was never handed over: only its hash is kept, so
+        // it could never be handed over again; dropping it lets the device's next connect get a new one.
+        const { session } = context;
+        if (!connection.ready && session?.deviceToken !== undefined && !session.deviceTokenAuth && session.deviceId !== undefined) {
+          services.tokenUndelivered(session.deviceId, session.deviceToken);
+        }
         table.markEnded(connection);
         services.leavePreauth(connection);
       },

@@ -13,7 +13,7 @@ import { MethodRegistry, type MethodDefinition } from '../methods/registry.js';
 import { startInspector, type Inspector } from '../observability/inspect.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import type { Features } from '../protocol/hello.js';
-import { pairingStore } from '../store/pairing-store.js';
+import { loadPairingState, pairingStore } from '../store/pairing-store.js';
 import type { GatewayState } from '../supervisor/view.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from '../config/options.js';
 import { startRuntime, type Runtime } from './runtime.js';
@@ -157,7 +157,12 @@ class EmbeddedGateway implements Gateway {
     const { options, logger } = this;
     this.secret = await resolveGatewaySecret(options);
     const store = options.stateDir === undefined ? undefined : pairingStore(options.stateDir);
-    const pairing = store ? await store.load() : EMPTY_PAIRING_STATE;
+    const pairing = store
+      ? await loadPairingState(store, {
+          migrating: (devices) => logger.info({ event: 'pairing.tokens_hashing', devices, path: store.path }, 'pairing.json holds device tokens in plain text: keeping only their hashes'),
+          migrated: (devices) => logger.info({ event: 'pairing.tokens_hashed', devices, path: store.path }, 'pairing.json now holds only the hashes of device tokens'),
+        })
+      : EMPTY_PAIRING_STATE;
     const inspect = await this.inspection();
     try {
       this.runtime = await startRuntime(

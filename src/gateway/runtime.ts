@@ -9,6 +9,7 @@ import { ProtocolLimits, eventFrame } from '../../machines/protocol.js';
 import { createCountingClock, type CountingClock } from '../actors/clock.js';
 import type { AdmissionPolicy } from '../auth/admission.js';
 import { newDeviceToken } from '../auth/device-pairing.js';
+import { hashDeviceToken } from '../auth/device-token.js';
 import type { GatewaySecret } from '../auth/gateway-secret.js';
 import { nodeDeviceCrypto } from '../auth/node-crypto.js';
 import { AuthFailureLimiter } from '../auth/rate-limit.js';
@@ -189,7 +190,7 @@ function buildCore(input: RuntimeInput, transport: () => Transport, services: (s
   view.countInvokeActors(() => invokes.size);
   const health = { startedAt, openSockets: () => table.size, readySockets: () => table.readyCount };
   const nodeCommands = new NodeCommandPolicy({ allow: options.nodeCommandsAllow, deny: options.nodeCommandsDeny });
-  services({ view, requests, health: () => healthPayload(health), newDeviceToken, nodeCommands });
+  services({ view, requests, health: () => healthPayload(health), newDeviceToken, hashDeviceToken, nodeCommands });
   const subscriptions = wireSupervisor({
     supervisor,
     invokes,
@@ -244,6 +245,9 @@ function buildConnections(input: RuntimeInput, core: Core, transport: () => Tran
     raisePayloadLimit: (socket, bytes) => transport().raisePayloadLimit(socket, bytes),
     maxPayloadFor: (session) => input.registry.maxPayloadFor(session),
     leavePreauth,
+    // In a microtask, as every effect of a connection's that reaches the supervisor.
+    tokenUndelivered: (deviceId, token) =>
+      queueMicrotask(() => view.isActive() && core.supervisor.send({ type: 'device.token.undelivered', deviceId, tokenHash: hashDeviceToken(token) })),
   });
   const handlers = socketHandlers({
     machine,

@@ -53,12 +53,18 @@ export function wireSupervisor({ supervisor, invokes, requests, table, outbound,
         case 'reply':
           requests.settle(emitted);
           break;
-        case 'credentials.revoked':
-          for (const connId of emitted.connIds) {
-            const connection = table.get(connId);
-            if (connection?.live) connection.actor.send({ type: 'credentials.revoked', reason: emitted.reason });
-          }
+        case 'credentials.revoked': {
+          const revoke = () => {
+            for (const connId of emitted.connIds) {
+              const connection = table.get(connId);
+              if (connection?.live) connection.actor.send({ type: 'credentials.revoked', reason: emitted.reason });
+            }
+          };
+          // The caller's own socket: its answer (settled just before, written once its promise chain runs) goes first.
+          if (emitted.afterAnswer) setImmediate(revoke);
+          else revoke();
           break;
+        }
         case 'pairing.changed':
           persist(emitted.revision);
           break;

@@ -11,4 +11,5 @@ export const BUILTIN_EVENTS = [
   'node.pair.resolved',
   'device.pair.requested',
   'device.pair.resolved',
+  'device.pair.changed',
 ] as const;

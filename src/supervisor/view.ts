@@ -4,6 +4,7 @@
 import type { DevicePairings } from '../auth/device-pairing.js';
 import { describeNode, listNodes, nodeIdClaimRefusal, type NodeIdRefusal, type NodeListEntry } from '../../machines/nodes.js';
 import {
+  deviceTokenScopes,
   decideDeviceAccess,
   listDevicePairing,
   listNodePairing,
@@ -11,6 +12,8 @@ import {
   pairRequestRoom,
   type PairRequestRoom,
   pendingRequestFor,
+  publicDevice,
+  type PublicDevice,
   type DeviceAccess,
   type PairingMode,
   type PairingState,
@@ -96,15 +99,26 @@ export class SupervisorView implements GatewayState {
     return listNodePairing(this.context);
   }
 
-  /** The token a paired device was issued: for its reconnects, never for display. */
-  deviceTokenOf(deviceId: string): string | undefined {
-    return this.context.pairedDevices.get(deviceId)?.token;
+  /** The hash of a paired device's live token (the token is never kept): for its reconnects, never for display. */
+  deviceTokenHashOf(deviceId: string): string | undefined {
+    return this.context.pairedDevices.get(deviceId)?.tokenHash;
   }
 
-  /** The role and scopes a paired device was approved for: all its token may open. */
+  /** A paired device as operators see it (no token, no hash). */
+  pairedDevice(deviceId: string): PublicDevice | undefined {
+    const device = this.context.pairedDevices.get(deviceId);
+    return device ? publicDevice(device) : undefined;
+  }
+
+  /** Whether a node is paired (approved). */
+  nodeIsPaired(nodeId: string): boolean {
+    return this.context.pairedNodes.has(nodeId);
+  }
+
+  /** The role and scopes a paired device's token opens: its approval, or less once a rotation narrowed it. */
   deviceGrantOf(deviceId: string): { role: Role; scopes: readonly string[] } | undefined {
     const device = this.context.pairedDevices.get(deviceId);
-    return device === undefined ? undefined : { role: device.role, scopes: device.scopes };
+    return device === undefined ? undefined : { role: device.role, scopes: deviceTokenScopes(device) };
   }
 
   deviceAccess(deviceId: string, mode: PairingMode, isLocalClient: boolean): DeviceAccess {
@@ -137,7 +151,7 @@ export class SupervisorView implements GatewayState {
     return {
       deviceAccess: (deviceId, mode, isLocalClient) => this.deviceAccess(deviceId, mode, isLocalClient),
       pendingDeviceRequestId: (deviceId) => this.pendingDeviceRequestId(deviceId),
-      deviceTokenOf: (deviceId) => this.deviceTokenOf(deviceId),
+      deviceTokenHashOf: (deviceId) => this.deviceTokenHashOf(deviceId),
       deviceGrantOf: (deviceId) => this.deviceGrantOf(deviceId),
       devicePairRequestRoom: (remoteAddr) => this.devicePairRequestRoom(remoteAddr),
       mayPairAnotherDevice: () => this.mayPairAnotherDevice(),

@@ -210,7 +210,9 @@ describe('a wider request with the shared secret is an upgrade', () => {
     expect(errorOf(byToken.response).details).toMatchObject({ code: 'AUTH_SCOPE_MISMATCH' });
 
     const bySecret = await connectDevice(gw.url, device, { auth: { token: gw.token }, scopes: ['operator.write'] });
-    expect(payloadOf(bySecret.response).auth).toMatchObject({ scopes: ['operator.write'], deviceToken });
+    // Upgraded; its live token is not sent again (only its hash is kept), and now opens the wider grant.
+    expect(payloadOf(bySecret.response).auth).toMatchObject({ scopes: ['operator.write'] });
+    expect(payloadOf(bySecret.response).auth.deviceToken).toBeUndefined();
     const now = await connectDevice(gw.url, device, { auth: { deviceToken }, scopes: ['operator.write'] });
     expect(now.response.ok).toBe(true);
   });

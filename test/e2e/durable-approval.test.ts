@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { PairingState } from '../../machines/pairing.js';
+import { hashDeviceToken } from '../../src/auth/device-token.js';
 import { TestClient, connectClient, connectParams, type Frame } from '../helpers/client.js';
 import { createDevice, signDevice, type TestDevice } from '../helpers/device.js';
 import { TEST_TOKEN } from '../helpers/gateway.js';
@@ -25,11 +26,11 @@ const freshDir = () => {
 const onDisk = (stateDir: string): PairingState => JSON.parse(readFileSync(join(stateDir, 'pairing.json'), 'utf8')) as PairingState;
 
 /** Connects a device; reads pairing.json synchronously in the very callback that delivers the connect response. */
-async function connectDevice(url: string, device: TestDevice, stateDir: string) {
+async function connectDevice(url: string, device: TestDevice, stateDir: string, auth: { token?: string; deviceToken?: string } = { token: TEST_TOKEN }) {
   const client = track(await TestClient.open(url));
   const nonce = await client.challengeNonce();
   const params = connectParams({
-    auth: { token: TEST_TOKEN },
+    auth,
     scopes: ['operator.read'],
     client: { id: 'openclaw-control-ui', version: '1.0.0', platform: 'linux', mode: 'ui', instanceId: randomUUID() },
   });
@@ -59,21 +60,26 @@ describe('silent pairing (auto-local)', () => {
       const token = (response.payload as { auth: { deviceToken?: string } }).auth.deviceToken;
       expect(token).toEqual(expect.any(String));
       const saved = diskAtResponse!.devices.find((entry) => entry.deviceId === devices[index]!.id);
-      expect(saved?.token).toBe(token);
+      // Only the token's hash is on disk.
+      expect(saved?.tokenHash).toBe(hashDeviceToken(token!));
+      expect(JSON.stringify(diskAtResponse)).not.toContain(token!);
     }
     expect(gateway.stats().ready).toBe(12);
   });
 
-  it('a paired device reconnecting gets its token at once (nothing left to save)', async () => {
+  it('a paired device reconnecting gets in at once: its token echoed when it came with it, none with the shared secret', async () => {
     const stateDir = freshDir();
     const { url, logs } = await startHardened({ stateDir, pairing: 'auto-local' });
     const device = createDevice();
     const first = await connectDevice(url, device, stateDir);
+    const token = (first.response.payload as { auth: { deviceToken: string } }).auth.deviceToken;
+    // Its token is live and only its hash is kept: the shared secret alone hands over nothing.
     const again = await connectDevice(url, device, stateDir);
-    expect((again.response.payload as { auth: { deviceToken: string } }).auth.deviceToken).toBe(
-      (first.response.payload as { auth: { deviceToken: string } }).auth.deviceToken,
-    );
-    expect(logs.lines.filter((line) => line.event === 'connection.ready')).toHaveLength(2);
+    expect(again.response.ok).toBe(true);
+    expect((again.response.payload as { auth: { deviceToken?: string } }).auth.deviceToken).toBeUndefined();
+    const withToken = await connectDevice(url, device, stateDir, { deviceToken: token });
+    expect((withToken.response.payload as { auth: { deviceToken: string } }).auth.deviceToken).toBe(token);
+    expect(logs.lines.filter((line) => line.event === 'connection.ready')).toHaveLength(3);
   });
 });
 
@@ -99,6 +105,10 @@ describe('operator approval (manual)', () => {
     const requestId = (refused.response.error as { details: { requestId: string } }).details.requestId;
     expect((await approve('device.pair.approve', requestId)).ok).toBe(true);
     expect(diskAtAnswer!.devices.map((entry) => entry.deviceId)).toEqual([device.id]);
+    // Its token is minted when it next connects, and hello-ok carries it once its hash is on disk.
+    const admitted = await connectDevice(url, device, stateDir);
+    const token = (admitted.response.payload as { auth: { deviceToken: string } }).auth.deviceToken;
+    expect(admitted.diskAtResponse!.devices.find((entry) => entry.deviceId === device.id)?.tokenHash).toBe(hashDeviceToken(token));
 
     track(
       (
@@ -133,5 +143,39 @@ describe('a save that fails', () => {
     expect(await logs.waitFor((line) => line.event === 'pairing.save_failed')).toMatchObject({ level: 50 });
     expect(await logs.waitFor((line) => line.cause === 'pairing-not-saved')).toMatchObject({ msg: 'pairing not saved', code: 1011 });
     expect(gateway.stats().ready).toBe(0);
+  });
+
+  it('drops a token whose hello-ok never went out, so that the next connect is handed a new one', async () => {
+    const dir = freshDir();
+    const stateDir = join(dir, 'state');
+    const { gateway, url } = await startHardened({ stateDir, pairing: 'auto-local' });
+    const device = createDevice();
+    // Paired, and its token used once: the device holds a live token.
+    const first = await connectDevice(url, device, stateDir);
+    const token = (first.response.payload as { auth: { deviceToken: string } }).auth.deviceToken;
+    expect(token).toEqual(expect.any(String));
+    const operator = track((await connectClient(url, TEST_TOKEN, { scopes: ['operator.admin'] })).client);
+    expect((await operator.request('device.token.revoke', { deviceId: device.id, role: 'operator' })).ok).toBe(true);
+    // Saving fails now: the new token minted for the next connect cannot be made durable, so it is not sent...
+    rmSync(stateDir, { recursive: true, force: true });
+    writeFileSync(stateDir, 'not a directory');
+    const refused = await connectDevice(url, device, stateDir);
+    expect(refused.response).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE', retryable: true } });
+    // ...and not kept either: once saving works again the device is handed one (it would get none if the undelivered one were still live).
+    rmSync(stateDir, { force: true });
+    mkdirSync(stateDir);
+    for (let attempt = 0; ; attempt++) {
+      const again = await connectDevice(url, device, stateDir);
+      const handed = (again.response.payload as { auth?: { deviceToken?: string } } | undefined)?.auth?.deviceToken;
+      if (again.response.ok) {
+        expect(handed).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        expect(handed).not.toBe(token);
+        break;
+      }
+      // The failed save of the drop itself may still be in flight: the retryable refusal says to try again.
+      expect(again.response).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE', retryable: true } });
+      expect(attempt).toBeLessThan(5);
+    }
+    expect(gateway.stats().ready).toBeGreaterThanOrEqual(2);
   });
 });

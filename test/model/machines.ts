@@ -190,7 +190,7 @@ const silentlyPairedDevice: PairedDevice = {
   scopes: ['operator.read'],
   clientId: 'ui-client',
   clientMode: 'ui',
-  token: 'device-1-token',
+  tokenHash: 'sha256:device-1-token-hash',
   createdAtMs: MODEL_NOW,
   approvedAtMs: MODEL_NOW,
   silent: true,
@@ -311,11 +311,11 @@ function deviceLimitEvents(context: SupervisorContext): SupervisorEvent[] {
     }
     events.push(
       { type: 'device.pair.requested', request: { ...deviceRequest, deviceId, remoteIp } },
-      { type: 'device.pair.silentlyApproved', device: { ...silentlyPairedDevice, deviceId, token: `${deviceId}-token` } },
+      { type: 'device.pair.silentlyApproved', device: { ...silentlyPairedDevice, deviceId, tokenHash: `sha256:${deviceId}-token-hash` } },
     );
   }
   for (const pairRequestId of context.pendingDevicePairs.keys()) {
-    events.push({ type: 'device.pair.approve', pairRequestId, token: 'approved-token', ...OPERATOR });
+    events.push({ type: 'device.pair.approve', pairRequestId, ...OPERATOR });
   }
   return events;
 }
@@ -363,15 +363,45 @@ function deviceEvents(context: SupervisorContext): SupervisorEvent[] {
   }
   for (const pairRequestId of context.pendingDevicePairs.keys()) {
     events.push(
-      { type: 'device.pair.approve', pairRequestId, token: 'approved-token', ...OPERATOR },
+      { type: 'device.pair.approve', pairRequestId, ...OPERATOR },
       { type: 'device.pair.reject', pairRequestId, ...OPERATOR },
     );
   }
   if (isQuiet(context)) {
     events.push(
-      { type: 'device.pair.approve', pairRequestId: MISSING_REQUEST, token: 'approved-token', ...OPERATOR },
+      { type: 'device.pair.approve', pairRequestId: MISSING_REQUEST, ...OPERATOR },
       { type: 'device.pair.reject', pairRequestId: MISSING_REQUEST, ...OPERATOR },
       { type: 'device.pair.remove', deviceId: 'no-such-device', ...OPERATOR },
+    );
+  }
+  return events;
+}
+
+/** A paired device and node to start from, fresh for every run (the machine updates its records in place). */
+const tokenLifecycleInput = (): SupervisorInput => {
+  const node = { nodeId: 'node-1', clientId: 'node-host', clientMode: 'node', caps: ['system'], commands: ['system.run'], createdAtMs: MODEL_NOW, approvedAtMs: MODEL_NOW, silent: false };
+  return modelSupervisorInput({ pairingMode: 'manual', pairing: { version: 1, devices: [{ ...silentlyPairedDevice }], nodes: [node] } })();
+};
+
+/** Token lifecycle: the device's socket, a rotation by an operator and by the device itself, a revocation, renames. */
+function tokenLifecycleEvents(context: SupervisorContext): SupervisorEvent[] {
+  const joined = context.connections.has('device-old');
+  const events: SupervisorEvent[] = [
+    joined ? { type: 'connection.left', connId: 'device-old' } : { type: 'connection.joined', connId: 'device-old', remoteAddr: '127.0.0.1', session: session('ui', 'device-1') },
+    { type: 'device.token.rotate', deviceId: 'device-1', scopes: ['operator.read'], ...OPERATOR },
+    { type: 'device.token.revoke', deviceId: 'device-1', ...OPERATOR },
+    { type: 'device.token.issued', deviceId: 'device-1', tokenHash: 'sha256:device-1-next-token-hash' },
+    { type: 'device.token.undelivered', deviceId: 'device-1', tokenHash: 'sha256:device-1-token-hash' },
+    { type: 'device.pair.rename', deviceId: 'device-1', label: 'Laptop', ...OPERATOR },
+    { type: 'node.rename', nodeId: 'node-1', displayName: 'Kitchen', ...OPERATOR },
+  ];
+  if (joined) events.push({ type: 'device.token.rotate', deviceId: 'device-1', tokenHash: 'sha256:in-band', connId: 'device-old', requestId: 'self-req' });
+  else {
+    events.push(
+      { type: 'device.token.rotate', deviceId: 'no-such-device', ...OPERATOR },
+      { type: 'device.token.revoke', deviceId: 'no-such-device', ...OPERATOR },
+      { type: 'device.pair.rename', deviceId: 'no-such-device', label: 'x', ...OPERATOR },
+      { type: 'node.rename', nodeId: 'no-such-node', displayName: 'x', ...OPERATOR },
     );
   }
   return events;
@@ -396,6 +426,7 @@ const supervisorModel = defineModel({
     // One invoke per caller and per node: a second from the same caller passes its cap, from another the node's.
     { name: 'caps, one per caller and per node', create: modelSupervisorInput({ invokeLimits: { perCaller: 1, perNode: 1, total: 0 } }) },
     { name: 'caps, one in all', create: modelSupervisorInput({ invokeLimits: { perCaller: 0, perNode: 0, total: 1 } }) },
+    { name: 'device tokens and labels', create: tokenLifecycleInput },
   ],
   events: (snapshot, input): SupervisorEvent[] => {
     const { context } = snapshot;
@@ -407,6 +438,7 @@ const supervisorModel = defineModel({
     if (input.startsWith('nodes at limits')) return nodeLimitEvents(context);
     if (input.startsWith('nodes')) return [...nodeEvents(context), ...shutdownEvents(context, false)];
     if (input.startsWith('devices at limits')) return deviceLimitEvents(context);
+    if (input.startsWith('device tokens')) return tokenLifecycleEvents(context);
     if (input.startsWith('devices')) return deviceEvents(context);
     if (input.startsWith('caps')) return capEvents(context);
     return presenceEvents(context);

@@ -665,12 +665,14 @@ describe('supervisor device pairing', () => {
     s.send({ type: 'device.pair.requested', request: identity });
     expect(s.take()).toEqual([]);
 
-    s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', token: 'secret-token', ...OPERATOR });
+    s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', ...OPERATOR });
     const device = { ...identity, createdAtMs: T0, approvedAtMs: T0, silent: false };
-    expect(pairingStateOf(s.context())).toEqual({ version: 1, devices: [{ ...device, token: 'secret-token' }], nodes: [] });
+    // No token yet: the device is handed one when it next connects.
+    expect(pairingStateOf(s.context())).toEqual({ version: 1, devices: [device], nodes: [] });
+    const tokens = [{ role: 'operator', scopes: identity.scopes, createdAtMs: T0 }];
     expect(s.take()).toEqual([
       { type: 'pairing.changed', revision: 1 },
-      { type: 'reply', ...OPERATOR, ok: true, payload: { requestId: 'id-1', device } },
+      { type: 'reply', ...OPERATOR, ok: true, payload: { requestId: 'id-1', device: { ...device, roles: ['operator'], tokens } } },
       { type: 'broadcast', audience: 'operator.pairing', event: 'device.pair.resolved', payload: { requestId: 'id-1', deviceId: 'device-1', decision: 'approved', ts: T0 } },
     ]);
     s.clock.increment(TTL_MS);
@@ -695,7 +697,7 @@ describe('supervisor device pairing', () => {
 
   it("removing a device revokes the credentials of its live connections, and only theirs", () => {
     const s = start({ pairingMode: 'manual' });
-    s.send({ type: 'device.pair.silentlyApproved', device: { ...identity, token: 't', createdAtMs: T0, approvedAtMs: T0, silent: true } });
+    s.send({ type: 'device.pair.silentlyApproved', device: { ...identity, tokenHash: 'sha256:t', createdAtMs: T0, approvedAtMs: T0, silent: true } });
     for (const [connId, session] of [
       ['ui-1', operatorSession('device-1')],
       ['ui-2', operatorSession('device-1')],
@@ -773,7 +775,7 @@ describe('supervisor pairing edge cases', () => {
     s.take();
     s.send({
       type: 'device.pair.silentlyApproved',
-      device: { ...device, token: 'tok', createdAtMs: T0, approvedAtMs: T0, silent: true },
+      device: { ...device, tokenHash: 'sha256:tok', createdAtMs: T0, approvedAtMs: T0, silent: true },
     });
     expect(s.context().pendingDevicePairs.size).toBe(0);
     expect(s.take()).toMatchObject([
@@ -813,9 +815,9 @@ describe('supervisor: an approval is announced only once it is on disk', () => {
     s.send({ type: 'device.pair.requested', request: identity });
     s.send({ type: 'device.pair.requested', request: { ...identity, deviceId: 'device-2' } });
     s.take();
-    s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', token: 'token-1', ...OPERATOR });
+    s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', ...OPERATOR });
     expect(s.take().map((event) => event.type)).toEqual(['pairing.changed']);
-    s.send({ type: 'device.pair.approve', pairRequestId: 'id-2', token: 'token-2', requestId: 'op-req-2', connId: 'op' });
+    s.send({ type: 'device.pair.approve', pairRequestId: 'id-2', requestId: 'op-req-2', connId: 'op' });
     expect(s.take()).toMatchObject([{ type: 'pairing.changed', revision: 2 }]);
     expect(s.context().persistence).toMatchObject({ revision: 2, persisted: 0 });
 
@@ -851,13 +853,45 @@ describe('supervisor: an approval is announced only once it is on disk', () => {
   });
 
   it('revokes a removed device at once, and answers the remove once it is saved', () => {
-    const s = start({ pairingMode: 'manual', pairing: { version: 1, devices: [{ ...identity, token: 't', createdAtMs: T0, approvedAtMs: T0, silent: false }], nodes: [] } }, { saves: 'manual' });
+    const s = start({ pairingMode: 'manual', pairing: { version: 1, devices: [{ ...identity, tokenHash: 'sha256:t', createdAtMs: T0, approvedAtMs: T0, silent: false }], nodes: [] } }, { saves: 'manual' });
     s.send({ type: 'connection.joined', connId: 'ui-1', remoteAddr: '127.0.0.1', session: operatorSession('device-1') });
     s.take();
     s.send({ type: 'device.pair.remove', deviceId: 'device-1', ...OPERATOR });
     expect(s.take().map((event) => event.type)).toEqual(['pairing.changed', 'credentials.revoked']);
     s.send({ type: 'pairing.persisted', revision: 1 });
     expect(s.take()).toMatchObject([{ type: 'reply', ok: true, payload: { removed: true } }]);
+  });
+
+  it("rotates a device's token: its other sockets lose their credentials at once, the caller's own only after its answer, once saved", () => {
+    const paired = { ...identity, tokenHash: 'sha256:old', createdAtMs: T0, approvedAtMs: T0, silent: false };
+    const s = start({ pairingMode: 'manual', pairing: { version: 1, devices: [paired], nodes: [] } }, { saves: 'manual' });
+    for (const connId of ['ui-1', 'ui-self']) s.send({ type: 'connection.joined', connId, remoteAddr: '127.0.0.1', session: operatorSession('device-1') });
+    s.take();
+    s.send({ type: 'device.token.rotate', deviceId: 'device-1', tokenHash: 'sha256:new', connId: 'ui-self', requestId: 'self-req' });
+    expect(s.context().pairedDevices.get('device-1')).toMatchObject({ tokenHash: 'sha256:new', tokenRotatedAtMs: T0 });
+    expect(s.take()).toEqual([
+      { type: 'pairing.changed', revision: 1 },
+      { type: 'credentials.revoked', connIds: ['ui-1'], reason: 'device token rotated' },
+    ]);
+    s.send({ type: 'pairing.persisted', revision: 1 });
+    expect(s.take()).toEqual([
+      {
+        type: 'reply',
+        connId: 'ui-self',
+        requestId: 'self-req',
+        ok: true,
+        payload: { deviceId: 'device-1', role: 'operator', scopes: identity.scopes, rotatedAtMs: T0, tokenDelivery: 'in-band' },
+      },
+      { type: 'credentials.revoked', connIds: ['ui-self'], reason: 'device token rotated', afterAnswer: true },
+    ]);
+    // Revoked by an operator: no token is live until the device is handed a new one.
+    s.send({ type: 'device.token.revoke', deviceId: 'device-1', ...OPERATOR });
+    s.send({ type: 'pairing.persisted', revision: 2 });
+    expect(s.context().pairedDevices.get('device-1')).toMatchObject({ tokenRevokedAtMs: T0 });
+    expect(s.context().pairedDevices.get('device-1')?.tokenHash).toBeUndefined();
+    s.send({ type: 'device.token.issued', deviceId: 'device-1', tokenHash: 'sha256:fresh' });
+    expect(s.context().pairedDevices.get('device-1')?.tokenRevokedAtMs).toBeUndefined();
+    expect(pairingStateOf(s.context()).devices[0]?.tokenHash).toBe('sha256:fresh');
   });
 });
 
@@ -905,7 +939,7 @@ describe('supervisor pairing limits', () => {
       { type: 'pairing.refused', kind: 'device', subject: 'device-4', remoteIp: '198.51.100.4', reason: 'list-full' },
     ]);
     // The first request is still there to approve, and its approval makes room for another.
-    s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', token: 'token-1', ...OPERATOR });
+    s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', ...OPERATOR });
     expect(s.context().pairedDevices.has('device-1')).toBe(true);
     s.send({ type: 'device.pair.requested', request: device(3) });
     expect(pendingDevices(s)).toEqual(['device-2', 'device-3']);
@@ -923,9 +957,9 @@ describe('supervisor pairing limits', () => {
     const s = start({ pairingMode: 'manual', pairingLimits: { maxPairedDevices: 1 } });
     s.send({ type: 'device.pair.requested', request: device(1) });
     s.send({ type: 'device.pair.requested', request: device(2) });
-    s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', token: 'token-1', ...OPERATOR });
+    s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', ...OPERATOR });
     s.take();
-    s.send({ type: 'device.pair.approve', pairRequestId: 'id-2', token: 'token-2', ...OPERATOR });
+    s.send({ type: 'device.pair.approve', pairRequestId: 'id-2', ...OPERATOR });
     expect(callerReply(s)).toEqual([
       {
         type: 'reply',
@@ -940,19 +974,19 @@ describe('supervisor pairing limits', () => {
     ]);
     expect(pendingDevices(s)).toEqual(['device-2']);
     s.send({ type: 'device.pair.remove', deviceId: 'device-1', ...OPERATOR });
-    s.send({ type: 'device.pair.approve', pairRequestId: 'id-2', token: 'token-2', ...OPERATOR });
+    s.send({ type: 'device.pair.approve', pairRequestId: 'id-2', ...OPERATOR });
     expect([...s.context().pairedDevices.keys()]).toEqual(['device-2']);
   });
 
   it('refuses a silent device pairing past the cap, but re-pairs a device already paired', () => {
     const s = start({ pairingLimits: { maxPairedDevices: 1 } });
-    const paired = (n: number) => ({ ...device(n), token: `token-${n}`, createdAtMs: T0, approvedAtMs: T0, silent: true });
+    const paired = (n: number) => ({ ...device(n), tokenHash: `sha256:token-${n}`, createdAtMs: T0, approvedAtMs: T0, silent: true });
     s.send({ type: 'device.pair.silentlyApproved', device: paired(1) });
     s.send({ type: 'device.pair.silentlyApproved', device: paired(2) });
     expect(refusals(s)).toEqual([{ type: 'pairing.refused', kind: 'device', subject: 'device-2', reason: 'paired-full' }]);
-    s.send({ type: 'device.pair.silentlyApproved', device: { ...paired(1), token: 'token-1b' } });
+    s.send({ type: 'device.pair.silentlyApproved', device: { ...paired(1), tokenHash: 'sha256:token-1b' } });
     expect(refusals(s)).toEqual([]);
-    expect(s.context().pairedDevices.get('device-1')?.token).toBe('token-1b');
+    expect(s.context().pairedDevices.get('device-1')?.tokenHash).toBe('sha256:token-1b');
   });
 
   it('files no node request without room and pairs no node past the cap', () => {

@@ -1,6 +1,7 @@
 // The gateway's own methods, registered as a program's are.
 import { ProtocolLimits } from '../../../machines/protocol.js';
 import type { MethodRegistry } from '../registry.js';
+import { defineDeviceTokenMethods } from './device-tokens.js';
 import { ACCEPTED_NODE_METHODS, defineNodeMethods } from './nodes.js';
 import { definePairingMethods } from './pairing.js';
 import type { Define, Services } from './services.js';
@@ -24,4 +25,5 @@ export function defineBuiltinMethods(registry: MethodRegistry, services: Service
   defineSystemMethods(define, services);
   defineNodeMethods(define, services);
   definePairingMethods(define, services);
+  defineDeviceTokenMethods(define, services);
 }

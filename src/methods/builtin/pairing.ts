@@ -47,7 +47,7 @@ export function definePairingMethods(define: Define, services: Services): void {
     scope,
     params: PairRequestParams,
     handle: ({ requestId: pairRequestId }, context) =>
-      forward(services, context, { type: 'device.pair.approve', pairRequestId, token: services().newDeviceToken() }),
+      forward(services, context, { type: 'device.pair.approve', pairRequestId }),
   });
   decision('device.pair.reject');
   define('device.pair.remove', {

@@ -16,6 +16,8 @@ export interface BuiltinServices {
   newDeviceToken(): string;
   /** The gateway's allow/deny lists of node commands (`--node-commands-allow`, `--node-commands-deny`). */
   nodeCommands: NodeCommandPolicy;
+  /** What is kept of a device token: its hash. */
+  hashDeviceToken(token: string): string;
 }
 
 export type Services = () => BuiltinServices;

@@ -98,7 +98,7 @@ export const ADVICE = {
   pairingNotSaved:
     'The gateway could not write its pairing state (pairing.json in the state dir): check disk space and permissions; those clients were told to retry.',
   otherCause: (cause: string) => `Connections closed with cause ${cause}: read those lines (connId, detail) in the log.`,
-  credentialsRevoked: 'Connections closed with 4001 after an operator removed their device or node: expected after a removal; nothing to fix.',
+  credentialsRevoked: 'Connections closed with 4001 after an operator removed their device or node, or rotated or revoked a device token: expected after such a change; nothing to fix.',
   pairingRefused:
     'Nodes or devices whose pairing was not filed or made at a pairing limit (logged as pairing.refused): see its reason; approve or reject pending requests, remove unused paired ones, or raise the limit.',
   swiftpmHelpers: 'SwiftPM test helpers from loopback opened and closed at once: not an error; nothing to do.',

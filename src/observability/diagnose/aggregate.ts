@@ -404,7 +404,7 @@ export class DiagnosisBuilder {
       const what = row.method === 'node.pair' ? 'node approvals' : 'node invokes';
       add(`${row.method}:${row.code}`, 'warn', row.count, `${what} refused: ${row.code}`, nodeCommandAdvice(row.code));
     }
-    add('credentials-revoked', 'info', outcome('credentials-revoked'), 'connections closed after a device or node was removed', ADVICE.credentialsRevoked);
+    add('credentials-revoked', 'info', outcome('credentials-revoked'), 'connections closed after a device or node was removed, or a device token rotated or revoked', ADVICE.credentialsRevoked);
     add('swiftpm-helpers', 'info', d.swiftpmHelpers, 'SwiftPM helper connections (counted apart)', ADVICE.swiftpmHelpers);
 
     const named = new Set(found.map((finding) => finding.id));

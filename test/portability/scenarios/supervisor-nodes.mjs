@@ -132,13 +132,14 @@ export async function define({ scenario, assert, machinesBase }) {
     const identity = { deviceId: 'device-1', role: 'operator', scopes: ['operator.admin'], clientId: 'control-ui', clientMode: 'ui', platform: 'web' };
     s.send({ type: 'device.pair.requested', request: identity });
     assert.match(s.take()[0], { type: 'broadcast', event: 'device.pair.requested', payload: { requestId: 'id-1', deviceId: 'device-1' } });
-    s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', token: 'token-1', ...OPERATOR });
+    s.send({ type: 'device.pair.approve', pairRequestId: 'id-1', ...OPERATOR });
     const approved = s.take();
     assert.equal(approved.map((event) => event.type), ['pairing.changed', 'reply', 'broadcast']);
     const devices = [...s.context().pairedDevices.values()];
     assert.equal(devices.length, 1, 'one paired device');
-    assert.match(devices[0], { deviceId: 'device-1', token: 'token-1', silent: false });
-    assert.equal(approved[1].payload.device.token, undefined, 'the reply never carries the token');
+    assert.match(devices[0], { deviceId: 'device-1', silent: false });
+    assert.equal(devices[0].tokenHash, undefined, 'no token until the device connects and is handed one');
+    assert.equal(approved[1].payload.device.tokenHash, undefined, 'the reply never carries a token or its hash');
 
     const session = { protocol: 4, role: 'operator', scopes: ['operator.admin'], client: { id: 'control-ui', version: '1', platform: 'web', mode: 'ui' }, deviceId: 'device-1', caps: [], commands: [], connectedAt: T0 };
     s.send({ type: 'connection.joined', connId: 'ui-1', remoteAddr: '127.0.0.1', session });
