@@ -41,6 +41,7 @@ export const DetailCode = {
   NODE_NOT_APPROVED: 'NODE_NOT_APPROVED',
   COMMAND_NOT_ALLOWED: 'COMMAND_NOT_ALLOWED',
   NODE_MISMATCH: 'NODE_MISMATCH',
+  NODE_EVENT_TOO_LARGE: 'NODE_EVENT_TOO_LARGE',
   APPROVAL_NOT_FOUND: 'APPROVAL_NOT_FOUND',
   DEVICE_NOT_FOUND: 'DEVICE_NOT_FOUND',
 } as const;
@@ -210,6 +211,12 @@ export const ProtocolLimits = {
    * JSON.stringify overflows the stack at some thousands of levels, and no method needs anything near this.
    */
   maxParamsDepth: 128,
+  /**
+   * The largest `node.event` a node may send, its event name and payload JSON in UTF-8 bytes (1 MiB; the
+   * gateway's `maxNodeEventBytes` option). Each is fanned out to every reader operator: a larger one is
+   * refused INVALID_REQUEST (NODE_EVENT_TOO_LARGE).
+   */
+  maxNodeEventBytes: 1024 * 1024,
   /** Close reasons are cut to this many bytes of UTF-8. */
   maxCloseReasonBytes: 120,
   /** `node.invoke` waits this long for the node when the caller gives no `timeoutMs`... */

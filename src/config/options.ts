@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { InspectionEvent } from 'xstate';
 import { DEFAULT_UNAUTHORIZED_CALL_LIMIT, DEFAULT_UNAUTHORIZED_CALL_WINDOW_MS } from '../../machines/connection.js';
+import { ProtocolLimits } from '../../machines/protocol.js';
 import { DEFAULT_PAIRING_REQUEST_TTL_MS } from '../../machines/supervisor.js';
 import type { DeviceCrypto } from '../auth/device-proof.js';
 import type { Logger } from 'pino';
@@ -268,7 +269,19 @@ export const OPTIONS = {
     flag: 'max-buffered-bytes',
     ...integer(1, 2 ** 40),
     default: 50 * MiB,
-    doc: 'buffered bytes above which a peer is closed 1008 slow consumer (hello-ok policy.maxBufferedBytes)',
+    doc: 'buffered bytes above which a peer is terminated as a slow consumer (hello-ok policy.maxBufferedBytes)',
+  }),
+  maxTotalBufferedBytes: spec({
+    flag: 'max-total-buffered-bytes',
+    ...integer(0, 2 ** 40),
+    default: 256 * MiB,
+    doc: 'bytes buffered for all sockets together, a broadcast body many share counted once: past 3/4 of it every socket above its low watermark is sent no presence, health or node events until it drains; past it the largest consumers are terminated (0: no cap)',
+  }),
+  maxNodeEventBytes: spec({
+    flag: 'max-node-event-bytes',
+    ...integer(1, ProtocolLimits.maxPayloadBytes),
+    default: ProtocolLimits.maxNodeEventBytes,
+    doc: 'the largest node.event a node may send (its event name and payload JSON, in UTF-8 bytes): a larger one is refused INVALID_REQUEST (NODE_EVENT_TOO_LARGE)',
   }),
   pingIntervalMs: spec({
     flag: 'ping-interval-ms',

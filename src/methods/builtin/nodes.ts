@@ -79,6 +79,13 @@ export function defineNodeMethods(define: Define, services: Services): void {
     params: NodeEventParams,
     handle: (params, context) => {
       const payloadJSON = payloadJsonOf(params);
+      // Fanned out to every reader operator: its size is checked before anything else is done with it.
+      const limit = services().maxNodeEventBytes;
+      const bytes = Buffer.byteLength(params.event) + (payloadJSON === undefined ? 0 : Buffer.byteLength(payloadJSON));
+      if (bytes > limit) {
+        const details = { code: DetailCode.NODE_EVENT_TOO_LARGE, bytes, limit };
+        throw new MethodError('INVALID_REQUEST', `node.event of ${bytes} bytes, above the limit of ${limit}`, { details });
+      }
       return forward(services, context, { type: 'node.event', event: params.event, ...(payloadJSON !== undefined ? { payloadJSON } : {}) });
     },
   });

@@ -13,6 +13,8 @@ export interface BuiltinServices {
   /** The `health` payload. */
   health(): unknown;
   newDeviceToken(): string;
+  /** The largest node.event a node may send, in bytes (its event name and payload JSON). */
+  maxNodeEventBytes: number;
 }
 
 export type Services = () => BuiltinServices;
