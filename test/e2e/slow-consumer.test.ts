@@ -84,3 +84,33 @@ it('skips node events for a client that stops reading rather than let them pile 
   expect(seqs.at(-1)! - seqs[0]! + 1 - seqs.length).toBe(events + 1 - seen);
   expect(stalled.ws.readyState).toBe(stalled.ws.OPEN);
 });
+
+it('when all sockets together buffer more than the gateway-wide cap, sheds, then terminates the largest consumers, and no one else', async () => {
+  // Each socket may buffer 64 MiB, all together 8 MiB: the cap, not the sockets' own limit, is what acts.
+  gw = await startTestGateway({ maxBufferedBytes: 64 * 1024 * 1024, maxTotalBufferedBytes: 8 * 1024 * 1024 });
+  const stalled: TestClient[] = [];
+  for (let i = 0; i < 6; i++) stalled.push((await connectClient(gw.url, gw.token, { scopes: ['operator.read'] })).client);
+  const { client: reader } = await connectClient(gw.url, gw.token, { scopes: ['operator.read'] });
+  clients.push(...stalled, reader);
+  for (const client of stalled) pause(client);
+  const sockets = gw.gateway.stats().sockets;
+
+  // A program's broadcasts are never dropped: the stalled sockets hold every body, shared, so the bytes held are
+  // about one copy of what was broadcast, not six.
+  const blob = 'x'.repeat(256 * 1024);
+  const terminated = () => gw.logs.lines.filter((line) => line.cause === 'slow-consumer');
+  for (let i = 0; i < 400 && terminated().length < stalled.length; i++) {
+    gw.gateway.broadcast('demo.bulk', { i, blob });
+    await reader.request('health');
+  }
+  expect(gw.logs.find((line) => line.event === 'buffers.shedding')).toMatchObject({ level: 40, limit: 8 * 1024 * 1024 });
+  // The bodies are freed only once no socket holds them: every stalled socket goes, and only they.
+  expect(terminated()).toHaveLength(stalled.length);
+  for (const line of terminated()) {
+    expect(line).toMatchObject({ code: 1006, reason: 'slow consumer' });
+    expect(String(line.detail)).toMatch(/the largest consumer while all sockets held \d+, limit 8388608/);
+  }
+  await until(() => gw.gateway.stats().sockets === sockets - stalled.length, 5_000, 'the stalled sockets destroyed');
+  expect((await reader.request('health')).ok).toBe(true);
+  expect(reader.ws.readyState).toBe(reader.ws.OPEN);
+});
