@@ -5,8 +5,11 @@
 // a process of its own keeps making handshakes and `health` round trips.
 //
 // Bounds (documented in the README's "Reliability" section): the gateway's peak RSS (VmHWM) stays under
-// 400 MB in both attacks (before this change: 4 GB and 3 GB); the healthy client's round trips and handshakes
-// under 250 ms at p99 and 1 s at worst.
+// 400 MB in both attacks (before this change: 2.7 GB in the first), and one big node event adds under 40 MB
+// (75 MB before); the healthy client's round trips and handshakes stay under 250 ms at p99 and 1 s at worst,
+// over what it saw just before the attack, with both bounds multiplied by how much slower than its CPU time a
+// busy loop runs on the machine at the time (1 on a machine with a core to spare; a shared CI machine with
+// several times more runnable processes than cores cannot give any process 250 ms answers).
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +18,7 @@ import { afterEach, expect, it } from 'vitest';
 import { connectClient, type TestClient } from '../helpers/client.js';
 
 const TOKEN = 'broadcast-memory-token';
-const bin = new URL('../../bin/actorgate.js', import.meta.url).pathname;
+const bin = process.env.BASE_BIN ?? new URL('../../bin/actorgate.js', import.meta.url).pathname;
 const probeScript = new URL('../helpers/healthy-probe.mjs', import.meta.url).pathname;
 const readersScript = new URL('../helpers/readers.mjs', import.meta.url).pathname;
 const MB = 1_000_000;
@@ -88,15 +91,36 @@ interface ProbeReport {
 
 const p99 = (samples: number[]) => [...samples].sort((a, b) => a - b)[Math.min(samples.length - 1, Math.floor(samples.length * 0.99))]!;
 
-function expectHealthy(report: ProbeReport): void {
+/**
+ * How much slower than its CPU time a busy loop of this process runs now: 1 on a machine with a core to spare,
+ * more when the machine is shared by more runnable processes than it has cores.
+ */
+function contention(): number {
+  const wall = performance.now();
+  const cpu = process.cpuUsage();
+  while (performance.now() - wall < 50);
+  const used = process.cpuUsage(cpu);
+  return Math.max(1, (performance.now() - wall) / ((used.user + used.system) / 1000 || 1));
+}
+
+/**
+ * The healthy client's round trips and handshakes during the attack: under 250 ms at p99 and 1 s at worst, over
+ * what the same client saw of the same gateway just before it (on a shared CI machine the baseline is what the
+ * machine's own load costs; on a quiet one it is a few milliseconds).
+ */
+function expectHealthy(report: ProbeReport, baseline: ProbeReport, slowdown: number): void {
   expect(report.failures).toEqual([]);
   expect(report.health.length).toBeGreaterThan(0);
   expect(report.handshakes.length).toBeGreaterThan(0);
-  for (const samples of [report.health, report.handshakes]) {
-    expect(p99(samples)).toBeLessThan(250);
-    expect(Math.max(...samples)).toBeLessThan(1_000);
+  for (const kind of ['health', 'handshakes'] as const) {
+    expect(p99(report[kind])).toBeLessThan(250 * slowdown + p99(baseline[kind]));
+    expect(Math.max(...report[kind])).toBeLessThan(1_000 * slowdown + Math.max(...baseline[kind]));
   }
 }
+
+const describe = (report: ProbeReport) =>
+  `health p99 ${p99(report.health).toFixed(0)} ms (max ${Math.max(...report.health).toFixed(0)}), ` +
+  `handshake p99 ${p99(report.handshakes).toFixed(0)} ms (max ${Math.max(...report.handshakes).toFixed(0)})`;
 
 const connectNode = async (url: string) =>
   (await connectClient(url, TOKEN, { role: 'node', scopes: [], client: { id: 'chatty-node', version: '1.0.0', platform: 'linux', mode: 'node' } })).client;
@@ -114,31 +138,36 @@ it('80 tracked operators stop reading and a node sends 70 node events of ~1 MB: 
   clients.push(node);
   for (const operator of operators) (operator.ws as unknown as { _socket: { pause(): void } })._socket.pause();
   const probe = await forkReady(probeScript, [url, TOKEN]);
+  const baseline = await ask<ProbeReport>(probe, 'baseline');
+  const slowdownBefore = contention();
   const rssBefore = memory(pid, 'VmRSS');
 
   const payloadJSON = JSON.stringify({ blob: 'x'.repeat(MB) });
   for (let i = 0; i < 70; i++) expect((await node.request('node.event', { event: 'bulk', payloadJSON })).ok).toBe(true);
 
   const report = await ask<ProbeReport>(probe, 'stop');
+  const slowdown = Math.max(slowdownBefore, contention());
   const peak = memory(pid, 'VmHWM');
   console.log(`80 stalled operators x 70 node events of 1 MB: RSS ${(rssBefore / MB).toFixed(0)} MB before, peak ${(peak / MB).toFixed(0)} MB; ` +
-    `healthy p99 ${p99(report.health).toFixed(0)} ms health, ${p99(report.handshakes).toFixed(0)} ms handshake`);
+    `healthy client ${describe(report)}, before the attack ${describe(baseline)}; machine slowdown x${slowdown.toFixed(1)}`);
   expect(peak).toBeLessThan(PEAK_RSS_LIMIT);
-  expectHealthy(report);
+  expectHealthy(report, baseline, slowdown);
   expect(gateway.exitCode).toBeNull();
   expect((await node.request('health')).ok).toBe(true);
 }, 120_000);
 
-it('one 8 MiB node event to 16 operators that read is held once, not once per operator', async () => {
-  const { child: gateway, url } = await startGateway(['--max-node-event-bytes', String(16 * 1024 * 1024)]);
+it('one 2 MiB node event to 16 operators that read is held once, not once per operator', async () => {
+  const { child: gateway, url } = await startGateway(process.env.BASE_BIN ? [] : ['--max-node-event-bytes', String(8 * 1024 * 1024)]);
   const pid = gateway.pid!;
   const readers = await forkReady(readersScript, [url, TOKEN, '16']);
   const node = await connectNode(url);
   clients.push(node);
   const probe = await forkReady(probeScript, [url, TOKEN]);
+  const baseline = await ask<ProbeReport>(probe, 'baseline');
+  const slowdownBefore = contention();
   const rssBefore = memory(pid, 'VmRSS');
 
-  const payloadJSON = JSON.stringify({ blob: 'x'.repeat(8 * 1024 * 1024) });
+  const payloadJSON = JSON.stringify({ blob: 'x'.repeat(2 * 1024 * 1024) });
   expect((await node.request('node.event', { event: 'big', payloadJSON })).ok).toBe(true);
   // Every reader gets it (none of them was congested before it).
   for (let i = 0; ; i++) {
@@ -148,14 +177,17 @@ it('one 8 MiB node event to 16 operators that read is held once, not once per op
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const report = await ask<ProbeReport>(probe, 'stop');
+  const slowdown = Math.max(slowdownBefore, contention());
   const peak = memory(pid, 'VmHWM');
-  console.log(`one 8 MiB node event to 16 readers: RSS ${(rssBefore / MB).toFixed(0)} MB before, peak ${(peak / MB).toFixed(0)} MB; ` +
-    `healthy p99 ${p99(report.health).toFixed(0)} ms health, ${p99(report.handshakes).toFixed(0)} ms handshake`);
+  console.log(`one 2 MiB node event to 16 readers: RSS ${(rssBefore / MB).toFixed(0)} MB before, peak ${(peak / MB).toFixed(0)} MB; ` +
+    `healthy client ${describe(report)}, before the attack ${describe(baseline)}; machine slowdown x${slowdown.toFixed(1)}`);
   // Past the limit in force: refused before it is fanned out.
-  const tooLarge = await node.request('node.event', { event: 'huge', payloadJSON: JSON.stringify({ blob: 'x'.repeat(16 * 1024 * 1024) }) });
-  expect(tooLarge).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST', details: { code: 'NODE_EVENT_TOO_LARGE', limit: 16 * 1024 * 1024 } } });
+  const tooLarge = await node.request('node.event', { event: 'huge', payloadJSON: JSON.stringify({ blob: 'x'.repeat(8 * 1024 * 1024) }) });
+  expect(tooLarge).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST', details: { code: 'NODE_EVENT_TOO_LARGE', limit: 8 * 1024 * 1024 } } });
+  // Before this change the body was copied for each socket (twice: payload, then frame): 75 MB more.
+  expect(peak - rssBefore).toBeLessThan(40 * MB);
   expect(peak).toBeLessThan(PEAK_RSS_LIMIT);
-  expectHealthy(report);
+  expectHealthy(report, baseline, slowdown);
   expect(gateway.exitCode).toBeNull();
   readers.send('stop');
 }, 120_000);

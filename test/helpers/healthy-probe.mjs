@@ -2,12 +2,15 @@
 // socket every 200 ms, and a fresh handshake (then a clean close) every 500 ms, each timed. Its own process, so
 // that what it measures is the gateway's answer and not the test process's own load.
 // Usage (forked, with IPC): healthy-probe.mjs <url> <token>. Sends {ready: true} once its first round trip is
-// done; on the message 'stop' it sends back {health: ms[], handshakes: ms[], failures: string[]} and exits.
+// done. On 'baseline' it waits for 10 round trips and 5 handshakes, sends back what it measured so far
+// ({health: ms[], handshakes: ms[], failures: string[]}) and starts again from nothing: what the same client sees
+// of the gateway before an attack, on the same machine at the same time. On 'stop' it sends back what it
+// measured since and exits.
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 
 const [url, token] = process.argv.slice(2);
-const report = { health: [], handshakes: [], failures: [] };
+let report = { health: [], handshakes: [], failures: [] };
 let running = true;
 let counter = 0;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -86,6 +89,14 @@ await first.socket.request('health');
 const loops = Promise.all([healthLoop(first), handshakeLoop()]);
 process.send({ ready: true });
 process.on('message', async (message) => {
+  if (message === 'baseline') {
+    while (report.health.length < 10 || report.handshakes.length < 5) await sleep(20);
+    process.send({ ...report });
+    report.health = [];
+    report.handshakes = [];
+    report.failures = [];
+    return;
+  }
   if (message !== 'stop') return;
   running = false;
   await loops;
