@@ -212,6 +212,11 @@ export class Backpressure {
     }
     const frames = state.frames!;
     const { head, body } = frame;
+    if (body.length === 0) {
+      frames.write(head);
+      this.buffers?.added(head.length);
+      return head.length;
+    }
     const release = this.buffers?.holds(state, frame.encoded);
     // One vectored write: ws does the same for a frame of its own (its header, then the data).
     frames.cork();

@@ -5,7 +5,8 @@ import type { EventFrame } from '../../machines/protocol.js';
 
 /**
  * A broadcast for one socket as two buffers written back to back: `head`, that socket's own (built once per
- * distinct seq), and `body`, the same Buffer for every socket. `bytes` is the WebSocket frame's whole size.
+ * distinct seq), and `body`, the same Buffer for every socket. A small frame is whole in `head` (its body empty):
+ * one buffer per distinct seq costs less to write than two, and little to build.
  */
 export interface SharedFrame {
   readonly head: Buffer;
@@ -34,6 +35,11 @@ export interface EncodedBroadcast {
 }
 
 /** The text of `{type, event}` without its closing brace, and the rest of the frame as text that follows the seq. */
+/** Below this many bytes a body is copied into each seq's whole frame rather than shared. */
+export const SHARED_BODY_BYTES = 8 * 1024;
+
+const EMPTY = Buffer.alloc(0);
+
 function split(frame: EventFrame): { head: string; rest: string } {
   const { type, event, ...others } = frame;
   const head = `{"type":${JSON.stringify(type)},"event":${JSON.stringify(event)}`;
@@ -61,7 +67,10 @@ export function encodeBroadcast(frame: EventFrame): EncodedBroadcast {
     framedAt(seq) {
       let shared = headBySeq.get(seq);
       if (shared === undefined) {
-        shared = { head: framedHead(`${headText},"seq":${seq}`, body.length), body, encoded };
+        shared =
+          body.length < SHARED_BODY_BYTES
+            ? { head: textFrame(encoded.at(seq)), body: EMPTY, encoded }
+            : { head: framedHead(`${headText},"seq":${seq}`, body.length), body, encoded };
         headBySeq.set(seq, shared);
       }
       return shared;

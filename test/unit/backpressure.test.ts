@@ -1,7 +1,7 @@
 // The write side of a socket under backpressure, on a fake socket whose buffer the test fills and drains.
 import { describe, expect, it } from 'vitest';
 import { Backpressure, checkWatermarks, type OutboundState } from '../../src/outbound/backpressure.js';
-import { encodeBroadcast } from '../../src/outbound/frames.js';
+import { SHARED_BODY_BYTES, encodeBroadcast, textFrame } from '../../src/outbound/frames.js';
 
 class FakeSocket {
   bufferedAmount = 0;
@@ -162,11 +162,12 @@ describe('backpressure', () => {
       cork: () => void corked++,
       uncork: () => void corked--,
     };
-    const encoded = encodeBroadcast({ type: 'event', event: 'presence', payload: { presence: [] } });
+    const presence = [{ text: 'x'.repeat(SHARED_BODY_BYTES) }];
+    const encoded = encodeBroadcast({ type: 'event', event: 'presence', payload: { presence } });
     const recipient = { seq: 0 };
     const render = (r: { seq: number }, framed: boolean) => (framed ? encoded.framedAt(++r.seq) : encoded.at(++r.seq));
     backpressure.broadcast(state, { hold: 'presence' }, render, recipient);
-    expect(written).toEqual([`1:${encoded.framedAt(1).head.toString()}`, '1:,"payload":{"presence":[]}}']);
+    expect(written).toEqual([`1:${encoded.framedAt(1).head.toString()}`, `1:,"payload":${JSON.stringify({ presence })}}`]);
     expect(corked).toBe(0);
     expect(socket.sent).toEqual([]);
     socket.bufferedAmount = 150; // congested: presence is held, and written the same way once drained
@@ -175,6 +176,11 @@ describe('backpressure', () => {
     expect(written).toHaveLength(4);
     expect(written[2]).toContain('"seq":2');
     expect(socket.sent).toEqual([]);
+    // A small frame is written whole, in one write.
+    const tick = encodeBroadcast({ type: 'event', event: 'tick', payload: { ts: 1 } });
+    backpressure.broadcast(state, undefined, (r: { seq: number }, framed: boolean) => (framed ? tick.framedAt(++r.seq) : tick.at(++r.seq)), recipient);
+    expect(written).toHaveLength(5);
+    expect(written[4]).toBe(`0:${textFrame(Buffer.from('{"type":"event","event":"tick","seq":3,"payload":{"ts":1}}')).toString()}`);
   });
 
   it('refuses watermarks out of order', () => {
