@@ -52,7 +52,7 @@ export const ADVICE = {
   invalidConnect: 'connect params that fail the schema (close 1002): the client sends fields or values this protocol does not accept.',
   connectRequired: 'A first request other than connect (close 1008): the client must complete connect before anything else.',
   frameTooLarge: 'Frames above the size limit (close 1009; 64 KiB before the handshake): the client sends too much too early.',
-  slowConsumer: 'Peers read slower than the gateway writes and were closed (1008 slow consumer): check their network and how fast they consume events.',
+  slowConsumer: 'Peers read slower than the gateway writes and were terminated (slow consumer; also the largest consumers when all sockets together passed --max-total-buffered-bytes): check their network and how fast they consume events.',
   droppedAfterReady:
     'Ready connections dropped without a close frame (1006): network interruptions or killed clients; clients should reconnect with backoff and jitter.',
   pongTimeout:
