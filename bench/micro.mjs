@@ -6,7 +6,14 @@
 //   runs for it) with N others in flight.
 // - frameScan: the scan every inbound frame gets before it is parsed (src/protocol/frame-scan.ts), against
 //   the string decoding and JSON.parse that follow it, on frames as clients send them.
+// - fanOut: the outbound side's cost of one broadcast to N ready sockets (real TCP sockets on loopback, read
+//   and discarded in this process), at N different seqs and at one seq, by the size of the body.
+// Run alone: `node --expose-gc bench/micro.mjs fanOut [dist dir]` prints the fan-out rows as JSON (the dist
+// directory of another build, to compare before and after).
 import { createPublicKey, createHash, sign, verify } from 'node:crypto';
+import { createServer, connect } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import * as ed from '@noble/ed25519';
 import { createActor } from 'xstate';
@@ -321,5 +328,84 @@ function frameScan() {
   return result;
 }
 
-serveRequests({ ed25519, joinLeave, invokes, frameScan });
-process.send({ ready: true, pid: process.pid });
+// ---------------------------------------------------------------------------------------------
+// Broadcast fan-out.
+// ---------------------------------------------------------------------------------------------
+
+/** `count` server-side sockets of loopback connections whose client sides read and discard everything. */
+async function socketPairs(count) {
+  const accepted = [];
+  const server = createServer((socket) => accepted.push(socket));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  const clients = [];
+  for (let i = 0; i < count; i++) {
+    const client = connect(port, '127.0.0.1');
+    client.on('data', () => {});
+    clients.push(client);
+  }
+  while (accepted.length < count) await new Promise((resolve) => setTimeout(resolve, 5));
+  return { accepted, close: () => [...clients, ...accepted].forEach((socket) => socket.destroy()) || server.close() };
+}
+
+/** A ready operator as the outbound side sees it, over a raw socket (what ws's WebSocket gives it). */
+function recipientOn(raw, seq, textFrame) {
+  const socket = {
+    get bufferedAmount() {
+      return raw.writableLength;
+    },
+    readyState: 1,
+    send: (data) => raw.write(textFrame(Buffer.from(data))),
+  };
+  return { socket, frames: raw, held: undefined, awaitingDrain: false, slow: false, sharedBytes: 0, sharedBodies: undefined, role: 'operator', scopes: ['operator.read'], seq };
+}
+
+const drained = async (sockets) => {
+  while (sockets.some((socket) => socket.writableLength > 0)) await new Promise((resolve) => setTimeout(resolve, 1));
+};
+
+async function fanOut({ sockets = 1_000, sizes = [256, 4 * 1024, 64 * 1024, 1024 * 1024], reps = 30, dist = '../dist' } = {}) {
+  const root = pathToFileURL(resolvePath(new URL('.', import.meta.url).pathname, dist) + '/').href;
+  const { Outbound } = await import(`${root}src/outbound/outbound.js`);
+  const { Backpressure } = await import(`${root}src/outbound/backpressure.js`);
+  const { textFrame } = await import(`${root}src/outbound/frames.js`);
+  const pairs = await socketPairs(sockets);
+  const marks = { highWaterBytes: 64 * 1024, lowWaterBytes: 16 * 1024, maxBufferedBytes: 2 ** 40 };
+  const backpressure = new Backpressure(marks, { onSlowConsumer: () => {}, onceDrained: () => false });
+  const rows = [];
+  try {
+    for (const bytes of sizes) {
+      // An operator-only event (never held), its payload a string of about `bytes`.
+      const frame = { type: 'event', event: 'demo.fanout', payload: { blob: 'x'.repeat(bytes) } };
+      const row = { bytes, sockets };
+      for (const seqs of ['distinct', 'same']) {
+        const recipients = pairs.accepted.map((raw, i) => recipientOn(raw, seqs === 'distinct' ? i * 3 : 0, textFrame));
+        const outbound = new Outbound(backpressure, () => recipients);
+        const rounds = Math.max(5, Math.min(reps, Math.floor((256 * 1024 * 1024) / (bytes * sockets))));
+        const samples = [];
+        for (let round = 0; round < rounds + 2; round++) {
+          gc();
+          const before = process.cpuUsage();
+          outbound.fanOut({ audience: 'operator.read', frame });
+          const used = process.cpuUsage(before);
+          if (round >= 2) samples.push((used.user + used.system) / 1000); // two rounds of warm-up
+          await drained(pairs.accepted);
+        }
+        row[seqs] = median(samples);
+      }
+      rows.push(row);
+    }
+  } finally {
+    pairs.close();
+  }
+  return rows;
+}
+
+if (process.argv[2] === 'fanOut') {
+  const rows = await fanOut({ dist: process.argv[3] ?? '../dist' });
+  console.log(JSON.stringify(rows));
+  process.exit(0);
+} else {
+  serveRequests({ ed25519, joinLeave, invokes, frameScan, fanOut });
+  process.send({ ready: true, pid: process.pid });
+}

@@ -96,7 +96,8 @@ export type ConnectionEvent =
   | { type: 'frame.malformed'; id?: string; message: string; details?: Record<string, unknown> }
   | { type: 'frame.tooLarge'; bytes?: number; limit: number }
   /** The peer reads slower than it is sent to: its socket buffered more than the limit. */
-  | { type: 'socket.slowConsumer'; bufferedBytes: number; limit: number }
+  /** Above its own limit; or, with `gatewayBytes`, the largest consumer while every socket together held that many, above `limit`. */
+  | { type: 'socket.slowConsumer'; bufferedBytes: number; limit: number; gatewayBytes?: number }
   /** `code`/`reason`: the close the peer sees (a protocol error ws failed the socket with, 1006 for a reset); 1011 without. */
   | { type: 'socket.error'; message: string; code?: number; reason?: string }
   | { type: 'socket.closed'; code: number; reason: string }
@@ -365,11 +366,16 @@ export const connectionMachine = setup({
       target: '.closed',
       actions: {
         type: 'recordCause',
+        // Terminated, not closed: a close frame would wait behind everything already buffered.
         params: ({ event }) => ({
           kind: 'slow-consumer',
-          code: CloseCode.policyViolation,
+          code: CloseCode.abnormalClosure,
           reason: 'slow consumer',
-          detail: `${event.bufferedBytes} bytes buffered, limit ${event.limit}`,
+          by: 'socket',
+          detail:
+            event.gatewayBytes === undefined
+              ? `${event.bufferedBytes} bytes buffered, limit ${event.limit}`
+              : `${event.bufferedBytes} bytes buffered, the largest consumer while all sockets held ${event.gatewayBytes}, limit ${event.limit}`,
         }),
       },
     },

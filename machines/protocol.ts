@@ -61,6 +61,7 @@ export const DetailCode = {
   NODE_ID_IN_USE: 'NODE_ID_IN_USE',
   /** An invoke over a cap of invokes in flight (per caller, per node, in all); UNAVAILABLE and retryable. */
   TOO_MANY_INVOKES: 'TOO_MANY_INVOKES',
+  NODE_EVENT_TOO_LARGE: 'NODE_EVENT_TOO_LARGE',
   APPROVAL_NOT_FOUND: 'APPROVAL_NOT_FOUND',
   DEVICE_NOT_FOUND: 'DEVICE_NOT_FOUND',
   // what an operator may make a node do (src/methods/node-command-policy.ts)
@@ -299,6 +300,12 @@ export const ProtocolLimits = {
    * of JSON: the newest entries that fit, and the gateway's own entry (last) always.
    */
   maxPresenceBytes: 128 * 1024,
+  /**
+   * The largest `node.event` a node may send, its event name and payload JSON in UTF-8 bytes (1 MiB; the
+   * gateway's `maxNodeEventBytes` option). Each is fanned out to every reader operator: a larger one is
+   * refused INVALID_REQUEST (NODE_EVENT_TOO_LARGE).
+   */
+  maxNodeEventBytes: 1024 * 1024,
   /** Close reasons are cut to this many bytes of UTF-8. */
   maxCloseReasonBytes: 120,
   /** `node.invoke` waits this long for the node when the caller gives no `timeoutMs`... */

@@ -358,7 +358,19 @@ export const OPTIONS = {
     flag: 'max-buffered-bytes',
     ...integer(1, 2 ** 40),
     default: 50 * MiB,
-    doc: 'buffered bytes above which a peer is closed 1008 slow consumer (hello-ok policy.maxBufferedBytes)',
+    doc: 'buffered bytes above which a peer is terminated as a slow consumer (hello-ok policy.maxBufferedBytes)',
+  }),
+  maxTotalBufferedBytes: spec({
+    flag: 'max-total-buffered-bytes',
+    ...integer(0, 2 ** 40),
+    default: 256 * MiB,
+    doc: 'bytes buffered for all sockets together, a broadcast body many share counted once: past 3/4 of it every socket above its low watermark is sent no presence, health or node events until it drains; past it the largest consumers are terminated (0: no cap)',
+  }),
+  maxNodeEventBytes: spec({
+    flag: 'max-node-event-bytes',
+    ...integer(1, ProtocolLimits.maxPayloadBytes),
+    default: ProtocolLimits.maxNodeEventBytes,
+    doc: 'the largest node.event a node may send (its event name and payload JSON, in UTF-8 bytes): a larger one is refused INVALID_REQUEST (NODE_EVENT_TOO_LARGE)',
   }),
   maxInvokesPerCaller: spec({
     flag: 'max-invokes-per-caller',

@@ -24,6 +24,7 @@ import type { MethodRegistry } from '../methods/registry.js';
 import type { Logger } from 'pino';
 import { Backpressure } from '../outbound/backpressure.js';
 import { PRESENCE_AUDIENCE, reaches } from '../outbound/broadcasts.js';
+import { GatewayBuffers } from '../outbound/budget.js';
 import { Outbound, localFanOut, type FanOutAdapter } from '../outbound/outbound.js';
 import { helloOkFrame } from '../protocol/hello.js';
 import type { DurabilityTracker } from '../store/durability.js';
@@ -138,24 +139,38 @@ function admissionPolicy(input: RuntimeInput, supervisor: SupervisorActor, view:
 
 /**
  * Writes to sockets. Responses, ticks and targeted events are never dropped; presence is coalesced to
- * the newest while a socket is above its high watermark; a peer that lets more than maxBufferedBytes
- * pile up is closed as a slow consumer rather than have the gateway's memory grow.
+ * the newest and node events skipped while a socket is above its high watermark; a peer that lets more
+ * than maxBufferedBytes pile up is terminated as a slow consumer, and when every socket together holds
+ * more than maxTotalBufferedBytes the largest consumers are, rather than have the gateway's memory grow.
  */
 function outboundSide(options: ResolvedOptions, logger: Logger, table: ConnectionTable, transport: () => Transport) {
-  const { highWaterBytes, lowWaterBytes, maxBufferedBytes } = options;
+  const { highWaterBytes, lowWaterBytes, maxBufferedBytes, maxTotalBufferedBytes } = options;
+  const slowConsumer = (connection: Connection, bufferedBytes: number, limit: number, gatewayBytes?: number) =>
+    queueMicrotask(
+      () => connection.live && connection.actor.send({ type: 'socket.slowConsumer', bufferedBytes, limit, ...(gatewayBytes === undefined ? {} : { gatewayBytes }) }),
+    );
+  const buffers =
+    maxTotalBufferedBytes > 0
+      ? new GatewayBuffers(maxTotalBufferedBytes, {
+          sockets: () => table.values(),
+          onLargestConsumer: (state, bufferedBytes, totalBytes, limit) => slowConsumer(state as Connection, bufferedBytes, limit, totalBytes),
+          onShedding: (shedding, totalBytes, limit) =>
+            shedding
+              ? logger.warn({ event: 'buffers.shedding', totalBytes, limit }, 'gateway buffers past 3/4 of their cap: congested sockets get no presence, health or node events')
+              : logger.info({ event: 'buffers.relieved', totalBytes, limit }, 'gateway buffers back under 3/4 of their cap'),
+        })
+      : undefined;
   const backpressure = new Backpressure(
     { highWaterBytes, lowWaterBytes, maxBufferedBytes },
     {
-      onSlowConsumer: (state, bufferedBytes, limit) => {
-        const connection = state as Connection;
-        queueMicrotask(() => connection.live && connection.actor.send({ type: 'socket.slowConsumer', bufferedBytes, limit }));
-      },
+      onSlowConsumer: (state, bufferedBytes, limit) => slowConsumer(state as Connection, bufferedBytes, limit),
       onceDrained: (state, callback) => transport().onceDrained((state as Connection).socket, callback),
       onCongested: (state, bufferedBytes) => {
         const { connId, remoteAddr } = state as Connection;
         logger.debug({ connId, remoteAddr, event: 'backpressure.holding', bufferedBytes }, 'socket congested: coalescing presence until it drains');
       },
     },
+    buffers,
   );
   const outbound = new Outbound<Connection>(backpressure, () => table.readyConnections());
   return { backpressure, outbound, adapter: localFanOut(outbound) };
@@ -190,7 +205,7 @@ function buildCore(input: RuntimeInput, transport: () => Transport, services: (s
   view.countInvokeActors(() => invokes.size);
   const health = { startedAt, openSockets: () => table.size, readySockets: () => table.readyCount };
   const nodeCommands = new NodeCommandPolicy({ allow: options.nodeCommandsAllow, deny: options.nodeCommandsDeny });
-  services({ view, requests, health: () => healthPayload(health), newDeviceToken, hashDeviceToken, nodeCommands });
+  services({ view, requests, health: () => healthPayload(health), newDeviceToken, hashDeviceToken, nodeCommands, maxNodeEventBytes: options.maxNodeEventBytes });
   const subscriptions = wireSupervisor({
     supervisor,
     invokes,

@@ -3,7 +3,7 @@
 // the backpressure rules. `FanOutAdapter` is the seam where broadcasts leave this gateway: the local
 // adapter writes them to this gateway's sockets; a cluster's would also carry them to the others.
 import type { OutboundFrame } from '../../machines/protocol.js';
-import { Backpressure, DROPPABLE_EVENTS, type OutboundState } from './backpressure.js';
+import { Backpressure, whenCongested, type OutboundState } from './backpressure.js';
 import { reaches, type Broadcast, type Recipient } from './broadcasts.js';
 import { encodeBroadcast } from './frames.js';
 
@@ -37,18 +37,21 @@ export class Outbound<C extends OutboundConnection> {
 
   /**
    * Sends a broadcast to every ready socket in its audience with that socket's next seq, serialised and
-   * encoded once (per distinct seq, see encodeBroadcast). Returns how many sockets it went to.
+   * encoded once: each socket is written a head of its own and the body they all share (see encodeBroadcast).
+   * A socket that skips it (a congested socket and a node event) has its seq moved past it, so that the
+   * peer sees the gap. Returns how many sockets it went to.
    */
   fanOut({ audience, frame }: Broadcast): number {
     const encoded = encodeBroadcast(frame);
     if (frame.event === 'presence') this.presenceFrameBytes = encoded.bytes;
-    const kind = DROPPABLE_EVENTS.has(frame.event) ? frame.event : undefined;
+    const congested = whenCongested(frame.event);
+    this.backpressure.buffers?.check();
     // Each socket numbers what it is actually sent: a frame held back takes its seq when it goes out.
     const render = (socket: C, framed: boolean) => (framed ? encoded.framedAt(++socket.seq) : encoded.at(++socket.seq));
     let reached = 0;
     for (const socket of this.recipients()) {
       if (!reaches(socket, audience)) continue;
-      this.backpressure.broadcast(socket, kind, render, socket);
+      if (this.backpressure.broadcast(socket, congested, render, socket) === 'skipped') socket.seq += 1;
       reached += 1;
     }
     return reached;

@@ -15,9 +15,15 @@ export interface TransportSocket {
   ping(): void;
 }
 
-/** Where whole WebSocket frames can be written as they are (the TCP socket under a WebSocket). */
+/**
+ * Where whole WebSocket frames can be written as they are (the TCP socket under a WebSocket): a frame may be
+ * written in parts between `cork()` and `uncork()`, which go out as one vectored write; `done` is called once
+ * that part has left the process's buffers (with an error when the socket was destroyed first).
+ */
 export interface FrameSink {
-  write(frame: Buffer): unknown;
+  write(part: Buffer, done?: (error?: Error | null) => void): unknown;
+  cork(): void;
+  uncork(): void;
 }
 
 /** What the gateway keeps of an upgrade request: nothing that lives as long as the socket keeps the request alive. */

@@ -1,6 +1,7 @@
 // The write side of a socket under backpressure, on a fake socket whose buffer the test fills and drains.
 import { describe, expect, it } from 'vitest';
 import { Backpressure, checkWatermarks, type OutboundState } from '../../src/outbound/backpressure.js';
+import { SHARED_BODY_BYTES, encodeBroadcast, textFrame } from '../../src/outbound/frames.js';
 
 class FakeSocket {
   bufferedAmount = 0;
@@ -112,13 +113,14 @@ describe('backpressure', () => {
   it("broadcast: a fan-out's share renders only what it sends, holds droppable kinds while congested and checks the hard limit", () => {
     const { socket, state, backpressure, slow } = setup();
     const recipient = { seq: 0 };
-    const render = (r: { seq: number }) => `f${++r.seq}` as unknown as Buffer;
-    backpressure.broadcast(state, 'presence', render, recipient);
+    const render = (r: { seq: number }) => `f${++r.seq}`;
+    const presence = { hold: 'presence' };
+    expect(backpressure.broadcast(state, presence, render, recipient)).toBe('sent');
     backpressure.broadcast(state, undefined, render, recipient);
     expect(socket.sent).toEqual(['f1', 'f2']);
     socket.bufferedAmount = 150; // congested: presence waits, the rest still goes, seqs taken in send order
-    backpressure.broadcast(state, 'presence', render, recipient);
-    backpressure.broadcast(state, 'presence', render, recipient);
+    expect(backpressure.broadcast(state, presence, render, recipient)).toBe('held');
+    backpressure.broadcast(state, presence, render, recipient);
     backpressure.broadcast(state, undefined, render, recipient);
     expect(socket.sent).toEqual(['f1', 'f2', 'f3']);
     expect(backpressure.heldCount(state)).toBe(1);
@@ -127,27 +129,58 @@ describe('backpressure', () => {
     socket.bufferedAmount = 999; // this write crosses the hard limit
     backpressure.broadcast(state, undefined, render, recipient);
     expect(slow).toHaveLength(1);
+    // A slow consumer is written nothing more while it is being terminated.
+    expect(backpressure.broadcast(state, undefined, render, recipient)).toBe('none');
+    backpressure.write(state, 'res');
     socket.readyState = 2;
-    backpressure.broadcast(state, 'presence', render, recipient);
-    backpressure.broadcast(state, undefined, render, recipient);
+    backpressure.broadcast(state, presence, render, recipient);
     expect(socket.sent).toHaveLength(5);
     expect(recipient.seq).toBe(5);
   });
 
-  it('broadcast: writes whole frames to the socket underneath when there is one, and falls back to the sink while holding', () => {
+  it('broadcast: skips a skippable kind (node events) while the socket is congested or holding, without rendering it', () => {
+    const { socket, state, backpressure } = setup();
+    const recipient = { seq: 0 };
+    const render = (r: { seq: number }) => `f${++r.seq}`;
+    expect(backpressure.broadcast(state, 'skip', render, recipient)).toBe('sent');
+    socket.bufferedAmount = 150;
+    expect(backpressure.broadcast(state, 'skip', render, recipient)).toBe('skipped');
+    backpressure.broadcast(state, { hold: 'presence' }, render, recipient);
+    socket.bufferedAmount = 50; // under high, above low: still holding presence, so still skipping
+    expect(backpressure.broadcast(state, 'skip', render, recipient)).toBe('skipped');
+    socket.drain();
+    expect(backpressure.broadcast(state, 'skip', render, recipient)).toBe('sent');
+    expect(socket.sent).toEqual(['f1', 'f2', 'f3']);
+  });
+
+  it('broadcast: writes a head and the shared body to the socket underneath as one corked write, held frames too', () => {
     const { socket, state, backpressure } = setup();
     const written: string[] = [];
-    state.frames = { write: (frame: Buffer) => written.push(frame.toString()) };
+    let corked = 0;
+    state.frames = {
+      write: (part: Buffer) => written.push(`${corked}:${part.toString()}`),
+      cork: () => void corked++,
+      uncork: () => void corked--,
+    };
+    const presence = [{ text: 'x'.repeat(SHARED_BODY_BYTES) }];
+    const encoded = encodeBroadcast({ type: 'event', event: 'presence', payload: { presence } });
     const recipient = { seq: 0 };
-    const render = (r: { seq: number }, framed: boolean) => Buffer.from(`${framed ? 'framed' : 'payload'}${++r.seq}`);
-    backpressure.broadcast(state, 'presence', render, recipient);
-    backpressure.broadcast(state, undefined, render, recipient);
-    expect(written).toEqual(['framed1', 'framed2']);
+    const render = (r: { seq: number }, framed: boolean) => (framed ? encoded.framedAt(++r.seq) : encoded.at(++r.seq));
+    backpressure.broadcast(state, { hold: 'presence' }, render, recipient);
+    expect(written).toEqual([`1:${encoded.framedAt(1).head.toString()}`, `1:,"payload":${JSON.stringify({ presence })}}`]);
+    expect(corked).toBe(0);
     expect(socket.sent).toEqual([]);
-    socket.bufferedAmount = 150; // congested: presence is held, and sent through the sink once drained
-    backpressure.broadcast(state, 'presence', render, recipient);
+    socket.bufferedAmount = 150; // congested: presence is held, and written the same way once drained
+    backpressure.broadcast(state, { hold: 'presence' }, render, recipient);
     socket.drain();
-    expect(socket.sent.map(String)).toEqual(['payload3']);
+    expect(written).toHaveLength(4);
+    expect(written[2]).toContain('"seq":2');
+    expect(socket.sent).toEqual([]);
+    // A small frame is written whole, in one write.
+    const tick = encodeBroadcast({ type: 'event', event: 'tick', payload: { ts: 1 } });
+    backpressure.broadcast(state, undefined, (r: { seq: number }, framed: boolean) => (framed ? tick.framedAt(++r.seq) : tick.at(++r.seq)), recipient);
+    expect(written).toHaveLength(5);
+    expect(written[4]).toBe(`0:${textFrame(Buffer.from('{"type":"event","event":"tick","seq":3,"payload":{"ts":1}}')).toString()}`);
   });
 
   it('refuses watermarks out of order', () => {

@@ -6,7 +6,7 @@ import type { SupervisorEmitted } from '../../machines/supervisor.js';
 import { createRequire } from 'node:module';
 import { Backpressure } from '../../src/outbound/backpressure.js';
 import { broadcastsOf, presenceWindowFor, type Broadcast } from '../../src/outbound/broadcasts.js';
-import { encodeBroadcast, textFrame } from '../../src/outbound/frames.js';
+import { SHARED_BODY_BYTES, encodeBroadcast, textFrame } from '../../src/outbound/frames.js';
 import { Outbound, type OutboundConnection } from '../../src/outbound/outbound.js';
 
 /** A ready socket that records what it is sent, as the outbound side sees it. */
@@ -135,15 +135,44 @@ describe('broadcastsOf', () => {
 });
 
 describe('encodeBroadcast', () => {
-  it('serialises a frame once and builds one buffer per distinct seq, shared by the sockets at that seq', () => {
+  it('serialises a frame once and builds one payload per distinct seq, shared by the sockets at that seq', () => {
     const frame = { type: 'event' as const, event: 'presence', payload: { presence: [{ ts: 1, host: 'h\u00e9' }] }, stateVersion: { presence: 2, health: 1 } };
     const encoded = encodeBroadcast(frame);
     const first = encoded.at(5);
     expect(encoded.at(5)).toBe(first);
     expect(JSON.parse(first.toString())).toEqual({ ...frame, seq: 5 });
-    expect(first.toString()).toBe(JSON.stringify({ ...frame, seq: 5 }));
+    expect(first.toString()).toBe(JSON.stringify({ type: 'event', event: 'presence', seq: 5, payload: frame.payload, stateVersion: frame.stateVersion }));
     expect(JSON.parse(encoded.at(9).toString()).seq).toBe(9);
-    expect(encoded.encodings).toBe(2);
+  });
+
+  it('is byte for byte what JSON.stringify gives for the whole event, at every seq and for every shape of frame', () => {
+    const frames = [
+      { type: 'event' as const, event: 'tick' },
+      { type: 'event' as const, event: 'tick', payload: { ts: 1_700_000_000_000 } },
+      { type: 'event' as const, event: 'node.event', payload: { nodeId: 'n\u00fc', event: 'e"v', payloadJSON: '{"a":"\u2028\ud83d\ude00"}', ts: 1 } },
+      { type: 'event' as const, event: 'presence', payload: { presence: [] }, stateVersion: { presence: 7, health: 3 } },
+      { type: 'event' as const, event: 'weird \u0000 name', payload: null },
+      { type: 'event' as const, event: 'arr', payload: [1, 'x'.repeat(70_000), { deep: [[[]]] }] },
+      { type: 'event' as const, event: 'undef', payload: undefined },
+    ];
+    const seqs = [0, 1, 9, 10, 99, 125, 126, 65_535, 65_536, 1_000_000, 2 ** 31, Number.MAX_SAFE_INTEGER];
+    for (let i = 0; i < 200; i++) seqs.push(Math.floor(Math.random() * 1e9));
+    for (const frame of frames) {
+      const encoded = encodeBroadcast(frame);
+      for (const seq of seqs) {
+        const { type, event, ...rest } = frame;
+        const expected = Buffer.from(JSON.stringify({ type, event, seq, ...rest }));
+        expect(encoded.at(seq).equals(expected)).toBe(true);
+        // The WebSocket frame: the head (header and the start of the text) then the shared body, read back by ws.
+        const { head, body } = encoded.framedAt(seq);
+        // Shared when it is worth it; a small one is whole in its head.
+        expect(body).toBe(encoded.body.length < SHARED_BODY_BYTES ? body : encoded.body);
+        if (encoded.body.length < SHARED_BODY_BYTES) expect(body.length).toBe(0);
+        const received = receive(Buffer.concat([head, body]));
+        expect(received.equals(expected)).toBe(true);
+      }
+      expect(encoded.encodings).toBe(new Set(seqs).size);
+    }
   });
 
   it('fans out to 1,000 recipients at the same seq with a single encoding', () => {
@@ -152,6 +181,26 @@ describe('encodeBroadcast', () => {
     const buffers = new Set(recipients.flatMap((r) => r.sent));
     expect(buffers.size).toBe(1);
     expect(recipients.every((r) => r.seq === 4)).toBe(true);
+  });
+
+  it('fans out to 1,000 sockets at 1,000 different seqs with one body: each is written only a head of its own', () => {
+    const recipients = Array.from({ length: 1_000 }, (_, i) => {
+      const r = recipient(`r${i}`, 'operator', ['operator.read'], i * 7);
+      const parts: Buffer[] = [];
+      r.frames = { write: (part: Buffer) => void parts.push(part), cork: () => undefined, uncork: () => undefined };
+      return Object.assign(r, { parts });
+    });
+    const payload = { nodeId: 'n', event: 'big', payloadJSON: 'x'.repeat(32 * 1024), ts: 1 };
+    expect(fanOut(recipients, { audience: 'operator.read', frame: { type: 'event', event: 'node.event', payload } })).toBe(1_000);
+    const bodies = new Set(recipients.map((r) => r.parts[1]));
+    expect(bodies.size).toBe(1);
+    const heads = recipients.map((r) => r.parts[0]!);
+    expect(Math.max(...heads.map((head) => head.length))).toBeLessThan(64);
+    recipients.forEach((r, i) => {
+      expect(r.parts).toHaveLength(2);
+      const expected = JSON.stringify({ type: 'event', event: 'node.event', seq: i * 7 + 1, payload });
+      expect(receive(Buffer.concat(r.parts)).equals(Buffer.from(expected))).toBe(true);
+    });
   });
 });
 
@@ -162,6 +211,22 @@ interface FrameReceiver {
   write(chunk: Buffer): void;
 }
 const Receiver = (createRequire(import.meta.url)('ws') as { Receiver: unknown }).Receiver as new (options: { isServer: boolean; maxPayload: number }) => FrameReceiver;
+
+/** The one text message in `frame`, as ws reads what a server sent. */
+function receive(frame: Buffer): Buffer {
+  const received: Buffer[] = [];
+  const receiver = new Receiver({ isServer: false, maxPayload: 0 });
+  receiver.on('message', (data: Buffer, isBinary: boolean) => {
+    expect(isBinary).toBe(false);
+    received.push(data);
+  });
+  receiver.on('error', (error: Error) => {
+    throw error;
+  });
+  receiver.write(frame);
+  expect(received).toHaveLength(1);
+  return received[0]!;
+}
 
 describe('textFrame', () => {
   it('builds the frame ws itself would send, for every length encoding (7, 16 and 64 bits)', () => {
@@ -188,8 +253,9 @@ describe('textFrame', () => {
     const encoded = encodeBroadcast({ type: 'event', event: 'presence', payload: { presence: [] } });
     const framed = encoded.framedAt(3);
     expect(encoded.framedAt(3)).toBe(framed);
-    expect(framed.subarray(2).equals(encoded.at(3))).toBe(true);
-    expect(JSON.parse(framed.subarray(2).toString())).toMatchObject({ event: 'presence', seq: 3 });
+    const whole = Buffer.concat([framed.head, framed.body]);
+    expect(whole.equals(textFrame(encoded.at(3)))).toBe(true);
+    expect(JSON.parse(receive(whole).toString())).toMatchObject({ event: 'presence', seq: 3 });
   });
 });
 

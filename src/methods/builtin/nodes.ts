@@ -160,10 +160,18 @@ export function defineNodeMethods(define: Define, services: Services): void {
     role: 'node',
     params: NodeEventParams,
     handle: (params, context) => {
+      const payloadJSON = payloadJsonOf(params);
+      // Its size is checked before anything else is done with it.
+      const limit = services().maxNodeEventBytes;
+      const bytes = Buffer.byteLength(params.event) + (payloadJSON === undefined ? 0 : Buffer.byteLength(payloadJSON));
+      if (bytes > limit) {
+        const details = { code: DetailCode.NODE_EVENT_TOO_LARGE, bytes, limit };
+        throw new MethodError('INVALID_REQUEST', `node.event of ${bytes} bytes, above the limit of ${limit}`, { details });
+      }
       // The reference acts on node events itself and re-broadcasts none as `node.event`; of them actorgate keeps
       // host stats. Any other event is acknowledged as the reference acknowledges one it does not handle.
       if (params.event !== NODE_HOST_STATS_EVENT) return { ok: true, event: params.event, handled: false, reason: 'unsupported_event' };
-      const stats = hostStatsOf(payloadJsonOf(params));
+      const stats = hostStatsOf(payloadJSON);
       if (!stats) return { ok: true, event: params.event, handled: false, reason: 'invalid_payload' };
       return forward(services, context, { type: 'node.hostStats.reported', stats });
     },

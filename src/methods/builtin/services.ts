@@ -18,6 +18,8 @@ export interface BuiltinServices {
   nodeCommands: NodeCommandPolicy;
   /** What is kept of a device token: its hash. */
   hashDeviceToken(token: string): string;
+  /** The largest node.event a node may send, in bytes (its event name and payload JSON). */
+  maxNodeEventBytes: number;
 }
 
 export type Services = () => BuiltinServices;

@@ -88,7 +88,7 @@ export const ADVICE = {
         ? 'Request params nested more than 128 levels deep: a client sends crafted params; no method needs them.'
         : 'Request frames with more objects, arrays or values than any method needs (FRAME_TOO_COMPLEX): a client is testing the parser; look at its address in the frame.refused lines.',
   frameTooLarge: 'Frames above the size limit (close 1009; 64 KiB before the handshake): the client sends too much too early.',
-  slowConsumer: 'Peers read slower than the gateway writes and were closed (1008 slow consumer): check their network and how fast they consume events.',
+  slowConsumer: 'Peers read slower than the gateway writes and were terminated (slow consumer; also the largest consumers when all sockets together passed --max-total-buffered-bytes): check their network and how fast they consume events.',
   droppedAfterReady:
     'Ready connections dropped without a close frame (1006): network interruptions or killed clients; clients should reconnect with backoff and jitter.',
   pongTimeout:
