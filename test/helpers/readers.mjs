@@ -1,11 +1,12 @@
 // Operators that keep reading, in a process of their own (what they receive is not held by the test process):
-// each completes a handshake, then counts the frames whose event is `node.event` without parsing them.
-// Usage (forked, with IPC): readers.mjs <url> <token> <count>. Sends {ready: true} once every one is ready; on the
+// each completes a handshake, then counts the frames of one event (`relay.event` unless named) without parsing them.
+// Usage (forked, with IPC): readers.mjs <url> <token> <count> [event]. Sends {ready: true} once every one is ready; on the
 // message 'count' it sends back {counts: number[]}; on 'stop' it closes them and exits.
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 
-const [url, token, countText] = process.argv.slice(2);
+const [url, token, countText, event = 'relay.event'] = process.argv.slice(2);
+const prefix = `{"type":"event","event":${JSON.stringify(event)}`;
 const counts = [];
 
 async function reader(index) {
@@ -14,7 +15,7 @@ async function reader(index) {
   const ready = new Promise((resolve, reject) => {
     ws.on('message', (data) => {
       const head = data.toString('utf8', 0, Math.min(data.length, 120));
-      if (head.startsWith('{"type":"event","event":"node.event"')) counts[index] += 1;
+      if (head.startsWith(prefix)) counts[index] += 1;
       else if (head.startsWith('{"type":"res"')) {
         const frame = JSON.parse(data.toString());
         if (frame.ok) resolve(ws);
