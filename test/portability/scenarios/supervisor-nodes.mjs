@@ -1,10 +1,37 @@
-// The supervisor's nodes, pairing and invokes, with its real invoke children; time simulated, ids
-// counted, emitted events collected.
+// The supervisor's nodes, pairing and invokes, with real invoke actors run beside it as the runtime runs them
+// (the supervisor emits invoke.start and invoke.signal; a host passes their invoke.settled back); time
+// simulated, ids counted, emitted events collected.
 export const group = 'supervisor nodes and pairing';
 
 export async function define({ scenario, assert, machinesBase }) {
-  const { createActor, SimulatedClock } = await import('xstate');
+  const { createActor, fromTransition, SimulatedClock } = await import('xstate');
   const { supervisorMachine } = await import(`${machinesBase}/supervisor.js`);
+  const { invokeMachine } = await import(`${machinesBase}/invoke.js`);
+
+  /** Runs the invoke actors the supervisor asks for, on its clock, and reports what they settle; what they tell nodes is kept. */
+  function runInvokes(supervisor, clock) {
+    const invokes = new Map();
+    const cancels = [];
+    const host = createActor(
+      fromTransition((state, event) => {
+        if (event.type === 'invoke.settled') {
+          invokes.delete(event.invokeId);
+          supervisor.send(event);
+        }
+        return state;
+      }, null),
+      { clock },
+    ).start();
+    const machine = invokeMachine.provide({ actions: { tellNodeToCancel: (_, params) => void cancels.push(params) } });
+    supervisor.on('invoke.start', ({ input }) => {
+      const actor = createActor(machine, { id: input.invokeId, input, parent: host });
+      invokes.set(input.invokeId, actor);
+      actor.start();
+    });
+    supervisor.on('invoke.signal', ({ invokeId, event }) => invokes.get(invokeId)?.send(event));
+    return { invokes, cancels };
+  }
+  const isInvokeTraffic = (event) => event.type === 'invoke.start' || event.type === 'invoke.signal';
 
   const T0 = 1_700_000_000_000;
   const TTL_MS = 60_000;
@@ -28,14 +55,16 @@ export async function define({ scenario, assert, machinesBase }) {
     actor.on('*', (event) => emitted.push(event));
     // The runtime reports each pairing change saved; what waits for it (answers, announcements) follows.
     actor.on('pairing.changed', ({ revision }) => actor.send({ type: 'pairing.persisted', revision }));
+    const runner = runInvokes(actor, clock);
     actor.start();
     return {
       actor,
+      runner,
       clock,
       context: () => actor.getSnapshot().context,
       send: (event) => actor.send(event),
       /** Emitted since the last call, presence broadcasts left out. */
-      take: () => emitted.splice(0).filter((event) => event.type !== 'presence.changed'),
+      take: () => emitted.splice(0).filter((event) => event.type !== 'presence.changed' && !isInvokeTraffic(event)),
     };
   }
 
@@ -99,7 +128,7 @@ export async function define({ scenario, assert, machinesBase }) {
         payload: { id: 'id-2', nodeId: 'node-1', command: 'system.run', paramsJSON: '{"command":["uname"]}', timeoutMs: 5_000 },
       },
     ]);
-    assert.ok(s.actor.getSnapshot().children['id-2'], 'an invoke child per invoke');
+    assert.ok(s.runner.invokes.get('id-2'), 'an invoke actor per invoke');
     s.send({ type: 'node.invoke.result', connId: 'node-a', requestId: 'node-req', invokeId: 'id-2', nodeId: 'node-1', ok: true, payloadJSON: '{"stdout":"Linux"}' });
     assert.equal(s.take(), [
       { type: 'reply', connId: 'node-a', requestId: 'node-req', ok: true, payload: { ok: true } },
@@ -111,7 +140,7 @@ export async function define({ scenario, assert, machinesBase }) {
       },
     ]);
     assert.equal(s.context().invokes.size, 0, 'forgotten');
-    assert.equal(Object.keys(s.actor.getSnapshot().children), [], 'child stopped');
+    assert.equal([...s.runner.invokes.keys()], [], 'its actor is done');
   });
 
   scenario("a node reconnecting before its old connection closes stays registered", () => {
@@ -167,7 +196,7 @@ export async function define({ scenario, assert, machinesBase }) {
     manual.send({ type: 'node.pair.approve', pairRequestId: 'id-1', ...OPERATOR });
     assert.equal(emitted.splice(0).map((event) => event.type), ['pairing.changed'], 'only the save is asked for');
     manual.send({ type: 'pairing.persisted', revision: 1 });
-    assert.equal(emitted.splice(0).map((event) => event.type), ['reply', 'broadcast', 'deliver'], 'then the answer and the news');
+    assert.equal(emitted.splice(0).filter((event) => !isInvokeTraffic(event)).map((event) => event.type), ['reply', 'broadcast', 'deliver'], 'then the answer and the news');
 
     joinNode(s, 'node-a');
     s.send({ type: 'node.pair.approve', pairRequestId: 'id-1', ...OPERATOR });
@@ -175,6 +204,7 @@ export async function define({ scenario, assert, machinesBase }) {
     s.take();
     s.send({ type: 'gateway.shutdown', reason: 'restart' });
     assert.match(s.take()[0], { type: 'reply', ...OPERATOR, ok: false, error: { code: 'UNAVAILABLE', message: 'gateway shutting down' } });
-    assert.equal(Object.keys(s.actor.getSnapshot().children).length, 0, 'no invoke left');
+    assert.equal(s.runner.invokes.size, 0, 'no invoke left');
+    assert.equal(s.runner.cancels.length, 1, 'the node was told to cancel the invoke it may still be running');
   });
 }
